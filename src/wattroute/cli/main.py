@@ -1,0 +1,146 @@
+"""The ``wattroute`` command: thin — parse, call the layers, print.
+
+Exit codes: 0 success, 2 bad input (the message names the field and the fix), 1 an internal
+error (a bug: please report it), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+from wattroute import __version__
+from wattroute.cli.report import print_summary
+from wattroute.errors import InputError, SimulationError
+from wattroute.iotools.results import write_summary, write_timeseries
+from wattroute.model import Scenario
+from wattroute.policies import describe_policies, get_policy
+from wattroute.scenario import default_scenario_path, load_scenario
+from wattroute.signals.forecast import FORECASTERS
+from wattroute.sim import SimulationOptions, simulate, summarize
+
+EXIT_INPUT = 2
+EXIT_BUG = 1
+PROGRESS_MIN_STEPS = 20_000
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wattroute",
+        description="Decide where and when AI workloads run across sites with variable power.",
+    )
+    parser.add_argument("--version", action="version", version=f"wattroute {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sim = sub.add_parser("simulate", help="simulate a policy on a scenario and write its summary")
+    sim.add_argument(
+        "scenario", nargs="?", help="scenario YAML file (default: the built-in default)"
+    )
+    sim.add_argument("--policy", default="agnostic", help="policy name (see `wattroute policies`)")
+    sim.add_argument("--out", help="output folder (default: out/<scenario>/<policy>)")
+    sim.add_argument("--data-dir", help="folder that relative data paths resolve against")
+    sim.add_argument(
+        "--forecaster", default="blend", choices=sorted(FORECASTERS), help="forecaster policies use"
+    )
+    sim.add_argument(
+        "--format", default="parquet", choices=["parquet", "csv"], help="time series format"
+    )
+    sim.add_argument(
+        "--check-balance", action="store_true", help="verify energy balance at every site and step"
+    )
+    sim.add_argument("--quiet", action="store_true", help="print nothing but errors")
+
+    val = sub.add_parser("validate", help="check a scenario file and its data without running it")
+    val.add_argument("scenario", help="scenario YAML file")
+    val.add_argument("--data-dir", help="folder that relative data paths resolve against")
+
+    sub.add_parser("policies", help="list the policies")
+    return parser
+
+
+def _load(path: str | None, data_dir: str | None) -> Scenario:
+    return load_scenario(path if path is not None else default_scenario_path(), data_dir)
+
+
+def _simulate(args: argparse.Namespace, console: Console) -> int:
+    policy = get_policy(args.policy)
+    scenario = _load(args.scenario, args.data_dir)
+    out = Path(args.out) if args.out else Path("out") / scenario.name / policy.name
+    options = SimulationOptions(forecaster=FORECASTERS[args.forecaster])
+    if args.check_balance:
+        options.check_energy_balance = True
+    show_progress = (
+        not args.quiet and sys.stderr.isatty() and scenario.n_steps >= PROGRESS_MIN_STEPS
+    )
+    if show_progress:
+        with Progress(
+            TextColumn("simulating"),
+            BarColumn(),
+            TextColumn("{task.percentage:>3.0f}%"),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        ) as bar:
+            task = bar.add_task("sim", total=scenario.n_steps)
+            options.progress = lambda done, total: bar.update(task, completed=done)
+            record = simulate(scenario, policy, options)
+    else:
+        record = simulate(scenario, policy, options)
+    summary = summarize(record)
+    summary_path = write_summary(summary, out / "summary.json")
+    series_path = write_timeseries(record.sites.to_frame(scenario.times), out, args.format)
+    if not args.quiet:
+        print_summary(summary, console)
+        console.print(f"wrote {summary_path} and {series_path}")
+    return 0
+
+
+def _validate(args: argparse.Namespace, console: Console) -> int:
+    scenario = _load(args.scenario, args.data_dir)
+    console.print(
+        f"{args.scenario}: valid. {scenario.name}: {scenario.start} .. {scenario.end} in "
+        f"{scenario.n_steps} steps of {scenario.step}; {len(scenario.sites)} sites, "
+        f"{len(scenario.services)} inference services, {len(scenario.jobs)} batch jobs."
+    )
+    for note in scenario.notes:
+        console.print(f"note: {note}")
+    return 0
+
+
+def _policies(console: Console) -> int:
+    for name, text in describe_policies().items():
+        console.print(f"{name:<10} {text}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    args = _parser().parse_args(argv)
+    console = Console()
+    errors = Console(stderr=True)
+    try:
+        if args.command == "simulate":
+            return _simulate(args, console)
+        if args.command == "validate":
+            return _validate(args, console)
+        return _policies(console)
+    except InputError as exc:
+        errors.print(
+            f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False, soft_wrap=True
+        )
+        return EXIT_INPUT
+    except SimulationError as exc:
+        errors.print(f"internal error (a bug in wattroute, please report it): {exc}", markup=False)
+        return EXIT_BUG
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

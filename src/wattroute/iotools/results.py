@@ -1,0 +1,56 @@
+"""Write a run's results: ``summary.json`` and the per-step time series."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+
+from wattroute.errors import DataFileError
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no infinity or NaN: write them as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def write_summary(summary: dict[str, Any], path: str | os.PathLike[str]) -> Path:
+    """Write ``summary`` as indented JSON and return the path."""
+    target = Path(path)
+    _ensure_dir(target.parent)
+    target.write_text(json.dumps(_finite(summary), indent=2) + "\n", encoding="utf-8")
+    return target
+
+
+def write_timeseries(
+    frame: pd.DataFrame, folder: str | os.PathLike[str], fmt: Literal["parquet", "csv"] = "parquet"
+) -> Path:
+    """Write the per-step, per-site table as ``timeseries.parquet`` (or ``.csv``)."""
+    target = Path(folder) / f"timeseries.{fmt}"
+    _ensure_dir(target.parent)
+    if fmt == "parquet":
+        frame.to_parquet(target, index=False)
+    else:
+        frame.to_csv(target, index=False)
+    return target
+
+
+def _ensure_dir(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataFileError(
+            str(folder),
+            f"cannot create the output folder ({exc.strerror}).",
+            "choose another --out.",
+        ) from None

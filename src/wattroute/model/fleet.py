@@ -1,0 +1,229 @@
+"""Sites and their power sources.
+
+Every class here is a plain frozen dataclass holding its own parameters, in the units its field
+names state. Power drawn is positive. Signals (price, carbon, renewable profiles, temperature)
+are already on the scenario's step grid when a site is built.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from wattroute.signals.signal import Signal
+
+
+@dataclass(frozen=True)
+class AcceleratorPool:
+    """The accelerators of a site.
+
+    Parameters
+    ----------
+    count
+        Number of accelerators.
+    busy_kw
+        IT power of one accelerator running work, kW (including its share of host power).
+    idle_kw
+        IT power of one powered but idle accelerator, kW.
+    """
+
+    count: int
+    busy_kw: float
+    idle_kw: float
+
+
+@dataclass(frozen=True)
+class Pue:
+    """Power usage effectiveness: facility power / IT power.
+
+    Constant when ``per_degree_c`` is 0; otherwise it rises linearly with outdoor temperature
+    above ``reference_c`` (cooling works harder), capped at ``maximum``.
+
+    Parameters
+    ----------
+    base
+        PUE at or below the reference temperature, dimensionless (>= 1).
+    per_degree_c
+        PUE added per degree Celsius above ``reference_c``.
+    reference_c
+        Outdoor temperature, degrees Celsius, up to which the PUE is ``base``.
+    maximum
+        Upper bound of the PUE.
+    """
+
+    base: float = 1.2
+    per_degree_c: float = 0.0
+    reference_c: float = 20.0
+    maximum: float = 2.0
+
+    @property
+    def depends_on_temperature(self) -> bool:
+        return self.per_degree_c != 0.0
+
+    def at_temperature(self, temperature_c: np.ndarray) -> np.ndarray:
+        """PUE for outdoor temperatures in degrees Celsius."""
+        excess = np.maximum(np.asarray(temperature_c, dtype=np.float64) - self.reference_c, 0.0)
+        return np.minimum(self.base + self.per_degree_c * excess, self.maximum)
+
+
+@dataclass(frozen=True, eq=False)
+class GridConnection:
+    """A connection to the public grid.
+
+    Parameters
+    ----------
+    import_limit_kw
+        Maximum import, kW. 0 means islanded; ``math.inf`` means unlimited.
+    export_limit_kw
+        Maximum export, kW (0: no export).
+    price
+        Energy price, USD/MWh, paid on import.
+    carbon
+        Grid carbon intensity, gCO2eq/kWh, of the kind the scenario names (average or marginal).
+    export_price
+        Price earned on export, USD/MWh; ``None`` means the import price.
+    """
+
+    import_limit_kw: float
+    export_limit_kw: float
+    price: Signal
+    carbon: Signal
+    export_price: Signal | None = None
+
+    @property
+    def export_price_signal(self) -> Signal:
+        return self.export_price if self.export_price is not None else self.price
+
+
+@dataclass(frozen=True, eq=False)
+class Renewable:
+    """A solar or wind plant.
+
+    Parameters
+    ----------
+    capacity_kw
+        Nameplate (AC) capacity, kW.
+    profile
+        Available output as a fraction of nameplate, 0..1, per step.
+    source
+        How the profile was made, for reports (e.g. ``"pvlib from weather/GB_2023.csv"``).
+    """
+
+    capacity_kw: float
+    profile: Signal
+    source: str = ""
+
+    def power_kw(self) -> np.ndarray:
+        """Available output per step, kW."""
+        return self.capacity_kw * np.asarray(self.profile.values)
+
+
+@dataclass(frozen=True)
+class Battery:
+    """A stationary battery.
+
+    Round-trip efficiency is split evenly between charging and discharging: each direction
+    loses ``1 - sqrt(round_trip_efficiency)`` of the energy passing through.
+
+    Parameters
+    ----------
+    capacity_kwh
+        Usable energy capacity, kWh.
+    charge_kw, discharge_kw
+        Maximum charge and discharge power at the AC bus, kW.
+    round_trip_efficiency
+        Fraction of energy charged that comes back out, 0..1.
+    soc_min, soc_max
+        State-of-charge limits as fractions of capacity.
+    initial_soc
+        State of charge at the start, fraction of capacity.
+    """
+
+    capacity_kwh: float
+    charge_kw: float
+    discharge_kw: float
+    round_trip_efficiency: float = 0.9
+    soc_min: float = 0.0
+    soc_max: float = 1.0
+    initial_soc: float = 0.5
+
+    @property
+    def charge_efficiency(self) -> float:
+        return math.sqrt(self.round_trip_efficiency)
+
+    @property
+    def discharge_efficiency(self) -> float:
+        return math.sqrt(self.round_trip_efficiency)
+
+
+@dataclass(frozen=True)
+class Genset:
+    """An on-site generator (gas or diesel).
+
+    Parameters
+    ----------
+    capacity_kw
+        Maximum output, kW.
+    fuel_cost_usd_per_kwh
+        Fuel cost per kWh generated, USD/kWh.
+    emission_factor_g_per_kwh
+        Emissions per kWh generated, gCO2eq/kWh.
+    """
+
+    capacity_kw: float
+    fuel_cost_usd_per_kwh: float
+    emission_factor_g_per_kwh: float
+
+
+@dataclass(frozen=True, eq=False)
+class Site:
+    """A compute location and its power sources.
+
+    Parameters
+    ----------
+    name
+        Unique name.
+    latitude, longitude
+        Location, decimal degrees.
+    accelerators
+        The accelerator pool.
+    pue
+        Power usage effectiveness model.
+    grid
+        Grid connection, or ``None`` for an islanded site.
+    solar, wind
+        On-site renewables, if any.
+    battery, genset
+        On-site storage and generator, if any.
+    zone
+        Grid zone code (Electricity Maps), used for network latency look-ups.
+    temperature_c
+        Outdoor temperature, degrees Celsius; required when the PUE depends on it.
+    base_it_kw
+        IT power drawn whatever runs (network, storage), kW.
+    power_cap_kw
+        Facility power the site may draw at most (its envelope), kW; ``math.inf`` if none.
+    """
+
+    name: str
+    latitude: float
+    longitude: float
+    accelerators: AcceleratorPool
+    pue: Pue = Pue()
+    grid: GridConnection | None = None
+    solar: Renewable | None = None
+    wind: Renewable | None = None
+    battery: Battery | None = None
+    genset: Genset | None = None
+    zone: str | None = None
+    temperature_c: Signal | None = None
+    base_it_kw: float = 0.0
+    power_cap_kw: float = math.inf
+
+    def pue_series(self, n_steps: int) -> np.ndarray:
+        """PUE per step (constant unless it depends on temperature)."""
+        if self.pue.depends_on_temperature and self.temperature_c is not None:
+            return self.pue.at_temperature(np.asarray(self.temperature_c.values))
+        return np.full(n_steps, self.pue.base)

@@ -1,0 +1,233 @@
+"""``greedy``: place work where energy is cheapest now; defer batch while now is expensive.
+
+Every step:
+
+1. **Marginal cost** of one more busy accelerator at each site, USD per accelerator-hour:
+   ``PUE x (busy_kw - idle_kw) x c``, where ``c`` (USD/kWh) is that of the source the extra
+   power would come from — surplus renewables first (their cost is the export revenue
+   forgone, or zero), then the grid (price + carbon price x intensity) up to the import
+   limit, then the genset (fuel + carbon price x its factor). Each site thus offers tiers of
+   accelerator "slots", cheapest first, and placing work uses them up.
+2. **Inference** goes to the cheapest SLO-feasible site with room, else the nearest feasible.
+3. **Batch**: a job runs now if the cheapest slot it may use costs no more than the
+   ``q``-quantile of the forecast cost over its window (now until its deadline, at most
+   ``horizon_h``), where ``q`` is the share of that window the job needs at full parallelism:
+   it runs in the cheapest hours it needs. Running jobs keep going up to a slightly higher
+   quantile (``hysteresis``), since stopping costs a checkpoint.
+4. **Deadline pressure** overrides the price: jobs are checked in deadline order
+   (earliest-deadline-first); if the work due by some deadline exceeds ``pressure`` times
+   the accelerator-hours the fleet has free until then, every job due by that deadline runs
+   now, and so does any job whose own slack is within ``urgency_steps`` steps.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from wattroute.model.arrays import FleetStatic
+from wattroute.policies.agnostic import nearest_feasible_routing
+from wattroute.policies.base import Decision, Observation
+
+
+def energy_costs(
+    fleet: FleetStatic,
+    price: np.ndarray,
+    export_price: np.ndarray,
+    carbon: np.ndarray,
+    carbon_price: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """USD/kWh of surplus renewables, grid import and genset power, each ``(..., S)``."""
+    renewable = np.where(fleet.export_limit_kw > 0, export_price / 1000.0, 0.0)
+    grid = price / 1000.0 + carbon_price * carbon / 1e6
+    genset = fleet.genset_cost_usd_per_kwh + carbon_price * fleet.genset_g_per_kwh / 1e6
+    return renewable, grid, np.broadcast_to(genset, np.shape(grid))
+
+
+class _Slots:
+    """Accelerator slots per tier (renewable, grid, genset) and site, cheapest first."""
+
+    def __init__(self, slots: np.ndarray, cost: np.ndarray) -> None:
+        order = np.argsort(cost, axis=0, kind="stable")
+        self.slots = np.take_along_axis(slots, order, axis=0)  # (3, S), cheapest tier first
+        self.cost = np.take_along_axis(cost, order, axis=0)
+        self.next_cost = self._next(np.arange(slots.shape[1]))
+
+    def _next(self, sites: np.ndarray) -> np.ndarray:
+        has = self.slots[:, sites] > 0
+        first = np.argmax(has, axis=0)
+        cost = self.cost[first, sites]
+        return np.where(has.any(axis=0), cost, np.inf)
+
+    def take(self, site: int, n: float) -> None:
+        for tier in range(self.slots.shape[0]):
+            used = min(n, self.slots[tier, site])
+            self.slots[tier, site] -= used
+            n -= used
+            if n <= 0:
+                break
+        self.next_cost[site] = self._next(np.array([site]))[0]
+
+
+class GreedyPolicy:
+    """Cheapest-now placement with forecast-based deferral of batch work.
+
+    Parameters
+    ----------
+    horizon_h
+        How far ahead the deferral threshold looks, hours.
+    hysteresis
+        Extra quantile a running job is allowed before it is stopped.
+    urgency_steps
+        Slack, in steps, below which a job runs regardless of cost.
+    pressure
+        Share of the free accelerator-hours until a deadline that the work due by then may
+        use before the jobs due run regardless of cost.
+    """
+
+    name = "greedy"
+    description = "cheapest place now; defer batch while now costs more than the forecast"
+
+    def __init__(
+        self,
+        horizon_h: float = 24.0,
+        hysteresis: float = 0.15,
+        urgency_steps: int = 2,
+        pressure: float = 0.6,
+    ) -> None:
+        self.horizon_h = horizon_h
+        self.hysteresis = hysteresis
+        self.urgency_steps = urgency_steps
+        self.pressure = pressure
+
+    def reset(self) -> None:
+        """No state to forget."""
+
+    def _slots(self, obs: Observation) -> _Slots:
+        fleet = obs.fleet
+        per_acc_kw = obs.pue_now * (fleet.busy_kw - fleet.idle_kw)
+        base_kw = obs.pue_now * (fleet.base_it_kw + fleet.idle_kw * fleet.accelerators)
+        renewable_kw = obs.solar_now + obs.wind_now
+        surplus = np.maximum(renewable_kw - base_kw, 0.0)
+        grid_room = np.maximum(fleet.import_limit_kw - np.maximum(base_kw - renewable_kw, 0.0), 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            slots = np.floor(np.vstack([surplus, grid_room, fleet.genset_kw]) / per_acc_kw)
+        slots = np.nan_to_num(slots, nan=0.0, posinf=1e9)
+        renewable, grid, genset = energy_costs(
+            fleet,
+            obs.price_now,
+            obs.history.now("export_price_usd_per_mwh"),
+            obs.carbon_now,
+            obs.carbon_price_usd_per_tonne,
+        )
+        return _Slots(slots, np.vstack([renewable, grid, genset]) * per_acc_kw)
+
+    def _forecast_cost(self, obs: Observation, horizon: int) -> np.ndarray:
+        """Forecast marginal cost per accelerator-hour at each site, ``(horizon, S)``."""
+        fleet = obs.fleet
+        price = obs.forecast("price_usd_per_mwh", horizon)
+        export_price = obs.forecast("export_price_usd_per_mwh", horizon)
+        carbon = obs.forecast("carbon_g_per_kwh", horizon)
+        renewable_kw = obs.forecast("solar_kw", horizon) + obs.forecast("wind_kw", horizon)
+        pue = obs.forecast("pue", horizon)
+        delta = fleet.busy_kw - fleet.idle_kw
+        base_kw = pue * (fleet.base_it_kw + fleet.idle_kw * fleet.accelerators)
+        renewable, grid, genset = energy_costs(
+            fleet, price, export_price, carbon, obs.carbon_price_usd_per_tonne
+        )
+        bought = np.where(fleet.import_limit_kw > 0, grid, genset)
+        cost = np.where(renewable_kw > base_kw + pue * delta, renewable, bought)
+        return cost * pue * delta
+
+    def _route_inference(
+        self, obs: Observation, slots: _Slots, free: np.ndarray
+    ) -> list[np.ndarray]:
+        routing = []
+        for service in obs.services:
+            near = nearest_feasible_routing(service)
+            shares = np.zeros_like(near)
+            for p, rate in enumerate(service.rate_rps):
+                acc = np.ceil(rate / service.replica_throughput_rps - 1e-9) * (
+                    service.accelerators_per_replica
+                )
+                options = np.where(service.feasible[p] & (free >= acc), slots.next_cost, np.inf)
+                if np.isfinite(options).any():
+                    site = int(np.argmin(options))
+                    shares[p, site] = 1.0
+                    free[site] -= acc
+                    slots.take(site, acc)
+                elif near[p].any():
+                    shares[p] = near[p]
+                    free[int(np.argmax(near[p]))] -= acc
+            routing.append(shares)
+        return routing
+
+    def _thresholds(self, obs: Observation, slots: _Slots) -> np.ndarray:
+        """The cost below which each active job runs now, USD per accelerator-hour."""
+        jobs = obs.jobs
+        horizon = max(1, round(self.horizon_h / obs.step_h))
+        future = np.vstack([slots.next_cost[np.newaxis, :], self._forecast_cost(obs, horizon)])
+        need_h = jobs.pending_overhead_h + jobs.remaining_accelerator_hours / jobs.max_accelerators
+        window = np.clip(np.ceil(jobs.deadline_h / obs.step_h), 1, horizon + 1).astype(int)
+        q = np.minimum(1.0, need_h / (window * obs.step_h))
+        q = np.where(jobs.site >= 0, np.minimum(1.0, q + self.hysteresis), q)
+        out = np.full(len(jobs), np.inf)
+        # Jobs with the same allowed sites share one cost profile.
+        patterns, group = np.unique(jobs.allowed, axis=0, return_inverse=True)
+        for g, allowed in enumerate(patterns):
+            profile = np.where(allowed, future, np.inf).min(axis=1)
+            for j in np.flatnonzero(group.reshape(-1) == g):
+                values = profile[: window[j]]
+                values = values[np.isfinite(values)]
+                if values.size:
+                    out[j] = float(np.quantile(values, q[j]))
+        return out
+
+    def _pressed(self, obs: Observation, free: np.ndarray) -> np.ndarray:
+        """Jobs that must run now to keep every deadline (earliest-deadline-first check)."""
+        jobs = obs.jobs
+        urgent = jobs.slack_h <= self.urgency_steps * obs.step_h
+        order = np.argsort(jobs.deadline_h, kind="stable")
+        work = jobs.remaining_accelerator_hours + jobs.pending_overhead_h * jobs.max_accelerators
+        due = np.cumsum(work[order])
+        room = self.pressure * max(float(free.sum()), 0.0) * np.maximum(jobs.deadline_h[order], 0.0)
+        over = np.flatnonzero(due > room)
+        if over.size:
+            urgent[order[: over[-1] + 1]] = True
+        return urgent
+
+    def decide(self, observation: Observation) -> Decision:
+        obs = observation
+        fleet = obs.fleet
+        slots = self._slots(obs)
+        free = fleet.accelerators.astype(np.float64).copy()
+        routing = self._route_inference(obs, slots, free)
+
+        jobs = obs.jobs
+        n_jobs = len(jobs)
+        site_of = np.full(n_jobs, -1, dtype=np.int64)
+        acc_of = np.zeros(n_jobs, dtype=np.int64)
+        if n_jobs:
+            threshold = self._thresholds(obs, slots)
+            urgent = self._pressed(obs, free)
+            # Urgent jobs first (earliest deadline first), then the rest by slack.
+            order = np.lexsort((jobs.slack_h, jobs.deadline_h * urgent, ~urgent))
+            for j in order:
+                allowed = jobs.allowed[j]
+                fits = allowed & (free >= jobs.min_accelerators[j])
+                here = int(jobs.site[j])
+                if here >= 0 and fits[here]:
+                    site = here  # stay: moving costs a checkpoint and a migration
+                elif fits.any():
+                    site = int(np.argmin(np.where(fits, slots.next_cost, np.inf)))
+                else:
+                    continue
+                if not (urgent[j] or slots.next_cost[site] <= threshold[j] + 1e-12):
+                    continue
+                n = int(min(jobs.max_accelerators[j], free[site]))
+                site_of[j] = site
+                acc_of[j] = n
+                free[site] -= n
+                slots.take(site, n)
+        return Decision(
+            job_site=site_of, job_accelerators=acc_of, routing=tuple(routing), hold_steps=1
+        )

@@ -1,0 +1,163 @@
+"""Forecasts that use only data at or before now.
+
+A forecaster maps the past of a signal to its next ``horizon`` steps. It never receives the
+future: policies see signals through :class:`History`, which hands out copies of the rows up to
+and including the current step, so a forecast made at step ``k`` cannot depend on a value after
+``k``, whatever the forecaster does.
+
+* :class:`Persistence`: tomorrow is like now.
+* :class:`SeasonalNaive`: each future step repeats the same time of day on the most recent
+  day whose value is known.
+* :class:`Blend`: persistence for the next few hours fading into seasonal-naive, with weight
+  ``exp(-h / tau)`` on persistence at lead ``h`` steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+
+class Forecaster(Protocol):
+    """Predicts the next ``horizon`` steps of a signal from its past."""
+
+    @property
+    def name(self) -> str:
+        """Short name, e.g. ``"blend"``."""
+        ...
+
+    def history_needed(self, horizon: int, steps_per_day: int) -> int:
+        """How many past rows (including now) the forecaster reads."""
+        ...
+
+    def forecast(self, past: np.ndarray, horizon: int, steps_per_day: int) -> np.ndarray:
+        """Forecast steps ``now+1 .. now+horizon``.
+
+        Parameters
+        ----------
+        past
+            Values up to and including now, shape ``(n, S)``, oldest first; ``n >= 1``.
+        horizon
+            Number of future steps.
+        steps_per_day
+            Steps in a day, for daily seasonality.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape ``(horizon, S)``.
+        """
+        ...
+
+
+@dataclass(frozen=True)
+class Persistence:
+    """The last known value, held over the horizon."""
+
+    name: str = "persistence"
+
+    def history_needed(self, horizon: int, steps_per_day: int) -> int:
+        return 1
+
+    def forecast(self, past: np.ndarray, horizon: int, steps_per_day: int) -> np.ndarray:
+        return np.repeat(past[-1:], horizon, axis=0)
+
+
+@dataclass(frozen=True)
+class SeasonalNaive:
+    """The value at the same time of day on the latest day already observed.
+
+    For lead ``h`` (1-based) the forecast is the value ``m * steps_per_day`` steps before the
+    target, with ``m`` the smallest whole number of days that reaches back to now or earlier.
+    Leads with no such value (too little history) fall back to persistence.
+    """
+
+    name: str = "seasonal-naive"
+
+    def history_needed(self, horizon: int, steps_per_day: int) -> int:
+        days_back = -(-horizon // steps_per_day)  # ceil
+        return days_back * steps_per_day + 1
+
+    def forecast(self, past: np.ndarray, horizon: int, steps_per_day: int) -> np.ndarray:
+        n = past.shape[0]
+        leads = np.arange(1, horizon + 1)
+        days_back = -(-leads // steps_per_day)
+        index = n - 1 + leads - days_back * steps_per_day
+        index = np.where(index >= 0, index, n - 1)
+        return past[index]
+
+
+@dataclass(frozen=True)
+class Blend:
+    """Persistence at short leads fading into seasonal-naive.
+
+    Parameters
+    ----------
+    tau_h
+        Lead, hours, at which persistence's weight has fallen to ``1/e``.
+    """
+
+    tau_h: float = 3.0
+    name: str = "blend"
+
+    def history_needed(self, horizon: int, steps_per_day: int) -> int:
+        return SeasonalNaive().history_needed(horizon, steps_per_day)
+
+    def forecast(self, past: np.ndarray, horizon: int, steps_per_day: int) -> np.ndarray:
+        step_h = 24.0 / steps_per_day
+        leads_h = np.arange(1, horizon + 1) * step_h
+        weight = np.exp(-leads_h / self.tau_h)[:, np.newaxis]
+        return weight * Persistence().forecast(past, horizon, steps_per_day) + (
+            1.0 - weight
+        ) * SeasonalNaive().forecast(past, horizon, steps_per_day)
+
+
+FORECASTERS: Mapping[str, Forecaster] = {
+    f.name: f for f in (Persistence(), SeasonalNaive(), Blend())
+}
+
+
+class History:
+    """Read-only access to signals up to and including the current step.
+
+    Parameters
+    ----------
+    signals
+        Full arrays of shape ``(N, S)`` by name. Only rows ``<= step`` are ever handed out.
+    step
+        The current step.
+    """
+
+    __slots__ = ("_signals", "_step")
+
+    def __init__(self, signals: Mapping[str, np.ndarray], step: int) -> None:
+        self._signals = signals
+        self._step = step
+
+    @property
+    def step(self) -> int:
+        return self._step
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._signals)
+
+    def last(self, name: str, n: int) -> np.ndarray:
+        """A copy of the last ``n`` rows up to and including now, oldest first, ``(<=n, S)``."""
+        values = self._signals[name]
+        first = max(0, self._step + 1 - n)
+        return np.array(values[first : self._step + 1])
+
+    def now(self, name: str) -> np.ndarray:
+        """A copy of the current row, shape ``(S,)``."""
+        return np.array(self._signals[name][self._step])
+
+    def forecast(
+        self, name: str, horizon: int, forecaster: Forecaster, steps_per_day: int
+    ) -> np.ndarray:
+        """Forecast of ``name`` for the next ``horizon`` steps, shape ``(horizon, S)``."""
+        past = self.last(name, forecaster.history_needed(horizon, steps_per_day))
+        return forecaster.forecast(past, horizon, steps_per_day)

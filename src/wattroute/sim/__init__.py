@@ -1,0 +1,6 @@
+"""The time-stepped simulator: dispatch, inference, jobs, repair and the summary."""
+
+from wattroute.sim.simulator import RunRecord, SimulationOptions, Simulator, simulate
+from wattroute.sim.summary import summarize
+
+__all__ = ["RunRecord", "SimulationOptions", "Simulator", "simulate", "summarize"]

@@ -1,0 +1,142 @@
+"""Batch job state: progress, overheads, completion and deadlines.
+
+Progress is linear in time at a constant allocation: a job with ``a`` accelerators and
+``o`` hours of pending overhead does ``a * max(0, tau - o)`` accelerator-hours of work in
+``tau`` hours. The simulator holds allocations constant over a block, so every quantity here
+(completion times, work done by a deadline) is computed exactly, not step by step.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from wattroute.model.arrays import JobArrays
+
+EPS_WORK = 1e-9  # accelerator-hours treated as zero
+
+
+class JobTable:
+    """Mutable state of every batch job, arrays of shape ``(J,)``.
+
+    ``site`` and ``accelerators`` are the current allocation (-1 / 0 when not running).
+    ``last_site`` is where the job last ran (-1 if never). ``stopped`` marks a job that ran,
+    was stopped, and owes a checkpoint restore when it resumes.
+    """
+
+    def __init__(self, jobs: JobArrays) -> None:
+        n = jobs.n_jobs
+        self.spec = jobs
+        self.done = np.zeros(n)
+        self.site = np.full(n, -1, dtype=np.int64)
+        self.accelerators = np.zeros(n, dtype=np.int64)
+        self.last_site = np.full(n, -1, dtype=np.int64)
+        self.pending_overhead_h = np.zeros(n)
+        self.overhead_paid_h = np.zeros(n)
+        self.moves = np.zeros(n, dtype=np.int64)
+        self.stops = np.zeros(n, dtype=np.int64)
+        self.completed_h = np.full(n, np.nan)
+        self.remaining_at_deadline = np.full(n, np.nan)
+        self.arrived = np.zeros(n, dtype=bool)
+        self.finished = np.zeros(n, dtype=bool)
+
+    @property
+    def remaining(self) -> np.ndarray:
+        return np.maximum(self.spec.work_accelerator_hours - self.done, 0.0)
+
+    def active_ids(self) -> np.ndarray:
+        """Jobs that have arrived and are not finished, in arrival order."""
+        return np.flatnonzero(self.arrived & ~self.finished)
+
+    def arrive_until(self, step: int) -> None:
+        """Mark every job whose arrival step is at or before ``step`` as arrived."""
+        self.arrived |= self.spec.arrival_step <= step
+
+    def apply_allocation(self, ids: np.ndarray, site: np.ndarray, accelerators: np.ndarray) -> None:
+        """Set the allocation of active jobs, charging checkpoint and migration overheads.
+
+        A job that stops is marked; when a job starts after a stop, or moves between sites
+        while running, it owes ``checkpoint_overhead_h`` plus ``migration_overhead_h`` if the
+        new site differs from where it last ran.
+        """
+        if ids.size == 0:
+            return
+        old_site = self.site[ids]
+        running_now = accelerators > 0
+        site = np.where(running_now, site, -1)
+        was_running = old_site >= 0
+        stopping = was_running & ~running_now
+        moving = was_running & running_now & (site != old_site)
+        resuming = ~was_running & running_now & (self.last_site[ids] >= 0)
+        restarting = moving | resuming
+        relocated = restarting & (site != self.last_site[ids])
+        spec = self.spec
+        self.pending_overhead_h[ids] += np.where(restarting, spec.checkpoint_overhead_h[ids], 0.0)
+        self.pending_overhead_h[ids] += np.where(relocated, spec.migration_overhead_h[ids], 0.0)
+        self.moves[ids] += relocated
+        self.stops[ids] += stopping | moving
+        self.site[ids] = site
+        self.accelerators[ids] = np.where(running_now, accelerators, 0)
+        self.last_site[ids] = np.where(running_now, site, self.last_site[ids])
+
+    def hours_to_completion(self, ids: np.ndarray) -> np.ndarray:
+        """Hours from now until each running job finishes at its allocation (inf if paused)."""
+        acc = self.accelerators[ids]
+        with np.errstate(divide="ignore"):
+            return np.where(
+                acc > 0,
+                self.pending_overhead_h[ids] + self.remaining[ids] / np.maximum(acc, 1),
+                np.inf,
+            )
+
+    def advance(self, ids: np.ndarray, start_h: float, duration_h: float) -> None:
+        """Run the active jobs ``ids`` at their allocation for ``duration_h`` hours.
+
+        Records completion times and the work still undone at each deadline that falls
+        within ``[start_h, start_h + duration_h)``.
+        """
+        if ids.size == 0:
+            return
+        acc = self.accelerators[ids].astype(np.float64)
+        overhead = self.pending_overhead_h[ids]
+        remaining = self.remaining[ids]
+        deadline = self.spec.deadline_h[ids]
+        # Work undone at a deadline inside this interval.
+        due = (
+            (deadline >= start_h)
+            & (deadline < start_h + duration_h)
+            & np.isnan(self.remaining_at_deadline[ids])
+        )
+        if due.any():
+            tau = deadline[due] - start_h
+            work_by_deadline = acc[due] * np.maximum(tau - overhead[due], 0.0)
+            self.remaining_at_deadline[ids[due]] = np.maximum(
+                remaining[due] - work_by_deadline, 0.0
+            )
+        paid = np.minimum(overhead, duration_h) * (acc > 0)
+        work = np.minimum(acc * (duration_h - paid), remaining)
+        self.pending_overhead_h[ids] -= paid
+        self.overhead_paid_h[ids] += paid
+        self.done[ids] += work
+        finishing = (acc > 0) & (remaining - work <= EPS_WORK)
+        if finishing.any():
+            fin = ids[finishing]
+            self.completed_h[fin] = (
+                start_h + overhead[finishing] + remaining[finishing] / acc[finishing]
+            )
+            self.done[fin] = self.spec.work_accelerator_hours[fin]
+            self.finished[fin] = True
+            self.site[fin] = -1
+            self.accelerators[fin] = 0
+
+    def busy_fraction_last_step(
+        self, ids: np.ndarray, block_start_h: float, block_end_h: float, step_h: float
+    ) -> np.ndarray:
+        """For jobs finishing in the last step of a block, the fraction of that step they ran."""
+        t_done = block_start_h + self.hours_to_completion(ids)
+        last_step_start = block_end_h - step_h
+        return np.clip((t_done - last_step_start) / step_h, 0.0, 1.0)
+
+    def close_deadlines(self, end_h: float) -> None:
+        """Record the work undone at deadlines up to the end of the run (inclusive)."""
+        undone = (self.spec.deadline_h <= end_h + 1e-9) & np.isnan(self.remaining_at_deadline)
+        self.remaining_at_deadline[undone] = self.remaining[undone]

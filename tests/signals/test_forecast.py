@@ -1,0 +1,92 @@
+"""Forecasts: what they predict, and that they never look ahead."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from wattroute.signals.forecast import FORECASTERS, Blend, History, Persistence, SeasonalNaive
+
+DAY = 24  # hourly steps
+
+
+def _history(values: np.ndarray, step: int) -> History:
+    return History({"x": values}, step)
+
+
+def test_persistence_repeats_the_value_now():
+    values = np.arange(50, dtype=float)[:, None]
+    out = _history(values, 30).forecast("x", 5, Persistence(), DAY)
+    np.testing.assert_array_equal(out[:, 0], [30.0] * 5)
+
+
+def test_seasonal_naive_repeats_the_same_hour_of_the_latest_observed_day():
+    hours = np.arange(24 * 4)
+    values = (hours % 24).astype(float)[:, None] + 100 * (hours // 24)[:, None]
+    now = 24 * 2 + 10  # day 2, 10:00
+    out = _history(values, now).forecast("x", 30, SeasonalNaive(), DAY)
+    # lead 1 (11:00 on day 2) -> 11:00 on day 1; lead 14 (00:00 on day 3) -> 00:00 on day 2
+    assert out[0, 0] == 100 + 11
+    assert out[13, 0] == 200 + 0
+    # lead 30 (16:00 on day 3) is more than a day ahead of 10:00 on day 2: 16:00 on day 1
+    assert out[29, 0] == 100 + 16
+
+
+def test_seasonal_naive_falls_back_to_persistence_without_a_day_of_history():
+    values = np.arange(5, dtype=float)[:, None]
+    out = _history(values, 4).forecast("x", 3, SeasonalNaive(), DAY)
+    np.testing.assert_array_equal(out[:, 0], [4.0, 4.0, 4.0])
+
+
+def test_blend_starts_near_persistence_and_ends_near_seasonal():
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(24 * 5, 2))
+    h = _history(values, 24 * 3)
+    blend = h.forecast("x", 24, Blend(tau_h=2.0), DAY)
+    pers = h.forecast("x", 24, Persistence(), DAY)
+    seas = h.forecast("x", 24, SeasonalNaive(), DAY)
+    assert np.abs(blend[0] - pers[0]).max() < np.abs(blend[0] - seas[0]).max()
+    np.testing.assert_allclose(blend[-1], seas[-1], atol=1e-4 * (1 + np.abs(seas[-1]).max()))
+
+
+def test_history_hands_out_copies_of_the_past_only():
+    values = np.arange(10, dtype=float)[:, None]
+    h = _history(values, 4)
+    past = h.last("x", 100)
+    assert past.shape == (5, 1)
+    past[:] = -1
+    assert values[0, 0] == 0.0  # a copy, not a view
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    name=st.sampled_from(sorted(FORECASTERS)),
+    n=st.integers(2, 24 * 4),
+    data=st.data(),
+)
+def test_no_look_ahead_changing_any_value_after_now_never_changes_the_forecast(name, n, data):
+    forecaster = FORECASTERS[name]
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    values = rng.normal(size=(n, 3))
+    now = data.draw(st.integers(0, n - 2))
+    horizon = data.draw(st.integers(1, 48))
+    before = History({"x": values}, now).forecast("x", horizon, forecaster, DAY)
+    changed = values.copy()
+    after_now = data.draw(st.integers(now + 1, n - 1))
+    changed[after_now:] = rng.normal(size=changed[after_now:].shape) * 1e6
+    after = History({"x": changed}, now).forecast("x", horizon, forecaster, DAY)
+    np.testing.assert_array_equal(before, after)
+    # ... while changing the value now does change it (the test can fail).
+    changed_now = values.copy()
+    changed_now[now] += 1e6
+    moved = History({"x": changed_now}, now).forecast("x", horizon, forecaster, DAY)
+    assert not np.array_equal(before, moved) or name == "seasonal-naive"
+
+
+@pytest.mark.parametrize("name", sorted(FORECASTERS))
+def test_forecast_shape(name):
+    values = np.ones((100, 4))
+    out = _history(values, 99).forecast("x", 36, FORECASTERS[name], DAY)
+    assert out.shape == (36, 4)

@@ -1,0 +1,421 @@
+"""Tests of the weather -> normalised renewable output models (pvlib, windpowerlib)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pvlib
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from wattroute.errors import ScenarioError
+from wattroute.signals.renewables import (
+    available_turbines,
+    clear_sky_index_from_cloud_cover,
+    default_hub_height_m,
+    default_tilt_deg,
+    irradiance_from_cloud_cover,
+    solar_profile_from_cloud_cover,
+    solar_profile_from_irradiance,
+    wind_profile,
+)
+
+# Fremont, California: a mid-latitude site with a well-known solar geometry.
+LAT, LON, ELEV_M = 37.4, -121.95, 10.0
+STEP_H = 5 / 60
+
+
+def midpoints(start: str, periods: int, freq: str = "5min") -> pd.DatetimeIndex:
+    """Step midpoints of a regular UTC grid starting at ``start``."""
+    step = pd.Timedelta(freq)
+    return pd.date_range(start, periods=periods, freq=freq, tz="UTC") + step / 2
+
+
+@pytest.fixture(scope="module")
+def solstice() -> pd.DatetimeIndex:
+    """2023-06-21 at 5-min resolution, covering the whole Pacific daylight day."""
+    return midpoints("2023-06-21T08:00Z", 288)
+
+
+def clear_day(times: pd.DatetimeIndex, **kwargs: float) -> np.ndarray:
+    n = len(times)
+    return solar_profile_from_cloud_cover(
+        times, LAT, LON, ELEV_M, np.zeros(n), np.full(n, 20.0), np.full(n, 2.0), **kwargs
+    )
+
+
+# --------------------------------------------------------------------------- clear-sky index
+
+
+def test_clear_sky_index_endpoints_and_clipping():
+    index = clear_sky_index_from_cloud_cover(np.array([-20.0, 0.0, 50.0, 100.0, 130.0]))
+    np.testing.assert_allclose(index, [1.0, 1.0, 1 - 0.75 * 0.5**3.4, 0.25, 0.25])
+
+
+def test_clear_sky_index_decreases_with_cloud_cover():
+    index = clear_sky_index_from_cloud_cover(np.linspace(0.0, 100.0, 101))
+    assert np.all(np.diff(index) < 0)
+
+
+# --------------------------------------------------------------------------- irradiance
+
+
+def test_irradiance_is_zero_at_night_and_positive_by_day(solstice):
+    irradiance = irradiance_from_cloud_cover(solstice, LAT, LON, ELEV_M, np.zeros(len(solstice)))
+    assert list(irradiance.columns) == ["ghi", "dni", "dhi"]
+    assert irradiance.index.equals(solstice)
+    elevation = pvlib.solarposition.get_solarposition(solstice, LAT, LON)["elevation"].to_numpy()
+    night = elevation < -1.0
+    day = elevation > 5.0
+    assert night.any()
+    assert day.any()
+    assert (irradiance.loc[night] == 0).all().all()
+    assert (irradiance.loc[day, "ghi"] > 0).all()
+    # A clear summer noon at 37 degN: GHI near 1000 W/m^2, mostly direct.
+    assert 900.0 < irradiance["ghi"].max() < 1100.0
+    assert irradiance["dni"].max() > 3 * irradiance["dhi"].max()
+
+
+def test_irradiance_components_close_on_ghi(solstice):
+    cover = np.linspace(0.0, 100.0, len(solstice))
+    irradiance = irradiance_from_cloud_cover(solstice, LAT, LON, ELEV_M, cover)
+    zenith = pvlib.solarposition.get_solarposition(solstice, LAT, LON)["zenith"].to_numpy()
+    day = zenith < 85.0
+    closure = irradiance["dni"] * np.cos(np.radians(zenith)) + irradiance["dhi"]
+    np.testing.assert_allclose(closure[day], irradiance["ghi"][day], rtol=1e-6, atol=1e-6)
+
+
+def test_overcast_ghi_is_a_quarter_of_clear(solstice):
+    n = len(solstice)
+    clear = irradiance_from_cloud_cover(solstice, LAT, LON, ELEV_M, np.zeros(n))
+    overcast = irradiance_from_cloud_cover(solstice, LAT, LON, ELEV_M, np.full(n, 100.0))
+    np.testing.assert_allclose(overcast["ghi"], 0.25 * clear["ghi"], rtol=1e-9)
+
+
+# --------------------------------------------------------------------------- solar profile
+
+
+def test_clear_day_is_zero_at_night_and_peaks_near_solar_noon(solstice):
+    profile = clear_day(solstice)
+    elevation = pvlib.solarposition.get_solarposition(solstice, LAT, LON)["elevation"].to_numpy()
+    assert np.all(profile[elevation < 0.0] == 0.0)
+    assert np.all(profile[elevation > 10.0] > 0.0)
+    # Solar noon at 121.95 degW on 21 June: 12:00 + 8 h 07.8 min + 1.7 min (equation of time).
+    solar_noon = pd.Timestamp("2023-06-21T20:09:30Z")
+    peak = solstice[int(np.argmax(profile))]
+    assert abs(peak - solar_noon) <= pd.Timedelta("20min")
+
+
+def test_clear_summer_day_capacity_factor_is_plausible(solstice):
+    profile = clear_day(solstice)
+    capacity_factor = profile.sum() * STEP_H / 24.0
+    assert 0.25 <= capacity_factor <= 0.45
+    assert 0.7 < profile.max() < 1.0  # the default 1.2 dc/ac ratio does not clip at 20 degC
+
+
+def test_more_cloud_means_less_energy(solstice):
+    n = len(solstice)
+    energies = [
+        solar_profile_from_cloud_cover(
+            solstice, LAT, LON, ELEV_M, np.full(n, cover), 20.0, 2.0
+        ).sum()
+        for cover in (0.0, 25.0, 50.0, 75.0, 100.0)
+    ]
+    assert np.all(np.diff(energies) < 0), energies
+    assert energies[-1] > 0.0  # overcast still lets diffuse light through
+
+
+def test_high_dc_ac_ratio_clips_at_one(solstice):
+    clipped = clear_day(solstice, dc_ac_ratio=2.0)
+    assert clipped.max() == 1.0
+    assert np.count_nonzero(clipped == 1.0) >= 12  # a plateau of at least an hour
+    unclipped = clear_day(solstice, dc_ac_ratio=1.0)
+    assert unclipped.max() < 1.0
+    assert clipped.sum() > unclipped.sum()
+
+
+def test_hotter_modules_make_less_power(solstice):
+    n = len(solstice)
+    cool = solar_profile_from_cloud_cover(solstice, LAT, LON, ELEV_M, np.zeros(n), 5.0, 2.0)
+    hot = solar_profile_from_cloud_cover(solstice, LAT, LON, ELEV_M, np.zeros(n), 40.0, 2.0)
+    assert hot.sum() < cool.sum()
+
+
+def test_cloud_chain_equals_irradiance_then_profile(solstice):
+    n = len(solstice)
+    cover = np.linspace(0.0, 100.0, n)
+    temperature = np.linspace(10.0, 30.0, n)
+    wind = np.linspace(0.0, 8.0, n)
+    irradiance = irradiance_from_cloud_cover(solstice, LAT, LON, ELEV_M, cover)
+    two_step = solar_profile_from_irradiance(
+        solstice,
+        LAT,
+        LON,
+        ELEV_M,
+        irradiance["ghi"].to_numpy(),
+        irradiance["dni"].to_numpy(),
+        irradiance["dhi"].to_numpy(),
+        temperature,
+        wind,
+        tilt_deg=25.0,
+    )
+    chained = solar_profile_from_cloud_cover(
+        solstice, LAT, LON, ELEV_M, cover, temperature, wind, tilt_deg=25.0
+    )
+    np.testing.assert_allclose(chained, two_step, rtol=1e-12, atol=1e-12)
+
+
+def test_negative_irradiance_counts_as_zero(solstice):
+    n = len(solstice)
+    zeros = np.zeros(n)
+    negative = np.full(n, -5.0)
+    profile = solar_profile_from_irradiance(
+        solstice, LAT, LON, ELEV_M, negative, negative, negative, 20.0, 2.0
+    )
+    assert np.array_equal(profile, zeros)
+
+
+def test_default_orientation_faces_the_equator():
+    # Sydney in June (winter, low northern sun): the default north-facing array beats a
+    # south-facing one by far.
+    times = midpoints("2023-06-20T18:00Z", 288)
+    n = len(times)
+    args = (times, -33.9, 151.2, 50.0, np.zeros(n), 12.0, 2.0)
+    default = solar_profile_from_cloud_cover(*args)
+    facing_north = solar_profile_from_cloud_cover(*args, azimuth_deg=0.0, tilt_deg=33.9)
+    facing_south = solar_profile_from_cloud_cover(*args, azimuth_deg=180.0)
+    np.testing.assert_allclose(default, facing_north)
+    assert default.sum() > 2.0 * facing_south.sum()
+
+
+def test_system_losses_scale_the_output(solstice):
+    lossless = clear_day(solstice, dc_ac_ratio=1.0, system_losses=0.0)
+    lossy = clear_day(solstice, dc_ac_ratio=1.0, system_losses=0.14)
+    # The inverter's part-load efficiency curve makes the ratio not exactly 0.86.
+    assert lossy.sum() / lossless.sum() == pytest.approx(0.86, abs=0.01)
+
+
+def test_default_tilt_rule():
+    assert default_tilt_deg(37.4) == pytest.approx(37.4)
+    assert default_tilt_deg(-33.9) == pytest.approx(33.9)
+    assert default_tilt_deg(60.0) == 40.0
+    assert default_tilt_deg(0.0) == 0.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    data=st.data(),
+    latitude=st.floats(-60.0, 60.0),
+    start_day=st.integers(0, 364),
+)
+def test_profile_is_in_unit_interval_and_never_nan(data, latitude, start_day):
+    times = midpoints("2023-01-01T00:00Z", 48, "1h") + pd.Timedelta(days=start_day)
+    n = len(times)
+    cover = data.draw(arrays(np.float64, n, elements=st.floats(-10.0, 110.0)))
+    temperature = data.draw(arrays(np.float64, n, elements=st.floats(-40.0, 50.0)))
+    wind = data.draw(arrays(np.float64, n, elements=st.floats(0.0, 40.0)))
+    dc_ac = data.draw(st.floats(0.8, 2.5))
+    profile = solar_profile_from_cloud_cover(
+        times, latitude, 10.0, 100.0, cover, temperature, wind, dc_ac_ratio=dc_ac
+    )
+    assert profile.shape == (n,)
+    assert not np.isnan(profile).any()
+    assert profile.min() >= 0.0
+    assert profile.max() <= 1.0
+
+
+# --------------------------------------------------------------------------- solar errors
+
+
+def test_mismatched_lengths_raise(solstice):
+    n = len(solstice)
+    with pytest.raises(ValueError, match=r"temperature_c has 3 values but 288 were expected"):
+        solar_profile_from_cloud_cover(
+            solstice, LAT, LON, ELEV_M, np.zeros(n), np.zeros(3), np.zeros(n)
+        )
+    with pytest.raises(ValueError, match=r"cloud_cover_pct has 287 values"):
+        irradiance_from_cloud_cover(solstice, LAT, LON, ELEV_M, np.zeros(n - 1))
+
+
+def test_naive_times_raise():
+    naive = pd.date_range("2023-06-21", periods=4, freq="h")
+    with pytest.raises(ValueError, match="timezone"):
+        irradiance_from_cloud_cover(naive, LAT, LON, ELEV_M, np.zeros(4))
+
+
+def test_nan_weather_raises(solstice):
+    n = len(solstice)
+    cover = np.zeros(n)
+    cover[7] = np.nan
+    with pytest.raises(ValueError, match=r"cloud_cover_pct has 1 non-finite value\(s\) .*index 7"):
+        solar_profile_from_cloud_cover(solstice, LAT, LON, ELEV_M, cover, 20.0, 2.0)
+
+
+def test_kelvin_temperature_is_caught(solstice):
+    n = len(solstice)
+    with pytest.raises(ValueError, match="kelvin"):
+        solar_profile_from_cloud_cover(solstice, LAT, LON, ELEV_M, np.zeros(n), 293.0, 2.0)
+
+
+# --------------------------------------------------------------------------- wind
+
+
+def at_hub(speeds_m_per_s: list[float], temperature_c: float = 15.0, **kwargs: float) -> np.ndarray:
+    """E-126/4200 output with the wind speed given at hub height (no shear)."""
+    speeds = np.array(speeds_m_per_s)
+    return wind_profile(
+        speeds,
+        np.full(speeds.shape, temperature_c),
+        turbine_type="E-126/4200",
+        hub_height_m=135.0,
+        measurement_height_m=135.0,
+        **kwargs,
+    )
+
+
+def test_wind_zero_below_cut_in():
+    # The library curve of the E-126/4200 is 0 W up to 2 m/s and 58 kW at 3 m/s.
+    assert np.array_equal(at_hub([0.0, 0.5, 1.0, 1.5, 1.9]), np.zeros(5))
+    assert at_hub([3.5])[0] > 0.0
+
+
+def test_wind_near_one_at_and_above_rated_speed():
+    # Rated (4.2 MW) from 14 m/s to the last curve point at 25 m/s.
+    output = at_hub([14.5, 16.0, 20.0, 24.0])
+    np.testing.assert_allclose(output, 1.0, atol=0.01)
+    assert at_hub([9.0])[0] < 0.7
+
+
+def test_wind_zero_above_cut_out():
+    assert np.array_equal(at_hub([26.0, 30.0, 40.0]), np.zeros(3))
+
+
+def test_wind_output_rises_with_speed_up_to_rated():
+    output = at_hub(list(np.linspace(2.0, 14.0, 49)))
+    assert np.all(np.diff(output) >= 0.0)
+    assert output[-1] > 0.99
+
+
+def test_taller_hub_gets_more_from_the_same_10m_wind():
+    speeds = np.array([4.0, 6.0, 8.0])
+    low = wind_profile(speeds, np.full(3, 10.0), hub_height_m=99.0)
+    high = wind_profile(speeds, np.full(3, 10.0), hub_height_m=159.0)
+    assert np.all(high > low)
+
+
+def test_colder_denser_air_gives_no_less_output():
+    # 10 m speeds up to 15 m/s reach at most 21 m/s at hub height, clear of the cut-out.
+    speeds = np.linspace(2.0, 15.0, 53)
+    cold = wind_profile(speeds, np.full(speeds.shape, -20.0))
+    warm = wind_profile(speeds, np.full(speeds.shape, 35.0))
+    assert np.all(cold >= warm)
+    assert np.any(cold > warm + 0.005)
+
+
+def test_high_site_thin_air_gives_no_more_output():
+    speeds = np.linspace(2.0, 15.0, 53)
+    temperature = np.full(speeds.shape, 10.0)
+    sea_level = wind_profile(speeds, temperature, elevation_m=0.0)
+    plateau = wind_profile(speeds, temperature, elevation_m=2500.0)
+    assert np.all(plateau <= sea_level)
+    assert np.any(plateau < sea_level - 0.005)
+
+
+def test_density_correction_moves_the_cut_out():
+    # windpowerlib scales the curve's wind speeds by (1.225 / density) ** (2/3) above
+    # 12.5 m/s, so the cut-out comes earlier in dense air: this is the model, not a bug.
+    assert at_hub([24.5], temperature_c=-20.0)[0] == 0.0
+    assert at_hub([24.5], temperature_c=35.0)[0] == pytest.approx(1.0, abs=0.01)
+
+
+def test_steeper_shear_exponent_raises_hub_speed():
+    speeds = np.array([5.0, 7.0])
+    flat = wind_profile(speeds, 10.0, hellman_exponent=0.0, hub_height_m=135.0)
+    same_height = wind_profile(
+        speeds, 10.0, hub_height_m=135.0, measurement_height_m=135.0, hellman_exponent=0.3
+    )
+    rough = wind_profile(speeds, 10.0, hellman_exponent=0.3, hub_height_m=135.0)
+    np.testing.assert_allclose(flat, same_height)
+    assert np.all(rough > flat)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    speeds=arrays(np.float64, 50, elements=st.floats(0.0, 60.0)),
+    temperature=st.floats(-40.0, 50.0),
+    elevation_m=st.floats(0.0, 3000.0),
+)
+def test_wind_profile_is_in_unit_interval(speeds, temperature, elevation_m):
+    output = wind_profile(speeds, temperature, elevation_m=elevation_m)
+    assert output.shape == speeds.shape
+    assert not np.isnan(output).any()
+    assert output.min() >= 0.0
+    assert output.max() <= 1.0
+
+
+def test_every_library_turbine_runs_at_its_default_hub_height():
+    turbines = available_turbines()
+    assert len(turbines) > 50
+    assert turbines == sorted(turbines)
+    speeds = np.linspace(0.0, 40.0, 81)
+    for turbine in turbines:
+        output = wind_profile(speeds, np.full(speeds.shape, 15.0), turbine_type=turbine)
+        assert output.min() >= 0.0, turbine
+        assert output.max() <= 1.0, turbine
+        assert output[0] == 0.0, turbine  # calm
+        assert output[-1] == 0.0, turbine  # storm: past cut-out
+        assert output.max() > 0.9, turbine
+
+
+@pytest.mark.parametrize(
+    ("turbine", "hub_height_m"),
+    [
+        ("E-126/4200", 99.0),  # "99; 135; 159"
+        ("ENO114/3500", 92.0),  # "92; 127,5; 142"
+        ("MM92/2050", 68.5),  # "68,5;80,0;100,0": decimal commas
+        ("GE100/2500", 75.0),  # "75/85"
+        ("MM100/2000", 100.0),  # no hub height listed: the 100 m default
+    ],
+)
+def test_default_hub_height_is_first_listed_else_100m(turbine, hub_height_m):
+    assert default_hub_height_m(turbine) == pytest.approx(hub_height_m)
+
+
+# --------------------------------------------------------------------------- wind errors
+
+
+def test_unknown_turbine_names_field_and_suggests_close_match():
+    with pytest.raises(ScenarioError) as excinfo:
+        wind_profile(np.array([5.0]), np.array([10.0]), turbine_type="E-126/420")
+    error = excinfo.value
+    assert error.field == "wind.turbine"
+    message = str(error)
+    assert message.startswith("wind.turbine: ")
+    assert "'E-126/420'" in error.problem
+    assert "'E-126/4200'" in error.fix
+    assert "available_turbines()" in error.fix
+
+
+def test_turbine_without_power_curve_is_unknown():
+    # In windpowerlib's turbine data but without a power curve.
+    assert "AD132/5000" not in available_turbines()
+    with pytest.raises(ScenarioError, match=r"wind\.turbine"):
+        wind_profile(np.array([5.0]), np.array([10.0]), turbine_type="AD132/5000")
+
+
+def test_hub_below_rotor_radius_is_a_scenario_error():
+    with pytest.raises(ScenarioError, match=r"wind\.hub_height_m.*rotor radius") as excinfo:
+        wind_profile(np.array([5.0]), np.array([10.0]), hub_height_m=50.0)
+    assert "99, 135, 159" in excinfo.value.fix
+
+
+def test_wind_mismatched_lengths_raise():
+    with pytest.raises(ValueError, match="temperature_c has 2 values but 3 were expected"):
+        wind_profile(np.array([5.0, 6.0, 7.0]), np.array([10.0, 11.0]))
+
+
+def test_negative_wind_speed_raises():
+    with pytest.raises(ValueError, match="magnitude"):
+        wind_profile(np.array([5.0, -1.0]), np.array([10.0, 10.0]))

@@ -1,0 +1,244 @@
+"""The simulator: accounting, job progress, overheads, inference, repairs, determinism."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from tests.builders import Battery, DemandPoint, job, scenario, service, site
+from wattroute.policies import get_policy
+from wattroute.policies.base import Decision, Observation
+from wattroute.sim import SimulationOptions, simulate, summarize
+
+
+class StepByStep:
+    """Wraps a policy and forces it to decide at every step."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.name = inner.name
+
+    def reset(self):
+        self.inner.reset()
+
+    def decide(self, observation: Observation) -> Decision:
+        return replace(self.inner.decide(observation), hold_steps=1)
+
+
+class Scripted:
+    """Runs job 0 at a scripted site per step (-1 = stopped)."""
+
+    name = "scripted"
+
+    def __init__(self, plan):
+        self.plan = plan
+
+    def reset(self):
+        pass
+
+    def decide(self, observation: Observation) -> Decision:
+        n = len(observation.jobs)
+        site_of = np.full(n, -1)
+        acc = np.zeros(n, dtype=int)
+        if n:
+            where = self.plan(observation.step)
+            if where >= 0:
+                site_of[0], acc[0] = where, 1
+        return Decision(
+            site_of, acc, tuple(np.zeros(s.feasible.shape) for s in observation.services)
+        )
+
+
+def _run(sc, policy="agnostic"):
+    p = get_policy(policy) if isinstance(policy, str) else policy
+    return summarize(simulate(sc, p, SimulationOptions(check_energy_balance=True)))
+
+
+def test_one_job_energy_and_cost_by_hand():
+    # 4 accelerator-hours at 4 accelerators: one hour at 4 kW (busy 1 kW, idle 0, PUE 1.2).
+    sc = scenario(
+        [site(price=100.0, carbon=500.0, pue=1.2)],
+        n=36,
+        jobs=[job("j", 0, 4.0, 4, 2.5)],
+        carbon_price=50,
+    )
+    s = _run(sc)
+    assert s["energy_kwh"]["grid"] == pytest.approx(4.8)
+    assert s["cost_usd"] == pytest.approx(4.8 * 0.1)
+    assert s["emissions_kg"] == pytest.approx(4.8 * 0.5)
+    assert s["objective_usd"] == pytest.approx(0.48 + 50 * 2.4 / 1000)
+    assert s["batch"]["completed"] == 1
+    assert s["batch"]["deadline_misses"] == 0
+    assert s["batch"]["mean_completion_delay_h"] == pytest.approx(0.0)
+
+
+def test_a_job_finishing_mid_step_draws_power_only_for_the_part_it_ran():
+    sc = scenario([site()], n=48, jobs=[job("j", 0, 2.52, 1, 4.0)])
+    s = _run(sc)
+    assert s["energy_kwh"]["load"] == pytest.approx(2.52)
+    assert s["batch"]["work_accelerator_hours"] == pytest.approx(2.52)
+
+
+def test_energy_identity_and_site_totals_add_up():
+    sc = scenario(
+        [
+            site(
+                "a",
+                solar_kw=5.0,
+                solar_profile=np.linspace(0, 1, 288),
+                export_limit_kw=1.0,
+                battery=Battery(20, 5, 5, 0.9, 0.1, 1.0, 0.5),
+            ),
+            site("b", import_limit_kw=3.0),
+        ],
+        jobs=[job(f"j{i}", i, 6.0, 2, 20.0) for i in range(6)],
+    )
+    s = _run(sc)
+    e = s["energy_kwh"]
+    supply = e["grid"] + e["solar"] + e["wind"] + e["genset"] + e["battery_discharge"]
+    assert supply == pytest.approx(e["load"] + e["battery_charge"] + e["export"])
+    assert e["unserved"] == pytest.approx(0.0, abs=1e-9)
+    assert sum(x["cost_usd"] for x in s["sites"].values()) == pytest.approx(s["cost_usd"])
+    assert sum(x["energy_kwh"]["load"] for x in s["sites"].values()) == pytest.approx(e["load"])
+
+
+def test_checkpoint_and_migration_overheads_delay_completion():
+    # 3 h of work at 1 accelerator: run 1 h at site 0, pause 1 h, resume at site 1.
+    def plan(step):
+        return 0 if step < 12 else (-1 if step < 24 else 1)
+
+    sites = [site("a"), site("b")]
+    base = scenario(
+        sites, n=120, jobs=[job("j", 0, 3.0, 1, 10.0, checkpoint_h=0.25, migration_h=0.5)]
+    )
+    s = _run(base, Scripted(plan))
+    assert s["batch"]["completed"] == 1
+    assert s["batch"]["moves"] == 1
+    assert s["batch"]["overhead_hours"] == pytest.approx(0.75)
+    # 1 h + 1 h paused + 0.75 h overhead + 2 h = 4.75 h; the fastest possible was 3 h.
+    assert s["batch"]["mean_completion_delay_h"] == pytest.approx(1.75)
+    # overhead time draws busy power: 3 h of work + 0.75 h of overhead at 1 kW.
+    assert s["energy_kwh"]["load"] == pytest.approx(3.75)
+
+
+def test_agnostic_routes_to_the_nearest_feasible_site_and_counts_violations():
+    near = site("near", latitude=40.0, longitude=-100.0)
+    far = site("far", latitude=10.0, longitude=20.0)
+    points = [DemandPoint("p", 40.01, -100.01)]
+    rate = np.full(288, 25.0)
+    sc = scenario(
+        [far, near],
+        points=points,
+        services=[service("v", "p", rate, slo_ms=20, service_ms=5, throughput=10)],
+    )
+    s = _run(sc)
+    assert s["inference"]["slo_violation_fraction"] == pytest.approx(0.0)
+    assert s["inference"]["requests"] == pytest.approx(25.0 * 288 * 300)
+    near_load = s["sites"]["near"]["energy_kwh"]["load"]
+    assert near_load == pytest.approx(24 * 2.5)  # 2.5 accelerators busy on average at 1 kW
+    assert s["sites"]["far"]["energy_kwh"]["load"] == pytest.approx(0.0)
+
+    unreachable = scenario(
+        [far], points=points, services=[service("v", "p", rate, slo_ms=20, service_ms=5)]
+    )
+    s = _run(unreachable)
+    assert s["inference"]["dropped"] == pytest.approx(s["inference"]["requests"])
+    assert s["inference"]["slo_violation_fraction"] == pytest.approx(1.0)
+    assert s["penalties_usd"]["slo"] > 0
+
+
+def test_inference_takes_accelerators_from_batch_when_demand_rises():
+    rate = np.concatenate([np.full(144, 10.0), np.full(144, 60.0)])  # 1 then 6 replicas
+    sc = scenario(
+        [site("a", accelerators=8)],
+        points=[DemandPoint("p", 40.0, -100.0)],
+        services=[service("v", "p", rate, throughput=10)],
+        jobs=[job("j", 0, 100.0, 7, 24.0, min_acc=1)],
+    )
+    s = _run(sc)
+    assert s["inference"]["slo_violation_fraction"] == pytest.approx(0.0)
+    assert s["repairs"]["jobs_stopped_for_capacity"] >= 1
+    assert s["batch"]["completed"] == 1
+
+
+def test_power_shortage_is_repaired_by_shedding_batch_and_never_left_unserved():
+    # Islanded: solar only by day, nothing at night. The job must not draw power at night.
+    profile = np.where((np.arange(288) % 288) < 144, 1.0, 0.0)
+    sc = scenario(
+        [site("island", grid=False, solar_kw=10.0, solar_profile=profile, accelerators=8)],
+        jobs=[job("j", 0, 120.0, 8, 23.0)],
+    )
+    s = _run(sc)
+    assert s["energy_kwh"]["unserved"] == pytest.approx(0.0, abs=1e-6)
+    assert s["repairs"]["jobs_stopped_for_power"] >= 1
+    assert s["energy_kwh"]["load"] <= s["energy_kwh"]["solar"] + 1e-6
+
+
+def test_deadline_miss_is_counted_and_penalised():
+    sc = scenario(
+        [site(accelerators=2)], n=288, jobs=[job("a", 0, 20.0, 2, 10.0), job("b", 0, 20.0, 2, 12.0)]
+    )
+    s = _run(sc)
+    assert s["batch"]["deadline_misses"] == 1
+    assert s["batch"]["work_undone_at_deadline_accelerator_hours"] == pytest.approx(20.0 - 4.0)
+    assert s["penalties_usd"]["deadline"] == pytest.approx(16.0 * 10.0)
+
+
+@pytest.mark.parametrize("policy", ["agnostic", "greedy"])
+def test_holding_a_decision_over_a_block_equals_deciding_every_step(policy):
+    rng = np.random.default_rng(3)
+    n = 288
+    price = 40 + 40 * rng.random(n)
+    sc = scenario(
+        [
+            site(
+                "a",
+                price=price,
+                solar_kw=6.0,
+                solar_profile=np.clip(np.sin(np.linspace(0, 3, n)), 0, 1),
+                battery=Battery(15, 4, 4, 0.9, 0.1, 1.0, 0.5),
+                import_limit_kw=9.0,
+                export_limit_kw=2.0,
+            ),
+            site("b", price=price[::-1], latitude=41, longitude=-101, idle_kw=0.1),
+        ],
+        n=n,
+        points=[DemandPoint("p", 40.2, -100.1)],
+        services=[service("v", "p", 20 + 15 * np.sin(np.arange(n) / 20) ** 2, slo_ms=40)],
+        jobs=[job(f"j{i}", 0.5 * i, 3.0 + i, 3, 14.0 + i, checkpoint_h=0.1) for i in range(8)],
+        carbon_price=80,
+    )
+    blocked = _run(sc, policy)
+    stepped = _run(sc, StepByStep(get_policy(policy)))
+    for key in ("objective_usd", "cost_usd", "emissions_kg"):
+        assert blocked[key] == pytest.approx(stepped[key], rel=1e-9)
+    for key, value in blocked["energy_kwh"].items():
+        assert value == pytest.approx(stepped["energy_kwh"][key], rel=1e-9, abs=1e-9)
+    assert blocked["batch"] == pytest.approx(stepped["batch"])
+
+
+def test_runs_are_deterministic():
+    sc = scenario([site("a"), site("b")], jobs=[job(f"j{i}", i, 5.0, 2, 20.0) for i in range(5)])
+    a, b = _run(sc, "greedy"), _run(sc, "greedy")
+    for volatile in ("wall_s", "decision_s"):
+        a.pop(volatile), b.pop(volatile)
+    assert a == b
+
+
+def test_greedy_defers_to_the_cheap_hours_it_has_seen_before():
+    n = 2 * 288
+    price = np.where((np.arange(n) // 12) % 24 < 18, 200.0, 10.0)  # cheap from 18:00 daily
+    # The job arrives on day 2: day 1 is the history the forecast learns the pattern from.
+    sc = scenario([site(price=price, n=n)], n=n, jobs=[job("j", 24.0, 6.0, 2, 47.9)])
+    greedy, agnostic = _run(sc, "greedy"), _run(sc, "agnostic")
+    assert greedy["batch"]["deadline_misses"] == 0
+    assert greedy["cost_usd"] < 0.2 * agnostic["cost_usd"]
+    assert agnostic["cost_usd"] == pytest.approx(6.0 * 0.2)
+
+
+def test_unlimited_import_is_infinite_in_the_arrays():
+    sc = scenario([site(import_limit_kw=math.inf)], jobs=[job("j", 0, 1.0, 1, 5.0)])
+    assert _run(sc)["energy_kwh"]["unserved"] == 0.0
