@@ -61,24 +61,24 @@ def test_grid_battery_and_curtailment_match_vessim_within_half_a_percent(city, e
     sc = type(sc)(**{**sc.__dict__, "start": start, "end": start + WEEK * sc.step})
     record = simulate(sc, get_policy("agnostic"), SimulationOptions(check_energy_balance=True))
     ours: SiteRecorder = record.sites
-    np.testing.assert_allclose(ours.data["load_kw"][:, 0], load, rtol=1e-9)
+    np.testing.assert_allclose(ours.series("load_kw")[:, 0], load, rtol=1e-9)
 
     theirs, _ = run_vessim(
         start,
         300,
-        ours.data["load_kw"],
+        ours.series("load_kw"),
         80.0 * profile[:, None],
         [TwinBattery(120.0, 0.5, 0.1, 0.5)],
         [export_kw],
     )
     v = theirs["site0"]
-    h = 300 / 3600
+    totals = ours.energy_kwh
     mine = {
-        "grid_import": ours.data["grid_import_kw"].sum() * h,
-        "charge": ours.data["battery_charge_kw"].sum() * h,
-        "discharge": ours.data["battery_discharge_kw"].sum() * h,
-        "curtailed": ours.data["curtailed_kw"].sum() * h,
-        "export": ours.data["export_kw"].sum() * h,
+        "grid_import": totals["grid"][0],
+        "charge": totals["battery_charge"][0],
+        "discharge": totals["battery_discharge"][0],
+        "curtailed": totals["curtailed"][0],
+        "export": totals["export"][0],
     }
     assert mine["grid_import"] > 100
     assert mine["charge"] > 10

@@ -35,27 +35,41 @@ class AgnosticPolicy:
     name = "agnostic"
     description = "run batch at once where there is room; inference at the nearest feasible site"
 
+    def __init__(self) -> None:
+        self._routing: tuple[np.ndarray, ...] | None = None
+
     def reset(self) -> None:
-        """No state to forget."""
+        """Forget the routing of a previous fleet."""
+        self._routing = None
 
     def decide(self, observation: Observation) -> Decision:
-        routing = tuple(nearest_feasible_routing(s) for s in observation.services)
-        free = observation.fleet.accelerators - observation.inference_accelerators(routing)
+        if self._routing is None:  # latency and SLOs do not change during a run
+            self._routing = tuple(nearest_feasible_routing(s) for s in observation.services)
+        routing = self._routing
         jobs = observation.jobs
         site = jobs.site.copy()
         acc = jobs.accelerators.copy()
-        running = site >= 0
-        free -= np.bincount(site[running], weights=acc[running], minlength=free.size)
         waiting = False
-        for j in np.flatnonzero(~running):
-            room = np.where(jobs.allowed[j], free, -np.inf)
-            best = int(np.argmax(room))
-            if room[best] >= jobs.min_accelerators[j]:
-                site[j] = best
-                acc[j] = int(min(jobs.max_accelerators[j], room[best]))
-                free[best] -= acc[j]
-            else:
-                waiting = True
+        pending = np.flatnonzero(site < 0)
+        if pending.size:
+            running = site >= 0
+            fleet = observation.fleet
+            free = (
+                fleet.accelerators
+                - observation.inference_accelerators(routing)
+                - np.bincount(site[running], weights=acc[running], minlength=fleet.n_sites)
+            )
+            allowed = jobs.allowed
+            min_acc, max_acc = jobs.min_accelerators, jobs.max_accelerators
+            for j in pending:
+                room = np.where(allowed[j], free, -np.inf)
+                best = int(np.argmax(room))
+                if room[best] >= min_acc[j]:
+                    site[j] = best
+                    acc[j] = int(min(max_acc[j], room[best]))
+                    free[best] -= acc[j]
+                else:
+                    waiting = True
         return Decision(
             job_site=site,
             job_accelerators=acc,

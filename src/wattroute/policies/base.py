@@ -11,7 +11,8 @@ repairs are counted in the summary.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -24,28 +25,106 @@ HOLD_FOREVER = 2**62
 """``Decision.hold_steps`` meaning "until something changes" (an arrival or a completion)."""
 
 
-@dataclass(frozen=True, eq=False)
 class ActiveJobs:
-    """Batch jobs that have arrived and are not finished, arrays of shape ``(n,)``.
+    """Batch jobs that have arrived and are not finished, arrays of shape ``(n,)`` in arrival
+    order, aligned with ``ids`` (indices into the scenario's jobs).
 
-    ``site`` is the site index a job runs at now, -1 if it is not running. Times are hours
-    relative to now (``deadline_h`` is negative once the deadline has passed).
+    Columns are fetched when first read (through ``column(name)``), so a policy pays only for
+    what it looks at. Build one from arrays with :meth:`from_arrays`.
     """
 
-    ids: np.ndarray
-    remaining_accelerator_hours: np.ndarray
-    deadline_h: np.ndarray
-    min_accelerators: np.ndarray
-    max_accelerators: np.ndarray
-    site: np.ndarray
-    accelerators: np.ndarray
-    allowed: np.ndarray  # (n, S) bool
-    pending_overhead_h: np.ndarray
-    checkpoint_overhead_h: np.ndarray
-    migration_overhead_h: np.ndarray
+    COLUMNS = (
+        "remaining_accelerator_hours",
+        "deadline_h",
+        "min_accelerators",
+        "max_accelerators",
+        "site",
+        "accelerators",
+        "last_site",
+        "allowed",
+        "pending_overhead_h",
+        "checkpoint_overhead_h",
+        "migration_overhead_h",
+    )
+
+    __slots__ = ("_cache", "_column", "ids")
+
+    def __init__(self, ids: np.ndarray, column: Callable[[str], np.ndarray]) -> None:
+        self.ids = ids
+        self._column = column
+        self._cache: dict[str, np.ndarray] = {}
+
+    @classmethod
+    def from_arrays(cls, ids: np.ndarray, **columns: np.ndarray) -> ActiveJobs:
+        """Active jobs from arrays given by column name (all of :attr:`COLUMNS`)."""
+        missing = set(cls.COLUMNS) - set(columns)
+        if missing:
+            raise TypeError(f"missing columns: {', '.join(sorted(missing))}")
+        return cls(ids, columns.__getitem__)
+
+    def _get(self, name: str) -> np.ndarray:
+        value = self._cache.get(name)
+        if value is None:
+            value = self._cache[name] = self._column(name)
+        return value
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])
+
+    @property
+    def remaining_accelerator_hours(self) -> np.ndarray:
+        """Work still to do, accelerator-hours."""
+        return self._get("remaining_accelerator_hours")
+
+    @property
+    def deadline_h(self) -> np.ndarray:
+        """Hours from now to the deadline (negative once it has passed)."""
+        return self._get("deadline_h")
+
+    @property
+    def min_accelerators(self) -> np.ndarray:
+        """Fewest accelerators the job can run on."""
+        return self._get("min_accelerators")
+
+    @property
+    def max_accelerators(self) -> np.ndarray:
+        """Most accelerators the job can use."""
+        return self._get("max_accelerators")
+
+    @property
+    def site(self) -> np.ndarray:
+        """Site index the job runs at now, -1 if it is not running."""
+        return self._get("site")
+
+    @property
+    def accelerators(self) -> np.ndarray:
+        """Accelerators the job runs on now (0 if not running)."""
+        return self._get("accelerators")
+
+    @property
+    def last_site(self) -> np.ndarray:
+        """Site index the job ran at last, -1 if never (a first start costs no overhead)."""
+        return self._get("last_site")
+
+    @property
+    def allowed(self) -> np.ndarray:
+        """Sites the job may run at, ``(n, S)`` bool."""
+        return self._get("allowed")
+
+    @property
+    def pending_overhead_h(self) -> np.ndarray:
+        """Overhead hours owed before progress (with the restore a stopped job pays)."""
+        return self._get("pending_overhead_h")
+
+    @property
+    def checkpoint_overhead_h(self) -> np.ndarray:
+        """Hours lost to checkpoint and restore after each stop."""
+        return self._get("checkpoint_overhead_h")
+
+    @property
+    def migration_overhead_h(self) -> np.ndarray:
+        """Extra hours lost when resuming at another site."""
+        return self._get("migration_overhead_h")
 
     @property
     def slack_h(self) -> np.ndarray:
@@ -78,7 +157,8 @@ class Observation:
     """What a policy knows at a step.
 
     Current values (``*_now``) have shape ``(S,)``: price USD/MWh, intensity gCO2eq/kWh,
-    renewable generation kW, PUE.
+    renewable generation kW, PUE. The battery energy now, :attr:`soc_kwh`, is computed when
+    first asked for (the simulator dispatches lazily; a policy that ignores it costs less).
     """
 
     step: int
@@ -89,7 +169,7 @@ class Observation:
     fleet: FleetStatic
     jobs: ActiveJobs
     services: tuple[ServiceState, ...]
-    soc_kwh: np.ndarray
+    soc_source: Callable[[], np.ndarray] = field(repr=False)
     price_now: np.ndarray
     carbon_now: np.ndarray
     solar_now: np.ndarray
@@ -97,6 +177,15 @@ class Observation:
     pue_now: np.ndarray
     history: History
     forecaster: Forecaster
+
+    @property
+    def soc_kwh(self) -> np.ndarray:
+        """Battery energy per site now, kWh, shape ``(S,)`` (zero where there is none)."""
+        cached = self.__dict__.get("_soc")
+        if cached is None:
+            cached = self.soc_source()
+            object.__setattr__(self, "_soc", cached)
+        return np.array(cached)
 
     def forecast(self, name: str, horizon: int) -> np.ndarray:
         """Forecast of a signal for the next ``horizon`` steps, shape ``(horizon, S)``.

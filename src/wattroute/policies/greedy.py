@@ -12,12 +12,15 @@ Every step:
 3. **Batch**: a job runs now if the cheapest slot it may use costs no more than the
    ``q``-quantile of the forecast cost over its window (now until its deadline, at most
    ``horizon_h``), where ``q`` is the share of that window the job needs at full parallelism:
-   it runs in the cheapest hours it needs. Running jobs keep going up to a slightly higher
-   quantile (``hysteresis``), since stopping costs a checkpoint.
+   it runs in the cheapest hours it needs. Running jobs keep going up to a higher quantile
+   (``hysteresis``), and jobs within ``finish_h`` of completion are not stopped at all,
+   since a stop costs a checkpoint.
 4. **Deadline pressure** overrides the price: jobs are checked in deadline order
    (earliest-deadline-first); if the work due by some deadline exceeds ``pressure`` times
    the accelerator-hours the fleet has free until then, every job due by that deadline runs
-   now, and so does any job whose own slack is within ``urgency_steps`` steps.
+   now, and so does any job whose own slack is within its margin: ``urgency_steps`` steps
+   plus a restore, plus ``urgency_share`` of its remaining run time. Urgent jobs that already
+   run are placed first, so a new urgent job never stops another.
 """
 
 from __future__ import annotations
@@ -77,8 +80,12 @@ class GreedyPolicy:
         How far ahead the deferral threshold looks, hours.
     hysteresis
         Extra quantile a running job is allowed before it is stopped.
+    finish_h
+        A running job this close to completion, hours, is never stopped for cost.
     urgency_steps
-        Slack, in steps, below which a job runs regardless of cost.
+        Slack, in steps, below which a job runs regardless of cost (plus a restore).
+    urgency_share
+        Share of its remaining run time a job keeps as slack margin.
     pressure
         Share of the free accelerator-hours until a deadline that the work due by then may
         use before the jobs due run regardless of cost.
@@ -90,13 +97,17 @@ class GreedyPolicy:
     def __init__(
         self,
         horizon_h: float = 24.0,
-        hysteresis: float = 0.15,
+        hysteresis: float = 0.25,
+        finish_h: float = 1.0,
         urgency_steps: int = 2,
+        urgency_share: float = 0.1,
         pressure: float = 0.6,
     ) -> None:
         self.horizon_h = horizon_h
         self.hysteresis = hysteresis
+        self.finish_h = finish_h
         self.urgency_steps = urgency_steps
+        self.urgency_share = urgency_share
         self.pressure = pressure
 
     def reset(self) -> None:
@@ -171,8 +182,15 @@ class GreedyPolicy:
         q = np.minimum(1.0, need_h / (window * obs.step_h))
         q = np.where(jobs.site >= 0, np.minimum(1.0, q + self.hysteresis), q)
         out = np.full(len(jobs), np.inf)
-        # Jobs with the same allowed sites share one cost profile.
-        patterns, group = np.unique(jobs.allowed, axis=0, return_inverse=True)
+        # A running job is only ever stopped, never moved, so it compares against the cost
+        # where it runs; a waiting one against the cheapest site it may use. Jobs with the same
+        # sites share one cost profile.
+        sites = np.where(
+            jobs.site[:, np.newaxis] >= 0,
+            np.eye(future.shape[1], dtype=bool)[jobs.site],
+            jobs.allowed,
+        )
+        patterns, group = np.unique(sites, axis=0, return_inverse=True)
         for g, allowed in enumerate(patterns):
             profile = np.where(allowed, future, np.inf).min(axis=1)
             for j in np.flatnonzero(group.reshape(-1) == g):
@@ -185,7 +203,14 @@ class GreedyPolicy:
     def _pressed(self, obs: Observation, free: np.ndarray) -> np.ndarray:
         """Jobs that must run now to keep every deadline (earliest-deadline-first check)."""
         jobs = obs.jobs
-        urgent = jobs.slack_h <= self.urgency_steps * obs.step_h
+        run_h = jobs.remaining_accelerator_hours / jobs.max_accelerators
+        margin = (
+            self.urgency_steps * obs.step_h
+            + jobs.checkpoint_overhead_h
+            + np.where(jobs.site < 0, jobs.migration_overhead_h, 0.0)  # it may resume elsewhere
+            + self.urgency_share * run_h
+        )
+        urgent = jobs.slack_h <= margin
         order = np.argsort(jobs.deadline_h, kind="stable")
         work = jobs.remaining_accelerator_hours + jobs.pending_overhead_h * jobs.max_accelerators
         due = np.cumsum(work[order])
@@ -209,8 +234,16 @@ class GreedyPolicy:
         if n_jobs:
             threshold = self._thresholds(obs, slots)
             urgent = self._pressed(obs, free)
-            # Urgent jobs first (earliest deadline first), then the rest by slack.
-            order = np.lexsort((jobs.slack_h, jobs.deadline_h * urgent, ~urgent))
+            running = jobs.site >= 0
+            finishing = running & (
+                jobs.pending_overhead_h
+                + jobs.remaining_accelerator_hours / np.maximum(jobs.accelerators, 1)
+                <= self.finish_h
+            )
+            keep = urgent | finishing
+            # Urgent jobs already running first, then urgent ones by deadline, then the rest.
+            order = np.lexsort((jobs.slack_h, jobs.deadline_h * keep, ~(keep & running), ~keep))
+            run_h = np.maximum(jobs.remaining_accelerator_hours / jobs.max_accelerators, 1e-9)
             for j in order:
                 allowed = jobs.allowed[j]
                 fits = allowed & (free >= jobs.min_accelerators[j])
@@ -218,10 +251,16 @@ class GreedyPolicy:
                 if here >= 0 and fits[here]:
                     site = here  # stay: moving costs a checkpoint and a migration
                 elif fits.any():
-                    site = int(np.argmin(np.where(fits, slots.next_cost, np.inf)))
+                    # Resuming anywhere but where it last ran adds the migration overhead,
+                    # which costs energy in proportion to the run it adds to.
+                    moved = np.arange(fits.size) != jobs.last_site[j]
+                    if jobs.last_site[j] < 0:
+                        moved[:] = False
+                    stretch = 1.0 + moved * jobs.migration_overhead_h[j] / run_h[j]
+                    site = int(np.argmin(np.where(fits, slots.next_cost * stretch, np.inf)))
                 else:
                     continue
-                if not (urgent[j] or slots.next_cost[site] <= threshold[j] + 1e-12):
+                if not (keep[j] or slots.next_cost[site] <= threshold[j] + 1e-12):
                     continue
                 n = int(min(jobs.max_accelerators[j], free[site]))
                 site_of[j] = site

@@ -170,9 +170,18 @@ def dispatch(
         / np.where(sites.battery_discharge_eff > 0, sites.battery_discharge_eff, 1.0)
         * step_h,
     )
-    soc_path = clamped_cumsum(soc_kwh, energy_delta, sites.battery_min_kwh, sites.battery_max_kwh)
-    previous = np.vstack([soc_kwh[np.newaxis, :], soc_path[:-1]])
-    stored = soc_path - previous
+    soc_path = np.broadcast_to(soc_kwh, energy_delta.shape).copy()
+    stored = np.zeros_like(energy_delta)
+    cols = np.flatnonzero(sites.battery_max_kwh > 0)  # only batteries need the scan
+    if cols.size:
+        path = clamped_cumsum(
+            soc_kwh[cols],
+            energy_delta[:, cols],
+            sites.battery_min_kwh[cols],
+            sites.battery_max_kwh[cols],
+        )
+        soc_path[:, cols] = path
+        stored[:, cols] = np.diff(path, axis=0, prepend=soc_kwh[np.newaxis, cols])
     with np.errstate(divide="ignore", invalid="ignore"):
         charge = np.where(stored > 0, stored / (sites.battery_charge_eff * step_h), 0.0)
         discharge = np.where(stored < 0, -stored * sites.battery_discharge_eff / step_h, 0.0)

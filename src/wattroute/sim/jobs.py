@@ -41,6 +41,7 @@ class JobTable:
 
     @property
     def remaining(self) -> np.ndarray:
+        """Work still to do per job, accelerator-hours."""
         return np.maximum(self.spec.work_accelerator_hours - self.done, 0.0)
 
     def active_ids(self) -> np.ndarray:
@@ -61,6 +62,8 @@ class JobTable:
         if ids.size == 0:
             return
         old_site = self.site[ids]
+        if np.array_equal(old_site, site) and np.array_equal(self.accelerators[ids], accelerators):
+            return  # nothing changes
         running_now = accelerators > 0
         site = np.where(running_now, site, -1)
         was_running = old_site >= 0
@@ -77,6 +80,31 @@ class JobTable:
         self.site[ids] = site
         self.accelerators[ids] = np.where(running_now, accelerators, 0)
         self.last_site[ids] = np.where(running_now, site, self.last_site[ids])
+
+    def column(self, ids: np.ndarray, now_h: float, name: str) -> np.ndarray:
+        """A column of :class:`~wattroute.policies.base.ActiveJobs` for jobs ``ids`` at
+        ``now_h`` hours after the start."""
+        spec = self.spec
+        if name == "remaining_accelerator_hours":
+            return self.remaining[ids]
+        if name == "deadline_h":
+            return spec.deadline_h[ids] - now_h
+        if name == "pending_overhead_h":
+            return self.owed_overhead_h(ids)
+        if name in ("site", "accelerators", "last_site"):
+            return getattr(self, name)[ids]
+        return getattr(spec, name)[ids]
+
+    def owed_overhead_h(self, ids: np.ndarray) -> np.ndarray:
+        """Hours of overhead each job owes before it progresses again.
+
+        For a stopped job this includes the checkpoint restore it will pay when it resumes
+        (at the site it last ran at; a move adds ``migration_overhead_h``).
+        """
+        stopped = (self.site[ids] < 0) & (self.last_site[ids] >= 0)
+        return self.pending_overhead_h[ids] + np.where(
+            stopped, self.spec.checkpoint_overhead_h[ids], 0.0
+        )
 
     def hours_to_completion(self, ids: np.ndarray) -> np.ndarray:
         """Hours from now until each running job finishes at its allocation (inf if paused)."""
@@ -127,14 +155,6 @@ class JobTable:
             self.finished[fin] = True
             self.site[fin] = -1
             self.accelerators[fin] = 0
-
-    def busy_fraction_last_step(
-        self, ids: np.ndarray, block_start_h: float, block_end_h: float, step_h: float
-    ) -> np.ndarray:
-        """For jobs finishing in the last step of a block, the fraction of that step they ran."""
-        t_done = block_start_h + self.hours_to_completion(ids)
-        last_step_start = block_end_h - step_h
-        return np.clip((t_done - last_step_start) / step_h, 0.0, 1.0)
 
     def close_deadlines(self, end_h: float) -> None:
         """Record the work undone at deadlines up to the end of the run (inclusive)."""

@@ -63,24 +63,26 @@ def check_shapes(
     decision: Decision, n_jobs: int, shapes: list[tuple[int, int]], n_sites: int
 ) -> None:
     """Raise :class:`PolicyError` if the decision does not fit the observation."""
-    if np.shape(decision.job_site) != (n_jobs,) or np.shape(decision.job_accelerators) != (n_jobs,):
+    sites, accs = decision.job_site, decision.job_accelerators
+    if getattr(sites, "shape", None) != (n_jobs,) or getattr(accs, "shape", None) != (n_jobs,):
         raise PolicyError(
-            f"decision has {np.shape(decision.job_site)} job sites and "
-            f"{np.shape(decision.job_accelerators)} job allocations for {n_jobs} active jobs"
+            f"decision has {np.shape(sites)} job sites and {np.shape(accs)} job allocations "
+            f"for {n_jobs} active jobs (give numpy arrays aligned with observation.jobs.ids)"
         )
     if len(decision.routing) != len(shapes):
         raise PolicyError(
             f"decision routes {len(decision.routing)} services, expected {len(shapes)}"
         )
     for shares, shape in zip(decision.routing, shapes, strict=True):
-        if np.shape(shares) != shape or not np.all(np.isfinite(shares)):
+        if getattr(shares, "shape", None) != shape or not np.isfinite(shares).all():
             raise PolicyError(f"routing must be finite with shape {shape}, got {np.shape(shares)}")
     for name in ("battery_kw", "genset_kw"):
         value = getattr(decision, name)
         if value is not None and np.shape(value) != (n_sites,):
             raise PolicyError(f"{name} must have shape ({n_sites},), got {np.shape(value)}")
-    if not isinstance(decision.hold_steps, int | np.integer) or decision.hold_steps < 1:
-        raise PolicyError(f"hold_steps must be a positive integer, got {decision.hold_steps!r}")
+    hold = decision.hold_steps
+    if not isinstance(hold, int | np.integer) or hold < 1:
+        raise PolicyError(f"hold_steps must be a positive integer, got {hold!r}")
 
 
 def _stop_most_flexible(
@@ -147,47 +149,51 @@ def repair(
         Repair counters, updated in place.
     """
     n_sites = fleet.n_sites
-    site_of = np.asarray(decision.job_site, dtype=np.int64).copy()
-    acc = np.asarray(decision.job_accelerators, dtype=np.int64).copy()
+    site_of = np.array(decision.job_site, dtype=np.int64)
+    acc = np.array(decision.job_accelerators, dtype=np.int64)
     changed: list[str] = []
 
     # 2. allowed sites and parallelism bounds.
-    acc[(site_of < 0) | (site_of >= n_sites)] = 0
-    site_of[acc <= 0] = -1
-    running = site_of >= 0
-    if running.any():
-        idx = np.flatnonzero(running)
-        not_allowed = ~jobs.allowed[idx, site_of[idx]]
-        if not_allowed.any():
-            counts.jobs_moved_to_allowed += int(not_allowed.sum())
-            acc[idx[not_allowed]] = 0
-            site_of[idx[not_allowed]] = -1
+    valid = (site_of >= 0) & (site_of < n_sites) & (acc > 0)
+    if valid.any():
+        idx = np.flatnonzero(valid)
+        allowed = jobs.allowed[idx, site_of[idx]]
+        if not allowed.all():
+            counts.jobs_moved_to_allowed += int((~allowed).sum())
+            valid[idx[~allowed]] = False
             changed.append("site not allowed")
-    low = (acc > 0) & (acc < jobs.min_accelerators)
-    high = acc > jobs.max_accelerators
-    if low.any() or high.any():
-        counts.jobs_clamped += int(low.sum() + high.sum())
-        acc[low] = 0
-        site_of[low] = -1
-        acc = np.minimum(acc, jobs.max_accelerators)
-        changed.append("parallelism out of bounds")
+        low = valid & (acc < jobs.min_accelerators)
+        high = valid & (acc > jobs.max_accelerators)
+        if low.any() or high.any():
+            counts.jobs_clamped += int(low.sum() + high.sum())
+            valid &= ~low
+            acc = np.minimum(acc, jobs.max_accelerators)
+            changed.append("parallelism out of bounds")
+    acc[~valid] = 0
+    site_of[~valid] = -1
 
     # 3. capacity: inference first, then batch, most slack stopped first.
-    order = np.argsort(-jobs.slack_h, kind="stable")
-    batch = np.bincount(site_of[site_of >= 0], weights=acc[site_of >= 0], minlength=n_sites)
+    batch = np.bincount(site_of[valid], weights=acc[valid], minlength=n_sites)
     over = batch + inference_need - fleet.accelerators
-    for s in np.flatnonzero((over > 0) & (batch > 0)):
+    crowded = np.flatnonzero((over > 0) & (batch > 0))
+    order = np.argsort(-jobs.slack_h, kind="stable") if crowded.size else np.zeros(0, int)
+    for s in crowded:
         _, stopped = _stop_most_flexible(order, site_of, acc, int(s), float(min(over[s], batch[s])))
         counts.jobs_stopped_for_capacity += stopped
         changed.append("capacity")
-    batch = np.bincount(site_of[site_of >= 0], weights=acc[site_of >= 0], minlength=n_sites)
-    limit = fleet.accelerators.astype(np.float64).copy()
+    if crowded.size:
+        running = site_of >= 0
+        batch = np.bincount(site_of[running], weights=acc[running], minlength=n_sites)
+    limit = fleet.accelerators.astype(np.float64)
 
     # 4. power envelope.
     delta_kw = fleet.busy_kw - fleet.idle_kw
     it_room = supply_limit_kw / pue_now - fleet.base_it_kw  # IT kW each site can power now
     demand_it = fleet.idle_kw * limit + delta_kw * (batch + inference_busy)
-    for s in np.flatnonzero(demand_it > it_room + 1e-9):
+    short = np.flatnonzero(demand_it > it_room + 1e-9)
+    if short.size and not crowded.size:
+        order = np.argsort(-jobs.slack_h, kind="stable")
+    for s in short:
         changed.append("power")
         counts.sites_powered_down += 1
 

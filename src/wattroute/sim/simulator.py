@@ -18,7 +18,8 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
@@ -32,9 +33,9 @@ from wattroute.model.arrays import (
 from wattroute.model.scenario import Scenario
 from wattroute.policies.base import ActiveJobs, Observation, Policy, ServiceState
 from wattroute.signals.forecast import Blend, Forecaster, History
-from wattroute.sim.dispatch import DispatchResult, check_energy_balance, dispatch
-from wattroute.sim.inference import busy_equivalent, route, serve
+from wattroute.sim.inference import Router
 from wattroute.sim.jobs import JobTable
+from wattroute.sim.ledger import Ledger, head
 from wattroute.sim.record import SiteRecorder
 from wattroute.sim.repair import RepairCounts, check_shapes, clean_routing, repair
 
@@ -112,22 +113,10 @@ class Simulator:
 
     # -- observation -------------------------------------------------------------------------
 
-    def _observe(self, k: int, jobs: JobTable, ids: np.ndarray, soc: np.ndarray) -> Observation:
-        spec = jobs.spec
-        now_h = k * self.step_h
-        active = ActiveJobs(
-            ids=ids,
-            remaining_accelerator_hours=jobs.remaining[ids],
-            deadline_h=spec.deadline_h[ids] - now_h,
-            min_accelerators=spec.min_accelerators[ids],
-            max_accelerators=spec.max_accelerators[ids],
-            site=jobs.site[ids],
-            accelerators=jobs.accelerators[ids],
-            allowed=spec.allowed[ids],
-            pending_overhead_h=jobs.pending_overhead_h[ids],
-            checkpoint_overhead_h=spec.checkpoint_overhead_h[ids],
-            migration_overhead_h=spec.migration_overhead_h[ids],
-        )
+    def _observe(
+        self, k: int, jobs: JobTable, ids: np.ndarray, soc: Callable[[], np.ndarray]
+    ) -> Observation:
+        active = ActiveJobs(ids, partial(jobs.column, ids, k * self.step_h))
         services = tuple(
             ServiceState(
                 name=s.name,
@@ -149,7 +138,7 @@ class Simulator:
             fleet=self.fleet,
             jobs=active,
             services=services,
-            soc_kwh=soc.copy(),
+            soc_source=soc,
             price_now=np.array(sig.price_usd_per_mwh[k]),
             carbon_now=np.array(sig.carbon_g_per_kwh[k]),
             solar_now=np.array(sig.solar_kw[k]),
@@ -161,14 +150,35 @@ class Simulator:
 
     # -- the run -----------------------------------------------------------------------------
 
+    def _supply_now(self, k: int, ledger: Ledger, demand_bound_kw: np.ndarray) -> np.ndarray:
+        """Facility power each site can draw at step ``k``, kW.
+
+        The battery's part needs its state now, which may mean dispatching pending steps;
+        that is only done where the demand could exceed the supply without the battery.
+        """
+        fleet = self.fleet
+        firm = ledger.firm_kw[k]
+        short = (demand_bound_kw > firm + 1e-9) & (fleet.battery_discharge_kw > 0)
+        if not short.any():
+            return firm
+        soc = ledger.soc_at(k)
+        room = np.minimum(
+            fleet.battery_discharge_kw,
+            np.maximum(soc - fleet.battery_min_kwh, 0.0)
+            * fleet.battery_discharge_eff
+            / self.step_h,
+        )
+        return np.minimum(fleet.power_cap_kw, firm + room)
+
     def run(self, policy: Policy) -> RunRecord:
         started = time.perf_counter()
         fleet, sig, n, dt = self.fleet, self.signals, self.n_steps, self.step_h
         step_s = dt * 3600.0
         n_sites = fleet.n_sites
         jobs = JobTable(self.job_spec)
-        soc = fleet.battery_initial_kwh.copy()
-        record = SiteRecorder(n, fleet.names)
+        record = SiteRecorder(fleet, sig, dt)
+        ledger = Ledger(fleet, sig, record, dt, self.options.check_energy_balance)
+        router = Router(self.services, n, step_s) if self.services else None
         n_services = len(self.services)
         totals = InferenceTotals(*(np.zeros(n_services) for _ in range(4)))
         repairs = RepairCounts()
@@ -176,187 +186,134 @@ class Simulator:
         shapes = [(len(s.points), n_sites) for s in self.services]
         delta_kw = fleet.busy_kw - fleet.idle_kw
         count = fleet.accelerators.astype(np.float64)
+        no_load = np.zeros(n_sites)
+        # Steps where every site could power all its accelerators busy without its battery.
+        worst_kw = sig.pue * (fleet.base_it_kw + fleet.busy_kw * count)
+        firm_everywhere = (worst_kw <= ledger.firm_kw + 1e-9).all(axis=1)
+        raw_routing: tuple[np.ndarray, ...] | None = None
+        routing: tuple[np.ndarray, ...] = ()
         policy.reset()
         blocks = 0
         k = 0
         while k < n:
             jobs.arrive_until(k)
             ids = jobs.active_ids()
-            observation = self._observe(k, jobs, ids, soc)
+            observation = self._observe(k, jobs, ids, partial(ledger.soc_at, k))
             t0 = time.perf_counter()
             decision = policy.decide(observation)
             decision_s.append(time.perf_counter() - t0)
             check_shapes(decision, len(ids), shapes, n_sites)
 
-            # What the routing needs now, and what each site can draw now.
-            routing = clean_routing(decision.routing, repairs)
-            now_load = route(self.services, routing, k, 1, n_sites)
-            need_now = now_load.need[0] if now_load else np.zeros(n_sites)
-            busy_now = (
-                busy_equivalent(self.services, now_load)[0] if now_load else np.zeros(n_sites)
-            )
-            battery_room = np.minimum(
-                fleet.battery_discharge_kw,
-                np.maximum(soc - fleet.battery_min_kwh, 0.0) * fleet.battery_discharge_eff / dt,
-            )
-            supply_kw = np.minimum(
-                fleet.power_cap_kw,
-                sig.solar_kw[k]
-                + sig.wind_kw[k]
-                + battery_room
-                + fleet.import_limit_kw
-                + fleet.genset_kw,
-            )
+            # The longest the decision can stand: its hold, up to the next arrival.
+            longest = min(decision.hold_steps, n - k)
+            nxt = np.searchsorted(self._arrival_steps, k, side="right")
+            if nxt < self._arrival_steps.size:
+                longest = min(longest, int(self._arrival_steps[nxt]) - k)
+
+            # What the decision would need now, and what each site can draw now.
+            if decision.routing is not raw_routing:
+                raw_routing = decision.routing
+                routing = clean_routing(raw_routing, repairs)
+            load = router.load(routing, k, longest) if router else None
+            need_now = np.minimum(load.need[0], count) if load else no_load
+            busy_now = load.busy[0] if load else no_load
+            if firm_everywhere[k]:
+                supply = ledger.firm_kw[k]  # no load this site can draw exceeds its firm supply
+            else:
+                asked = np.asarray(decision.job_site)
+                ok = (asked >= 0) & (asked < n_sites)
+                batch_asked = np.bincount(
+                    asked[ok], weights=np.asarray(decision.job_accelerators)[ok], minlength=n_sites
+                )
+                demand_bound = sig.pue[k] * (
+                    fleet.base_it_kw
+                    + fleet.idle_kw * count
+                    + delta_kw * (np.maximum(batch_asked, 0.0) + busy_now)
+                )
+                supply = self._supply_now(k, ledger, demand_bound)
             fixed = repair(
                 decision,
                 routing,
                 observation.jobs,
                 fleet,
-                np.minimum(need_now, count),
+                need_now,
                 busy_now,
                 sig.pue[k],
-                supply_kw,
+                supply,
                 repairs,
             )
             jobs.apply_allocation(ids, fixed.job_site, fixed.job_accelerators)
 
-            # How long the decision stands. A repaired decision stands for one step only, so
-            # that the policy sees what the repair did (e.g. a stopped job) at the next step.
-            hold = 1 if fixed.changed else fixed.hold_steps
-            length = min(hold, n - k)
-            nxt = np.searchsorted(self._arrival_steps, k, side="right")
-            if nxt < self._arrival_steps.size:
-                length = min(length, int(self._arrival_steps[nxt]) - k)
-            hours_left = jobs.hours_to_completion(ids)
-            if hours_left.size and np.isfinite(hours_left).any():
-                first_done = float(np.min(hours_left))
-                length = min(length, max(1, math.ceil(first_done / dt - 1e-9)))
+            # How long the decision stands: until a running job finishes. A repaired decision
+            # stands for one step only, so that the policy sees what the repair did.
+            length = 1 if fixed.changed else longest
+            running = ids[jobs.site[ids] >= 0]
+            hours_left = jobs.hours_to_completion(running)
+            if hours_left.size:
+                length = min(length, max(1, math.ceil(float(hours_left.min()) / dt - 1e-9)))
 
-            running = jobs.site[ids] >= 0
             batch_acc = np.bincount(
-                jobs.site[ids][running], weights=jobs.accelerators[ids][running], minlength=n_sites
+                jobs.site[running], weights=jobs.accelerators[running], minlength=n_sites
             ).astype(np.float64)
             inference_room = fixed.accelerator_limit - batch_acc
-            load = route(self.services, fixed.routing, k, length, n_sites)
             if load is not None:
-                short = load.need > inference_room + 1e-9
+                load = load.head(length)
                 # Cut where inference would need accelerators that batch work or powered-down
                 # capacity holds: the policy (and repair) must look again there.
                 reclaimable = (batch_acc > 0) | (fixed.accelerator_limit < count)
-                short &= reclaimable[np.newaxis, :]
+                short = (load.need > inference_room + 1e-9) & reclaimable
                 short[0] = False
                 rows = np.flatnonzero(short.any(axis=1))
                 if rows.size:
                     length = int(rows[0])
-                    load = route(self.services, fixed.routing, k, length, n_sites)
+                    load = load.head(length)
 
-            # Batch accelerators busy per step; jobs finishing in the last step run part of it.
-            batch_busy = np.broadcast_to(batch_acc, (length, n_sites)).copy()
-            block_start_h, block_end_h = k * dt, (k + length) * dt
-            if running.any():
-                run_ids = ids[running]
-                frac = jobs.busy_fraction_last_step(run_ids, block_start_h, block_end_h, dt)
-                finishing = (jobs.hours_to_completion(run_ids) <= length * dt + 1e-9) & (frac < 1)
-                if finishing.any():
-                    unused = (1.0 - frac[finishing]) * jobs.accelerators[run_ids[finishing]]
-                    batch_busy[-1] -= np.bincount(
-                        jobs.site[run_ids[finishing]], weights=unused, minlength=n_sites
-                    )
-
-            if load is not None:
-                served = serve(self.services, load, inference_room, step_s)
-                inference_busy = served.busy_equivalent
-                inference_acc = served.accelerators
-            else:
-                served = None
-                inference_busy = np.zeros((length, n_sites))
-                inference_acc = inference_busy
+            batch_busy = self._batch_busy(jobs, running, hours_left, batch_acc, length)
+            served = router.serve(load, inference_room, k) if router and load else None
+            inference_busy = served.busy_equivalent if served else 0.0
             it_kw = (
                 fleet.base_it_kw
                 + fleet.idle_kw * fixed.accelerator_limit
                 + delta_kw * (batch_busy + inference_busy)
             )
-            pue = sig.pue[k : k + length]
-            demand = it_kw * pue
-            rows_slice = slice(k, k + length)
-            result = dispatch(
-                demand,
-                sig.solar_kw[rows_slice],
-                sig.wind_kw[rows_slice],
-                fleet,
-                soc,
-                dt,
-                fixed.battery_kw,
-                fixed.genset_kw,
-            )
-            unserved_rows = np.flatnonzero(
-                (result.unserved_kw[1:] > UNSERVED_TOLERANCE_KW).any(axis=1)
-            )
-            if unserved_rows.size:
-                # The next step needs a repaired decision: stop the block before it.
-                cut = int(unserved_rows[0]) + 1
-                length = cut
-                rows_slice = slice(k, k + length)
-                result = _slice_result(result, length)
-                it_kw, demand, pue = it_kw[:length], demand[:length], pue[:length]
-                batch_busy = batch_busy[:length]
-                inference_acc = inference_acc[:length]
-                if served is not None and load is not None:
-                    load = route(self.services, fixed.routing, k, length, n_sites)
-                    assert load is not None
-                    served = serve(self.services, load, inference_room, step_s)
+            demand = it_kw * sig.pue[k : k + length]
+            battery_sp = _held(fixed.battery_kw, length)
+            genset_sp = _held(fixed.genset_kw, length)
+            ledger.post(k, demand, battery_sp, genset_sp)
+            if ledger.might_go_unserved(k, demand):
+                result = ledger.dispatch_block(k, length)
+                late = np.flatnonzero((result.unserved_kw[1:] > UNSERVED_TOLERANCE_KW).any(axis=1))
+                if late.size:
+                    # The next step needs a repaired decision: end the block before it.
+                    length = int(late[0]) + 1
+                    result = head(result, length)
+                    it_kw, batch_busy = it_kw[:length], batch_busy[:length]
+                    if router is not None and load is not None:
+                        load = load.head(length)
+                        served = router.serve(load, inference_room, k)
+                ledger.commit(result)
 
-            if self.options.check_energy_balance:
-                check_energy_balance(result, soc, fleet, dt, where=f"in the block at step {k}")
-
-            price = sig.price_usd_per_mwh[rows_slice]
-            carbon = sig.carbon_g_per_kwh[rows_slice]
-            cost = dt * (
-                result.grid_import_kw * price / 1000.0
-                + result.genset_kw * fleet.genset_cost_usd_per_kwh
-                - result.export_kw * sig.export_price_usd_per_mwh[rows_slice] / 1000.0
-            )
-            emissions = (
-                dt
-                * (result.grid_import_kw * carbon + result.genset_kw * fleet.genset_g_per_kwh)
-                / 1000.0
-            )
-            record.write(
-                k,
-                demand_kw=demand,
-                load_kw=result.load_kw,
-                it_kw=it_kw,
-                grid_import_kw=result.grid_import_kw,
-                export_kw=result.export_kw,
-                solar_kw=result.solar_kw,
-                wind_kw=result.wind_kw,
-                genset_kw=result.genset_kw,
-                battery_charge_kw=result.battery_charge_kw,
-                battery_discharge_kw=result.battery_discharge_kw,
-                curtailed_kw=result.curtailed_kw,
-                unserved_kw=result.unserved_kw,
-                soc_kwh=result.soc_kwh,
-                price_usd_per_mwh=price,
-                carbon_g_per_kwh=carbon,
-                pue=pue,
-                batch_accelerators=batch_busy,
-                inference_accelerators=inference_acc,
-                powered_accelerators=np.broadcast_to(fixed.accelerator_limit, (length, n_sites)),
-                served_rps=served.served_rps if served is not None else np.zeros((length, n_sites)),
-                cost_usd=cost,
-                emissions_kg=emissions,
-            )
+            record.write(k, batch_accelerators=batch_busy)
+            if served is not None:
+                record.write(
+                    k, inference_accelerators=served.accelerators, served_rps=served.served_rps
+                )
+            if (fixed.accelerator_limit < count).any():
+                record.write(
+                    k,
+                    powered_accelerators=np.broadcast_to(fixed.accelerator_limit, it_kw.shape),
+                )
             if served is not None:
                 totals.requests += served.requests
                 totals.within_slo += served.within_slo
                 totals.late += served.late
                 totals.dropped += served.dropped
-            jobs.advance(ids, block_start_h, length * dt)
-            soc = result.soc_kwh[-1].copy()
+            jobs.advance(ids, k * dt, length * dt)
             k += length
             blocks += 1
             if self.options.progress is not None:
                 self.options.progress(k, n)
+        ledger.flush(n)
         jobs.close_deadlines(n * dt)
         return RunRecord(
             scenario=self.scenario,
@@ -373,10 +330,31 @@ class Simulator:
             wall_s=time.perf_counter() - started,
         )
 
+    def _batch_busy(
+        self,
+        jobs: JobTable,
+        running: np.ndarray,
+        hours_left: np.ndarray,
+        batch_acc: np.ndarray,
+        length: int,
+    ) -> np.ndarray:
+        """Batch accelerators busy per step, ``(length, S)``; jobs that finish in the last
+        step draw power only for the part of it they run."""
+        busy = np.empty((length, batch_acc.size))
+        busy[:] = batch_acc
+        if running.size:
+            unused_h = length * self.step_h - hours_left
+            finishing = unused_h > 1e-12
+            if finishing.any():
+                fin = running[finishing]
+                unused = unused_h[finishing] / self.step_h * jobs.accelerators[fin]
+                busy[-1] -= np.bincount(jobs.site[fin], weights=unused, minlength=batch_acc.size)
+        return busy
 
-def _slice_result(result: DispatchResult, length: int) -> DispatchResult:
-    """The first ``length`` rows of every array of a dispatch result."""
-    return DispatchResult(**{f.name: getattr(result, f.name)[:length] for f in fields(result)})
+
+def _held(setpoint: np.ndarray | None, length: int) -> np.ndarray | None:
+    """A per-site set-point held over ``length`` steps, or ``None`` (merit order)."""
+    return None if setpoint is None else np.broadcast_to(setpoint, (length, setpoint.size))
 
 
 def simulate(

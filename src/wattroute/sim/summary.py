@@ -24,38 +24,23 @@ import numpy as np
 
 from wattroute.sim.simulator import RunRecord
 
-ENERGY_FIELDS = {
-    "grid": "grid_import_kw",
-    "solar": "solar_kw",
-    "wind": "wind_kw",
-    "genset": "genset_kw",
-    "battery_charge": "battery_charge_kw",
-    "battery_discharge": "battery_discharge_kw",
-    "curtailed": "curtailed_kw",
-    "export": "export_kw",
-    "load": "load_kw",
-    "unserved": "unserved_kw",
-}
 
-
-def _energy(data: dict[str, np.ndarray], step_h: float, site: int | None) -> dict[str, float]:
-    out = {}
-    for key, name in ENERGY_FIELDS.items():
-        values = data[name] if site is None else data[name][:, site]
-        out[key] = float(values.sum() * step_h)
-    return out
+def _energy(totals: dict[str, np.ndarray], site: int | None) -> dict[str, float]:
+    return {
+        key: float(values.sum() if site is None else values[site]) for key, values in totals.items()
+    }
 
 
 def summarize(run: RunRecord) -> dict[str, Any]:
     """The run's summary as plain JSON-able values (see the module docstring)."""
     scenario = run.scenario
     step_h = scenario.step_h
-    data = run.sites.data
+    record = run.sites
     carbon_price = scenario.carbon_price_usd_per_tonne
     penalties = scenario.penalties
 
-    cost = float(data["cost_usd"].sum())
-    emissions = float(data["emissions_kg"].sum())
+    cost = float(record.cost_usd.sum())
+    emissions = float(record.emissions_kg.sum())
 
     jobs = run.jobs
     spec = jobs.spec
@@ -81,11 +66,11 @@ def summarize(run: RunRecord) -> dict[str, Any]:
     sites: dict[str, Any] = {}
     for i, name in enumerate(run.fleet.names):
         sites[name] = {
-            "cost_usd": float(data["cost_usd"][:, i].sum()),
-            "emissions_kg": float(data["emissions_kg"][:, i].sum()),
-            "energy_kwh": _energy(data, step_h, i),
-            "peak_load_kw": float(data["load_kw"][:, i].max()) if scenario.n_steps else 0.0,
-            "mean_pue": float(data["pue"][:, i].mean()) if scenario.n_steps else 0.0,
+            "cost_usd": float(record.cost_usd[i]),
+            "emissions_kg": float(record.emissions_kg[i]),
+            "energy_kwh": _energy(record.energy_kwh, i),
+            "peak_load_kw": float(record.peak_load_kw[i]),
+            "mean_pue": float(record.signals.pue[:, i].mean()) if scenario.n_steps else 0.0,
         }
 
     return {
@@ -108,7 +93,7 @@ def summarize(run: RunRecord) -> dict[str, Any]:
             "slo": slo_penalty,
             "total": penalty,
         },
-        "energy_kwh": _energy(data, step_h, None),
+        "energy_kwh": _energy(record.energy_kwh, None),
         "inference": {
             "requests": requests,
             "served_within_slo": within,
