@@ -103,13 +103,16 @@ def _simulate(args: argparse.Namespace, console: Console) -> int:
 
 def _validate(args: argparse.Namespace, console: Console) -> int:
     scenario = _load(args.scenario, args.data_dir)
+    step_min = scenario.step.total_seconds() / 60
     console.print(
-        f"{args.scenario}: valid. {scenario.name}: {scenario.start} .. {scenario.end} in "
-        f"{scenario.n_steps} steps of {scenario.step}; {len(scenario.sites)} sites, "
-        f"{len(scenario.services)} inference services, {len(scenario.jobs)} batch jobs."
+        f"{args.scenario}: valid. {scenario.name}: {scenario.start:%Y-%m-%dT%H:%MZ} .. "
+        f"{scenario.end:%Y-%m-%dT%H:%MZ} in {scenario.n_steps} steps of {step_min:g} min; "
+        f"{len(scenario.sites)} sites, {len(scenario.services)} inference services, "
+        f"{len(scenario.jobs)} batch jobs.",
+        soft_wrap=True,
     )
     for note in scenario.notes:
-        console.print(f"note: {note}")
+        console.print(f"note: {note}", soft_wrap=True, highlight=False)
     return 0
 
 
