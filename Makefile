@@ -31,7 +31,7 @@ unit: $(STAMP)
 test: lint typecheck unit
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/sim_speed.py --write docs/benchmarks.md
+	$(BIN)/python -m benchmarks.sim_speed --write docs/benchmarks.md
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

@@ -76,15 +76,19 @@ def run_vessim(
     step_s: int,
     load_kw: np.ndarray,
     solar_kw: np.ndarray,
-    batteries: list[TwinBattery],
+    batteries: list[TwinBattery | None],
     export_limit_kw: list[float],
 ) -> tuple[dict[str, dict[str, float]], float]:
-    """Run one microgrid per column; return energy per site in kWh and the wall time, s."""
+    """Run one microgrid per column; return energy per site in kWh and the wall time, s.
+
+    ``solar_kw`` is all on-site generation. A site without a battery gets a zero-capacity
+    stand-in (Vessim needs positive capacity, so one watt-hour at zero C-rate).
+    """
     n, sites = load_kw.shape
     index = pd.date_range(start, periods=n, freq=pd.Timedelta(seconds=step_s))
     env = vs.Environment(sim_start=start, step_size=step_s)
     for s in range(sites):
-        b = batteries[s]
+        b = batteries[s] or TwinBattery(0.001, 0.0, 0.0, 0.0)
         env.add_microgrid(
             name=f"site{s}",
             actors=[

@@ -19,8 +19,8 @@ class JobTable:
     """Mutable state of every batch job, arrays of shape ``(J,)``.
 
     ``site`` and ``accelerators`` are the current allocation (-1 / 0 when not running).
-    ``last_site`` is where the job last ran (-1 if never). ``stopped`` marks a job that ran,
-    was stopped, and owes a checkpoint restore when it resumes.
+    ``last_site`` is where the job last ran (-1 if never): a job not running whose
+    ``last_site`` is set was stopped, and owes a checkpoint restore when it resumes.
     """
 
     def __init__(self, jobs: JobArrays) -> None:
@@ -36,21 +36,34 @@ class JobTable:
         self.stops = np.zeros(n, dtype=np.int64)
         self.completed_h = np.full(n, np.nan)
         self.remaining_at_deadline = np.full(n, np.nan)
-        self.arrived = np.zeros(n, dtype=bool)
         self.finished = np.zeros(n, dtype=bool)
+        # Jobs by arrival; the active set grows at arrivals and shrinks at completions, so a
+        # step costs time in the active jobs, not in all the jobs of the run.
+        self._by_arrival = np.argsort(jobs.arrival_step, kind="stable")
+        self._arrival_sorted = jobs.arrival_step[self._by_arrival]
+        self._arrived = 0
+        self._active = np.zeros(0, dtype=np.int64)
 
     @property
     def remaining(self) -> np.ndarray:
         """Work still to do per job, accelerator-hours."""
         return np.maximum(self.spec.work_accelerator_hours - self.done, 0.0)
 
+    def remaining_of(self, ids: np.ndarray) -> np.ndarray:
+        """Work still to do for jobs ``ids``, accelerator-hours."""
+        return np.maximum(self.spec.work_accelerator_hours[ids] - self.done[ids], 0.0)
+
     def active_ids(self) -> np.ndarray:
         """Jobs that have arrived and are not finished, in arrival order."""
-        return np.flatnonzero(self.arrived & ~self.finished)
+        return self._active
 
     def arrive_until(self, step: int) -> None:
-        """Mark every job whose arrival step is at or before ``step`` as arrived."""
-        self.arrived |= self.spec.arrival_step <= step
+        """Make every job whose arrival step is at or before ``step`` active."""
+        upto = int(np.searchsorted(self._arrival_sorted, step, side="right"))
+        if upto > self._arrived:
+            arriving = self._by_arrival[self._arrived : upto]
+            self._active = np.concatenate([self._active, arriving])
+            self._arrived = upto
 
     def apply_allocation(self, ids: np.ndarray, site: np.ndarray, accelerators: np.ndarray) -> None:
         """Set the allocation of active jobs, charging checkpoint and migration overheads.
@@ -86,7 +99,7 @@ class JobTable:
         ``now_h`` hours after the start."""
         spec = self.spec
         if name == "remaining_accelerator_hours":
-            return self.remaining[ids]
+            return self.remaining_of(ids)
         if name == "deadline_h":
             return spec.deadline_h[ids] - now_h
         if name == "pending_overhead_h":
@@ -112,7 +125,7 @@ class JobTable:
         with np.errstate(divide="ignore"):
             return np.where(
                 acc > 0,
-                self.pending_overhead_h[ids] + self.remaining[ids] / np.maximum(acc, 1),
+                self.pending_overhead_h[ids] + self.remaining_of(ids) / np.maximum(acc, 1),
                 np.inf,
             )
 
@@ -126,7 +139,7 @@ class JobTable:
             return
         acc = self.accelerators[ids].astype(np.float64)
         overhead = self.pending_overhead_h[ids]
-        remaining = self.remaining[ids]
+        remaining = self.remaining_of(ids)
         deadline = self.spec.deadline_h[ids]
         # Work undone at a deadline inside this interval.
         due = (
@@ -155,6 +168,7 @@ class JobTable:
             self.finished[fin] = True
             self.site[fin] = -1
             self.accelerators[fin] = 0
+            self._active = self._active[~self.finished[self._active]]
 
     def close_deadlines(self, end_h: float) -> None:
         """Record the work undone at deadlines up to the end of the run (inclusive)."""
