@@ -1,0 +1,61 @@
+"""The shipped examples load, and are what the README says they are."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.builders import needs_shared_data
+from wattroute.scenario import default_scenario, load_scenario
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def test_the_default_needs_no_files_and_says_what_is_measured():
+    sc = default_scenario()
+    assert "MEASURED" in sc.description
+    assert "MODELLED" in sc.description
+    assert {s.name for s in sc.sites} == {"greensboro", "sandpoint", "miami"}
+    assert all("pvlib" in s.solar.source for s in sc.sites if s.solar)
+    assert all("windpowerlib" in s.wind.source for s in sc.sites if s.wind)
+    solar = sc.sites[0].solar.profile.values
+    assert 0.3 < solar.max() <= 1.0  # June sun in North Carolina
+    assert solar.min() == 0.0  # and nights
+
+
+def test_examples_default_is_the_builtin():
+    assert (EXAMPLES / "default.yaml").resolve().read_text() == (
+        Path(__file__).resolve().parents[2]
+        / "src"
+        / "wattroute"
+        / "scenario"
+        / "builtin"
+        / "default.yaml"
+    ).read_text()
+
+
+@needs_shared_data()
+def test_temporal_shifting_is_one_site_on_real_data_with_pai_jobs():
+    sc = load_scenario(EXAMPLES / "temporal_shifting.yaml")
+    assert len(sc.sites) == 1
+    assert len(sc.jobs) == 1000
+    # 24 h of slack beyond the shortest run
+    job = sc.jobs[0]
+    assert (job.deadline - job.arrival).total_seconds() / 3600 == pytest.approx(
+        24 + job.min_duration_h, abs=0.1
+    )
+
+
+@needs_shared_data()
+def test_multi_site_fleet_spans_four_zones_with_renewables_inference_and_pai_jobs():
+    sc = load_scenario(EXAMPLES / "multi_site_fleet.yaml")
+    zones = {s.zone for s in sc.sites}
+    assert len(zones) >= 4
+    assert any(s.solar for s in sc.sites)
+    assert any(s.wind for s in sc.sites)
+    assert any(s.battery for s in sc.sites)
+    assert sc.services
+    assert len(sc.demand_points) >= 2
+    assert len(sc.jobs) > 100
+    assert sc.network.matrix_ms  # measured latency

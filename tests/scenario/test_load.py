@@ -1,0 +1,114 @@
+"""Scenario loading: signals on the grid, traces, rates, notes and cross-field checks."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from wattroute.errors import ScenarioError
+from wattroute.scenario import load_scenario
+
+BASE = """
+name: t
+start: 2023-06-01T00:00:00Z
+end: 2023-06-02T00:00:00Z
+step: 1h
+sites:
+  - name: a
+    latitude: 40
+    longitude: -100
+    accelerators: {count: 8, busy_kw: 1, idle_kw: 0}
+    grid: {price: {file: prices.csv, column: usd}, carbon: 200}
+"""
+
+
+def _scenario(tmp_path: Path, extra: str = "", base: str = BASE) -> Path:
+    index = pd.date_range("2023-05-31T22:00Z", periods=60, freq="30min")
+    frame = pd.DataFrame(
+        {"timestamp": index.strftime("%Y-%m-%dT%H:%M:%SZ"), "usd": np.arange(60.0)}
+    )
+    frame.loc[8, "usd"] = np.nan  # a 30-minute hole at 02:00
+    frame.to_csv(tmp_path / "prices.csv", index=False)
+    path = tmp_path / "s.yaml"
+    path.write_text(textwrap.dedent(base) + textwrap.dedent(extra))
+    return path
+
+
+def test_prices_are_held_and_small_gaps_filled_and_reported(tmp_path):
+    sc = load_scenario(_scenario(tmp_path))
+    price = sc.sites[0].grid.price.values
+    # hourly grid from 00:00; the file has half-hourly values starting 22:00 the day before
+    assert price[0] == 4.0
+    assert price[1] == 6.0
+    assert price[2] == 7.0  # 02:00 was missing: the 01:30 value is held
+    assert any("filled" in note for note in sc.notes)
+
+
+def test_unknown_demand_point_and_site_references(tmp_path):
+    extra = """
+    inference_services:
+      - {name: v, latency_slo_ms: 20, service_time_ms: 5, replica_throughput_rps: 10,
+         demand: [{point: nowhere, rate_rps: 5}]}
+    """
+    with pytest.raises(ScenarioError, match=r"inference_services\[0\]\.demand\[0\]\.point"):
+        load_scenario(_scenario(tmp_path, extra))
+    extra = """
+    batch_jobs:
+      - {name: j, arrival_h: 1, work_accelerator_hours: 1, slack_h: 2, allowed_sites: [b]}
+    """
+    with pytest.raises(ScenarioError, match=r"allowed_sites.*unknown site"):
+        load_scenario(_scenario(tmp_path, extra))
+
+
+def test_a_job_needing_more_accelerators_than_any_site(tmp_path):
+    extra = """
+    batch_jobs:
+      - {name: j, arrival_h: 1, work_accelerator_hours: 10, min_accelerators: 9, max_accelerators: 9, slack_h: 2}
+    """
+    with pytest.raises(ScenarioError, match=r"min_accelerators.*at most 8"):
+        load_scenario(_scenario(tmp_path, extra))
+
+
+def test_a_deadline_after_the_end_is_refused(tmp_path):
+    extra = """
+    batch_jobs:
+      - {name: j, arrival_h: 20, work_accelerator_hours: 10, max_accelerators: 2, slack_h: 2}
+    """
+    with pytest.raises(ScenarioError, match=r"deadline.*after the scenario end"):
+        load_scenario(_scenario(tmp_path, extra))
+
+
+def test_trace_jobs_map_columns_units_offset_and_slack(tmp_path):
+    (tmp_path / "jobs.csv").write_text("t,dur,n\n0,3600,2\n1800,7200,4\n90000,60,1\n")
+    extra = """
+    batch_trace: {file: jobs.csv, columns: {arrival: t, duration: dur, accelerators: n},
+                  time_unit: s, arrival_offset_h: 1, slack_h: 3, max_accelerators_cap: 3}
+    """
+    sc = load_scenario(_scenario(tmp_path, extra))
+    assert len(sc.jobs) == 2  # the third arrives after the end
+    first, second = sc.jobs
+    assert first.arrival == pd.Timestamp("2023-06-01T01:00Z")
+    assert first.work_accelerator_hours == pytest.approx(2.0)
+    assert second.max_accelerators == 3  # capped
+    assert second.work_accelerator_hours == pytest.approx(8.0)
+    # deadline: first step at or after arrival (02:00) + 8/3 h + 3 h
+    assert second.deadline == pd.Timestamp("2023-06-01T02:00Z") + pd.Timedelta(hours=8 / 3 + 3)
+    assert any("capped" in n for n in sc.notes)
+
+
+def test_rates_follow_the_daily_cycle_with_the_requested_mean(tmp_path):
+    extra = """
+    demand_points: [{name: p, latitude: 40, longitude: -100}]
+    inference_services:
+      - {name: v, latency_slo_ms: 20, service_time_ms: 5, replica_throughput_rps: 10,
+         demand: [{point: p, rate_rps: {mean_rps: 100, diurnal_amplitude: 0.5, peak_hour_utc: 18}}]}
+    """
+    sc = load_scenario(_scenario(tmp_path, extra))
+    rate = sc.services[0].demand[0].rate_rps.values
+    assert rate.mean() == pytest.approx(100.0)
+    assert int(np.argmax(rate)) == 18
+    assert rate.max() == pytest.approx(150.0)
