@@ -19,7 +19,9 @@ def test_the_default_needs_no_files_and_says_what_is_measured():
     assert {s.name for s in sc.sites} == {"greensboro", "sandpoint", "miami"}
     assert all("pvlib" in s.solar.source for s in sc.sites if s.solar)
     assert all("windpowerlib" in s.wind.source for s in sc.sites if s.wind)
-    solar = sc.sites[0].solar.profile.values
+    pv = sc.sites[0].solar
+    assert pv is not None
+    solar = pv.profile.values
     assert 0.3 < solar.max() <= 1.0  # June sun in North Carolina
     assert solar.min() == 0.0  # and nights
 

@@ -40,7 +40,9 @@ def _scenario(tmp_path: Path, extra: str = "", base: str = BASE) -> Path:
 
 def test_prices_are_held_and_small_gaps_filled_and_reported(tmp_path):
     sc = load_scenario(_scenario(tmp_path))
-    price = sc.sites[0].grid.price.values
+    grid = sc.sites[0].grid
+    assert grid is not None
+    price = grid.price.values
     # hourly grid from 00:00; the file has half-hourly values starting 22:00 the day before
     assert price[0] == 4.0
     assert price[1] == 6.0
@@ -67,7 +69,8 @@ def test_unknown_demand_point_and_site_references(tmp_path):
 def test_a_job_needing_more_accelerators_than_any_site(tmp_path):
     extra = """
     batch_jobs:
-      - {name: j, arrival_h: 1, work_accelerator_hours: 10, min_accelerators: 9, max_accelerators: 9, slack_h: 2}
+      - {name: j, arrival_h: 1, work_accelerator_hours: 10, min_accelerators: 9,
+         max_accelerators: 9, slack_h: 2}
     """
     with pytest.raises(ScenarioError, match=r"min_accelerators.*at most 8"):
         load_scenario(_scenario(tmp_path, extra))
