@@ -19,7 +19,7 @@ a battery will not charge what no source can supply, nor discharge what nothing 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -241,18 +241,7 @@ def check_energy_balance(
             f"energy balance broken {where} at step {t}, site {s}: supply {supply[t, s]:.9f} kW"
             f" != use {use[t, s]:.9f} kW"
         )
-    for name in (
-        "load_kw",
-        "grid_import_kw",
-        "export_kw",
-        "solar_kw",
-        "wind_kw",
-        "genset_kw",
-        "battery_charge_kw",
-        "battery_discharge_kw",
-        "curtailed_kw",
-        "unserved_kw",
-    ):
+    for name in (f.name for f in fields(r) if f.name != "soc_kwh"):
         values = getattr(r, name)
         if (values < -tolerance_kw).any():
             raise EnergyBalanceError(f"{name} is negative {where}: min {values.min()}")
