@@ -7,6 +7,7 @@ The tree::
     │   ├── ScenarioError     a field of a scenario is missing, misspelt or out of range
     │   ├── DataFileError     a named file is missing or cannot be parsed
     │   └── SignalError       a signal has NaNs, gaps too long to fill, or misses the period
+    ├── OptimisationError     the solver returned no optimal plan (infeasible, time limit)
     └── SimulationError       an invariant of the simulation broke (a bug, not bad input)
         ├── EnergyBalanceError  energy in != energy out at a site and step
         └── PolicyError         a policy returned a decision of the wrong shape or type
@@ -56,6 +57,15 @@ class DataFileError(InputError):
 
 class SignalError(InputError):
     """A signal cannot be used as is: NaNs, gaps too long to fill, or too short a period."""
+
+
+class OptimisationError(WattrouteError):
+    """The solver did not return an optimal plan; ``status`` says why."""
+
+    def __init__(self, status: str, seconds: float) -> None:
+        self.status = status
+        self.seconds = seconds
+        super().__init__(f"no optimal plan: {status} after {seconds:.2f} s")
 
 
 class SimulationError(WattrouteError):

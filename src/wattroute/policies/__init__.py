@@ -12,10 +12,12 @@ from wattroute.errors import InputError
 from wattroute.policies.agnostic import AgnosticPolicy
 from wattroute.policies.base import Decision, Observation, Policy
 from wattroute.policies.greedy import GreedyPolicy
+from wattroute.policies.mpc import MPCPolicy
 
 POLICIES: Mapping[str, Callable[[], Policy]] = {
     AgnosticPolicy.name: AgnosticPolicy,
     GreedyPolicy.name: GreedyPolicy,
+    MPCPolicy.name: MPCPolicy,
 }
 
 

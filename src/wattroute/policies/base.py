@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from wattroute.model.arrays import FleetStatic
+from wattroute.model.scenario import Penalties
 from wattroute.signals.forecast import Forecaster, History
 
 HOLD_FOREVER = 2**62
@@ -166,6 +167,7 @@ class Observation:
     step_h: float
     steps_per_day: int
     carbon_price_usd_per_tonne: float
+    penalties: Penalties
     fleet: FleetStatic
     jobs: ActiveJobs
     services: tuple[ServiceState, ...]
@@ -191,7 +193,8 @@ class Observation:
         """Forecast of a signal for the next ``horizon`` steps, shape ``(horizon, S)``.
 
         ``name`` is one of ``price_usd_per_mwh``, ``carbon_g_per_kwh``, ``solar_kw``,
-        ``wind_kw``, ``pue``, ``export_price_usd_per_mwh``.
+        ``wind_kw``, ``pue``, ``export_price_usd_per_mwh`` (shape ``(horizon, S)``), or
+        ``rate_rps:<service>`` for a service's request rates (shape ``(horizon, P)``).
         """
         return self.history.forecast(name, horizon, self.forecaster, self.steps_per_day)
 

@@ -10,10 +10,14 @@ and including the current step, so a forecast made at step ``k`` cannot depend o
   day whose value is known.
 * :class:`Blend`: persistence for the next few hours fading into seasonal-naive, with weight
   ``exp(-h / tau)`` on persistence at lead ``h`` steps.
+
+:class:`Clairvoyant` is the deliberate exception, for evaluation only: it hands a planner the
+actual future (perfect forecasts) or the future with noise of a chosen size.
 """
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -91,6 +95,40 @@ class SeasonalNaive:
 
 
 @dataclass(frozen=True)
+class SeasonalMean:
+    """The mean of the same time of day over the last ``days`` observed days.
+
+    Less noisy than :class:`SeasonalNaive` (one day's accident does not repeat); leads with no
+    observed day fall back to persistence.
+    """
+
+    days: int = 3
+    name: str = "seasonal-mean"
+
+    def history_needed(self, horizon: int, steps_per_day: int) -> int:
+        return (
+            SeasonalNaive().history_needed(horizon, steps_per_day) + (self.days - 1) * steps_per_day
+        )
+
+    def forecast(self, past: np.ndarray, horizon: int, steps_per_day: int) -> np.ndarray:
+        n = past.shape[0]
+        leads = np.arange(1, horizon + 1)
+        first_back = -(-leads // steps_per_day)  # whole days back to reach the past
+        total = np.zeros((horizon, *past.shape[1:]))
+        count = np.zeros(horizon)
+        for extra in range(self.days):
+            index = n - 1 + leads - (first_back + extra) * steps_per_day
+            ok = index >= 0
+            total[ok] += past[index[ok]]
+            count += ok
+        held = np.repeat(past[-1:], horizon, axis=0)
+        seen = count > 0
+        total[seen] /= count[seen][:, np.newaxis] if total.ndim > 1 else count[seen]
+        total[~seen] = held[~seen]
+        return total
+
+
+@dataclass(frozen=True)
 class Blend:
     """Persistence at short leads fading into seasonal-naive.
 
@@ -113,6 +151,49 @@ class Blend:
         return weight * Persistence().forecast(past, horizon, steps_per_day) + (
             1.0 - weight
         ) * SeasonalNaive().forecast(past, horizon, steps_per_day)
+
+
+@dataclass(frozen=True)
+class Clairvoyant:
+    """The actual future, optionally with relative noise: **for evaluation only**.
+
+    It is the one forecaster that reads values after now — on purpose, to give a planner
+    perfect forecasts (``error=0``) or forecasts of known quality (the forecast-error sweep).
+    The noise at lead ``h`` steps is Gaussian with standard deviation
+    ``error x sqrt(h / steps_per_day)`` relative to the true value (so ``error`` is the
+    relative error one day ahead), drawn from a generator seeded by the signal name, the
+    current step and ``seed``, so that runs are reproducible.
+    """
+
+    error: float = 0.0
+    seed: int = 0
+    looks_ahead: bool = True
+
+    @property
+    def name(self) -> str:
+        return "perfect" if self.error == 0 else f"noisy-{self.error:g}"
+
+    def history_needed(self, horizon: int, steps_per_day: int) -> int:
+        return 1
+
+    def forecast(self, past: np.ndarray, horizon: int, steps_per_day: int) -> np.ndarray:
+        """Without the future it can only hold the present (used when none is given)."""
+        return Persistence().forecast(past, horizon, steps_per_day)
+
+    def forecast_ahead(
+        self, values: np.ndarray, step: int, horizon: int, steps_per_day: int, key: str
+    ) -> np.ndarray:
+        """The next ``horizon`` rows after ``step`` of the full series ``values``."""
+        future = values[step + 1 : step + 1 + horizon]
+        if future.shape[0] < horizon:  # past the end: hold the last value
+            tail = np.repeat(values[-1:], horizon - future.shape[0], axis=0)
+            future = np.concatenate([future, tail]) if future.size else tail
+        if self.error == 0:
+            return np.array(future, dtype=np.float64)
+        rng = np.random.default_rng([self.seed, zlib.crc32(key.encode()), step])
+        lead = np.sqrt(np.arange(1, horizon + 1) / steps_per_day)[:, np.newaxis]
+        noise = rng.normal(0.0, 1.0, size=future.shape) * self.error * lead
+        return np.asarray(future, dtype=np.float64) * (1.0 + noise)
 
 
 FORECASTERS: Mapping[str, Forecaster] = {
@@ -159,5 +240,9 @@ class History:
         self, name: str, horizon: int, forecaster: Forecaster, steps_per_day: int
     ) -> np.ndarray:
         """Forecast of ``name`` for the next ``horizon`` steps, shape ``(horizon, S)``."""
+        if isinstance(forecaster, Clairvoyant):
+            return forecaster.forecast_ahead(
+                self._signals[name], self._step, horizon, steps_per_day, name
+            )
         past = self.last(name, forecaster.history_needed(horizon, steps_per_day))
         return forecaster.forecast(past, horizon, steps_per_day)

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
 
 import numpy as np
 
@@ -93,6 +94,7 @@ class RunRecord:
     blocks: int
     repairs: RepairCounts
     wall_s: float
+    policy_stats: dict[str, Any] = field(default_factory=dict)
 
 
 class Simulator:
@@ -109,6 +111,8 @@ class Simulator:
         self.step_h = scenario.step_h
         self.steps_per_day = steps_per_day(self.step_h)
         self._history_arrays = {name: getattr(self.signals, name) for name in FleetSignals.NAMES}
+        for service in self.services:  # request rates, so that policies can forecast them
+            self._history_arrays[f"rate_rps:{service.name}"] = service.rate_rps
         self._arrival_steps = np.unique(self.job_spec.arrival_step)
 
     # -- observation -------------------------------------------------------------------------
@@ -135,6 +139,7 @@ class Simulator:
             step_h=self.step_h,
             steps_per_day=self.steps_per_day,
             carbon_price_usd_per_tonne=self.scenario.carbon_price_usd_per_tonne,
+            penalties=self.scenario.penalties,
             fleet=self.fleet,
             jobs=active,
             services=services,
@@ -328,6 +333,7 @@ class Simulator:
             blocks=blocks,
             repairs=repairs,
             wall_s=time.perf_counter() - started,
+            policy_stats=dict(policy.stats()) if hasattr(policy, "stats") else {},
         )
 
     def _batch_busy(

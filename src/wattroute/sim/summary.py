@@ -129,6 +129,7 @@ def summarize(run: RunRecord) -> dict[str, Any]:
         "wall_s": run.wall_s,
         "blocks": run.blocks,
         "repairs": run.repairs.as_dict(),
+        **({"policy_stats": run.policy_stats} if run.policy_stats else {}),
         "sites": sites,
         "notes": list(scenario.notes),
     }

@@ -1,0 +1,231 @@
+"""The perfect-foresight oracle: the planning LP over the whole scenario, solved once.
+
+It is a **lower bound** on the objective of every policy the simulator can run, because it is
+a relaxation of the simulated problem:
+
+* it sees the actual signals, every job and every request from the start;
+* it plans per period (default one hour) with, in each period, the *lowest* price, carbon
+  intensity and PUE and the *highest* export price among its simulation steps, the mean
+  renewable output and request rate, and battery, import, export and capacity limits on period
+  means — each a constraint every step-by-step schedule also satisfies, or a cost no higher;
+* allocations are continuous, a job may split across sites and ignore its minimum
+  parallelism, and checkpoint and migration overheads are free;
+* work left after a deadline costs the deadline penalty but no energy, requests are served
+  with fractional replicas.
+
+The bound holds as long as no site had to power down idle accelerators in the simulation
+(a repair of last resort that the plan's penalised ``shed`` variable does not mirror); the
+summary reports ``repairs.sites_powered_down`` so a reader can check.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+
+from wattroute.errors import InputError
+from wattroute.model.arrays import FleetSignals, FleetStatic, JobArrays, ServiceArrays
+from wattroute.model.scenario import Scenario
+from wattroute.optimise.formulation import build
+from wattroute.optimise.plan import Plan, decode
+from wattroute.optimise.problem import JobBlock, PlanningProblem, ServiceBlock, window_shares
+from wattroute.optimise.solver import solve
+
+
+def steps_per_period(scenario: Scenario, period_h: float) -> int:
+    """Simulation steps in a planning period; the period must be a whole number of steps
+    that divides the scenario."""
+    k = period_h / scenario.step_h
+    if abs(k - round(k)) > 1e-9 or round(k) < 1 or scenario.n_steps % round(k):
+        raise InputError(
+            "--oracle-step",
+            f"a {period_h} h planning period is not a whole number of "
+            f"{scenario.step_h * 60:g}-minute steps dividing the {scenario.n_steps} steps of "
+            "the scenario.",
+            "choose a period that divides the scenario, e.g. 1 (hour) for whole-hour scenarios.",
+        )
+    return round(k)
+
+
+def _per_period(values: np.ndarray, k: int, how: str) -> np.ndarray:
+    shaped = values.reshape(values.shape[0] // k, k, *values.shape[1:])
+    return getattr(shaped, how)(axis=1)
+
+
+def oracle_problem(scenario: Scenario, period_h: float = 1.0) -> PlanningProblem:
+    """The whole scenario as one relaxed planning problem (see the module docstring)."""
+    k = steps_per_period(scenario, period_h)
+    fleet = FleetStatic.from_scenario(scenario)
+    sig = FleetSignals.from_scenario(scenario)
+    h_n = scenario.n_steps // k
+    spec = JobArrays.from_scenario(scenario)
+    step_h = scenario.step_h
+    first_run_h = spec.arrival_step * step_h
+    available = window_shares(first_run_h, spec.deadline_h, period_h, h_n)
+    jobs = JobBlock(
+        work_accelerator_hours=spec.work_accelerator_hours.astype(float),
+        max_accelerators=spec.max_accelerators.astype(float),
+        available=available,
+        allowed=spec.allowed,
+        current_site=np.full(spec.n_jobs, -1),
+        switch_cost_usd_per_accelerator_hour=np.zeros(spec.n_jobs),
+    )
+    services = tuple(
+        ServiceBlock(
+            rate_rps=_per_period(np.asarray(s.rate_rps), k, "mean"),
+            feasible=s.feasible,
+            replica_throughput_rps=s.replica_throughput_rps,
+            accelerators_per_replica=s.accelerators_per_replica,
+        )
+        for s in ServiceArrays.from_scenario(scenario)
+    )
+    return PlanningProblem(
+        period_h=period_h,
+        fleet=fleet,
+        price_usd_per_mwh=_per_period(sig.price_usd_per_mwh, k, "min"),
+        carbon_g_per_kwh=_per_period(sig.carbon_g_per_kwh, k, "min"),
+        export_price_usd_per_mwh=_per_period(sig.export_price_usd_per_mwh, k, "max"),
+        solar_kw=_per_period(sig.solar_kw, k, "mean"),
+        wind_kw=_per_period(sig.wind_kw, k, "mean"),
+        pue=_per_period(sig.pue, k, "min"),
+        carbon_price_usd_per_tonne=scenario.carbon_price_usd_per_tonne,
+        soc_kwh=fleet.battery_initial_kwh.copy(),
+        terminal_value_usd_per_kwh=np.zeros(fleet.n_sites),
+        jobs=jobs,
+        services=services,
+        deadline_penalty_usd_per_accelerator_hour=scenario.penalties.deadline_miss_usd_per_accelerator_hour,
+        slo_penalty_usd_per_request=scenario.penalties.slo_violation_usd_per_request,
+        early_bias_usd_per_accelerator_hour=0.0,
+    )
+
+
+def solve_oracle(
+    scenario: Scenario, period_h: float = 1.0, time_limit_s: float = 600.0
+) -> tuple[Plan, dict[str, Any]]:
+    """Solve the oracle and return its plan and a summary shaped like a simulation's."""
+    started = time.perf_counter()
+    problem = oracle_problem(scenario, period_h)
+    lp = build(problem)
+    solution = solve(lp, time_limit_s)
+    if not solution.ok:
+        from wattroute.errors import OptimisationError
+
+        raise OptimisationError(solution.status, solution.seconds)
+    plan = decode(problem, lp, solution)
+    return plan, oracle_summary(
+        scenario, plan, lp.matrix.shape, lp.matrix.nnz, time.perf_counter() - started
+    )
+
+
+def oracle_summary(
+    scenario: Scenario, plan: Plan, shape: tuple[int, int], nonzeros: int, wall_s: float
+) -> dict[str, Any]:
+    """The oracle's plan in the fields of a simulation summary, with ``bound: true``."""
+    t = plan.totals()
+    problem = plan.problem
+    penalty = t["deadline_penalty_usd"] + t["slo_penalty_usd"] + t["shed_penalty_usd"]
+    objective = (
+        t["cost_usd"] + scenario.carbon_price_usd_per_tonne * t["emissions_kg"] / 1000.0 + penalty
+    )
+    undone = plan.undone_accelerator_hours
+    work_total = float(problem.jobs.work_accelerator_hours.sum())
+    sites: dict[str, Any] = {}
+    dt = problem.period_h
+    for i, name in enumerate(problem.fleet.names):
+        sites[name] = {
+            "cost_usd": dt
+            * float(
+                (plan.grid_import_kw[:, i] * problem.price_usd_per_mwh[:, i]).sum() / 1000.0
+                + (plan.genset_kw[:, i] * problem.fleet.genset_cost_usd_per_kwh[i]).sum()
+                - (plan.grid_export_kw[:, i] * problem.export_price_usd_per_mwh[:, i]).sum()
+                / 1000.0
+            ),
+            "emissions_kg": dt
+            * float(
+                (plan.grid_import_kw[:, i] * problem.carbon_g_per_kwh[:, i]).sum()
+                + (plan.genset_kw[:, i] * problem.fleet.genset_g_per_kwh[i]).sum()
+            )
+            / 1000.0,
+            "energy_kwh": {
+                "grid": dt * float(plan.grid_import_kw[:, i].sum()),
+                "curtailed": dt * float(plan.curtailed_kw[:, i].sum()),
+                "load": dt * float(plan.load_kw()[:, i].sum()),
+            },
+        }
+    return {
+        "scenario": scenario.name,
+        "policy": "oracle",
+        "bound": True,
+        "period_h": problem.period_h,
+        "objective_usd": objective,
+        "cost_usd": t["cost_usd"],
+        "emissions_kg": t["emissions_kg"],
+        "carbon_price_usd_per_tonne": scenario.carbon_price_usd_per_tonne,
+        "carbon_intensity_kind": scenario.carbon_intensity_kind,
+        "penalties_usd": {
+            "deadline": t["deadline_penalty_usd"],
+            "slo": t["slo_penalty_usd"],
+            "shed": t["shed_penalty_usd"],
+            "total": penalty,
+        },
+        "energy_kwh": {
+            key: t[key]
+            for key in (
+                "grid",
+                "solar",
+                "wind",
+                "genset",
+                "battery_charge",
+                "battery_discharge",
+                "curtailed",
+                "export",
+                "load",
+                "unserved",
+            )
+        },
+        "inference": {
+            "requests": t["requests"],
+            "served_within_slo": t["requests"] - t["dropped"],
+            "served_late": 0.0,
+            "dropped": t["dropped"],
+            "slo_violation_fraction": t["dropped"] / t["requests"] if t["requests"] > 0 else 0.0,
+        },
+        "batch": {
+            "jobs": len(problem.jobs),
+            "deadline_misses": int((undone > 1e-6).sum()),
+            "work_accelerator_hours": work_total - float(undone.sum()),
+            "work_undone_at_deadline_accelerator_hours": float(undone.sum()),
+        },
+        "decision_s": {
+            "total": plan.solution.seconds,
+            "p99": plan.solution.seconds,
+            "decisions": 1,
+        },
+        "wall_s": wall_s,
+        "lp": {
+            "columns": shape[1],
+            "rows": shape[0],
+            "nonzeros": nonzeros,
+            "status": plan.solution.status,
+            "iterations": plan.solution.iterations,
+            "solve_s": plan.solution.seconds,
+        },
+        "sites": sites,
+        "notes": [
+            *scenario.notes,
+            f"oracle: perfect-foresight LP relaxation over {problem.n_periods} periods of "
+            f"{problem.period_h:g} h (a lower bound; see wattroute.optimise.oracle)",
+        ],
+    }
+
+
+def capture_ratio(baseline: float, policy: float, oracle: float) -> float:
+    """(baseline - policy) / (baseline - oracle): the share of the achievable saving a policy
+    gets; ``nan`` when the oracle saves nothing over the baseline."""
+    gap = baseline - oracle
+    if not math.isfinite(gap) or gap <= 1e-9:
+        return float("nan")
+    return (baseline - policy) / gap

@@ -1,0 +1,631 @@
+"""``mpc``: rolling-horizon model-predictive control on the planning LP (HiGHS).
+
+Every planning period (default 1 h) the policy forecasts the next ``horizon_h`` hours (prices,
+carbon, renewables, PUE, request rates) from the past, builds the planning problem from the
+state now (active jobs and their remaining work, the battery), solves it, and commits the
+first period. Within the period a fast dispatcher turns the plan into integer allocations every
+step and corrects it against what actually happens:
+
+* jobs get the plan's accelerators per site by largest remainder, most urgent first, within
+  their parallelism bounds;
+* a site that cannot power what the plan puts there now (less sun than forecast, say) sheds the
+  most flexible batch work first — never inference, which the plan routes only to sites within
+  its SLO;
+* a site with renewable power to spare now starts work that is waiting, to soak it up;
+* a job that arrives between re-plans runs at once only if its deadline cannot wait for the
+  next plan (or where power would otherwise be curtailed).
+
+Battery and genset follow merit order unless the plan charges from the grid (arbitrage), holds
+its energy for later, or runs the genset ahead of the grid; then the plan's set-point is used.
+
+Work whose deadline lies beyond the horizon may be left for later at the horizon's mean energy
+cost; battery energy left at the horizon's end is worth its median cost; moving a running job
+costs its checkpoint and migration time. With more than ``max_job_rows`` jobs, jobs with the
+same sites, current site and deadline period are planned as one class (and shared out,
+earliest deadline first). When the solver fails or runs out of time the period falls back to
+``greedy``; fallbacks are counted in ``policy_stats``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from wattroute.errors import OptimisationError
+from wattroute.optimise.plan import Plan, optimise
+from wattroute.optimise.problem import JobBlock, PlanningProblem, ServiceBlock, window_shares
+from wattroute.policies.agnostic import nearest_feasible_routing
+from wattroute.policies.base import Decision, Observation
+from wattroute.policies.greedy import GreedyPolicy
+
+SIGNALS = (
+    "price_usd_per_mwh",
+    "export_price_usd_per_mwh",
+    "carbon_g_per_kwh",
+    "solar_kw",
+    "wind_kw",
+    "pue",
+)
+
+
+@dataclass
+class _Stats:
+    replans: int = 0
+    fallbacks: int = 0
+    solve_s: list[float] = field(default_factory=list)
+    columns: int = 0
+    classes: int = 0
+    shed_for_power: int = 0
+    started_for_surplus: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        solves = np.array(self.solve_s) if self.solve_s else np.zeros(1)
+        return {
+            "replans": self.replans,
+            "fallbacks_to_greedy": self.fallbacks,
+            "solve_s_total": float(solves.sum()),
+            "solve_s_p99": float(np.percentile(solves, 99)),
+            "solve_s_max": float(solves.max()),
+            "largest_lp_columns": self.columns,
+            "replans_with_job_classes": self.classes,
+            "jobs_shed_for_power": self.shed_for_power,
+            "jobs_started_for_surplus": self.started_for_surplus,
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class _Committed:
+    """A solved plan and how its job rows map to the jobs active when it was made."""
+
+    plan: Plan
+    step: int
+    job_ids: np.ndarray  # active job ids at planning time
+    row_of: np.ndarray  # plan row of each of those jobs
+    remaining: np.ndarray  # their remaining work then, accelerator-hours
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_position", {int(j): i for i, j in enumerate(self.job_ids)})
+        sizes = (
+            np.bincount(self.row_of, minlength=self.plan.work.shape[0])
+            if self.row_of.size
+            else np.zeros(0)
+        )
+        object.__setattr__(self, "_sizes", sizes)
+
+    def rows_of(self, ids: np.ndarray) -> np.ndarray:
+        """Plan row of each job (-1 for jobs that arrived after the plan was made)."""
+        position: dict[int, int] = self.__dict__["_position"]
+        return np.array(
+            [self.row_of[position[j]] if j in position else -1 for j in ids.tolist()],
+            dtype=np.int64,
+        )
+
+    def start_remaining(self, ids: np.ndarray) -> np.ndarray:
+        """Remaining work of each job when the plan was made (its current one if unplanned)."""
+        position: dict[int, int] = self.__dict__["_position"]
+        return np.array(
+            [self.remaining[position[j]] if j in position else np.inf for j in ids.tolist()]
+        )
+
+    def is_single(self, row: int) -> bool:
+        """Whether a plan row is one job (not a class)."""
+        return bool(self.__dict__["_sizes"][row] == 1)
+
+
+class MPCPolicy:
+    """Re-plan every period over a horizon with the planning LP; commit the first period.
+
+    Parameters
+    ----------
+    horizon_h
+        Planning horizon, hours.
+    period_h
+        Planning period (and re-planning interval), hours; a whole number of simulation steps.
+    time_limit_s
+        Solver time limit per re-plan; on timeout the period falls back to ``greedy``.
+    max_job_rows
+        Most job rows in a plan before jobs are grouped into classes.
+    deadline_margin
+        Share of a job's remaining run time it plans to finish before its deadline, on top of
+        two checkpoints and a migration.
+    """
+
+    name = "mpc"
+    description = "re-plan each hour over 24 h with an LP on HiGHS, commit the first hour"
+
+    def __init__(
+        self,
+        horizon_h: float = 24.0,
+        period_h: float = 1.0,
+        time_limit_s: float = 10.0,
+        max_job_rows: int = 300,
+        deadline_margin: float = 0.1,
+    ) -> None:
+        self.horizon_h = horizon_h
+        self.deadline_margin = deadline_margin
+        self.period_h = period_h
+        self.time_limit_s = time_limit_s
+        self.max_job_rows = max_job_rows
+        self._greedy = GreedyPolicy()
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget plans and counters."""
+        self._committed: _Committed | None = None
+        self._fallback_until = -1
+        self._stats = _Stats()
+        self._greedy.reset()
+
+    def stats(self) -> dict[str, Any]:
+        """Re-plans, solver time and fallbacks, for the run's summary."""
+        return self._stats.as_dict()
+
+    # -- deciding ----------------------------------------------------------------------------
+
+    def decide(self, observation: Observation) -> Decision:
+        k = self._steps_per_period(observation)
+        committed = self._committed
+        if committed is None or observation.step - committed.step >= k or observation.step % k == 0:
+            self._replan(observation, k)
+        if observation.step < self._fallback_until or self._committed is None:
+            return self._greedy.decide(observation)
+        return self._dispatch(observation, self._committed)
+
+    def _steps_per_period(self, obs: Observation) -> int:
+        return max(1, round(self.period_h / obs.step_h))
+
+    # -- planning ----------------------------------------------------------------------------
+
+    def _replan(self, obs: Observation, k: int) -> None:
+        self._stats.replans += 1
+        problem, row_of = self._problem(obs, k)
+        try:
+            plan = optimise(problem, self.time_limit_s)
+        except OptimisationError as failure:
+            self._stats.fallbacks += 1
+            self._stats.solve_s.append(failure.seconds)
+            self._committed = None
+            self._fallback_until = obs.step + k
+            return
+        self._stats.solve_s.append(plan.solution.seconds)
+        self._stats.columns = max(self._stats.columns, plan.solution.x.size)
+        self._committed = _Committed(
+            plan, obs.step, obs.jobs.ids.copy(), row_of, obs.jobs.remaining_accelerator_hours.copy()
+        )
+
+    def _horizon_signals(self, obs: Observation, k: int, h_n: int) -> dict[str, np.ndarray]:
+        """Per-period means over the horizon: the value now, then the forecast."""
+        out = {}
+        for name in SIGNALS:
+            now = obs.history.now(name)[np.newaxis, :]
+            ahead = obs.forecast(name, h_n * k - 1) if h_n * k > 1 else now[:0]
+            series = np.concatenate([now, ahead])
+            out[name] = series.reshape(h_n, k, -1).mean(axis=1)
+        return out
+
+    def _rates(self, obs: Observation, k: int, h_n: int) -> list[np.ndarray]:
+        rates = []
+        for service in obs.services:
+            now = service.rate_rps[np.newaxis, :]
+            ahead = (
+                obs.forecast(f"rate_rps:{service.name}", h_n * k - 1) if h_n * k > 1 else now[:0]
+            )
+            rates.append(np.concatenate([now, ahead]).reshape(h_n, k, -1).mean(axis=1))
+        return rates
+
+    def _problem(self, obs: Observation, k: int) -> tuple[PlanningProblem, np.ndarray]:
+        period_h = k * obs.step_h
+        h_n = max(1, round(self.horizon_h / period_h))
+        fleet = obs.fleet
+        sig = self._horizon_signals(obs, k, h_n)
+        delta = fleet.busy_kw - fleet.idle_kw
+        import_cost = (
+            sig["price_usd_per_mwh"] / 1000.0
+            + obs.carbon_price_usd_per_tonne * sig["carbon_g_per_kwh"] / 1e6
+        )
+        genset_cost = (
+            fleet.genset_cost_usd_per_kwh
+            + obs.carbon_price_usd_per_tonne * fleet.genset_g_per_kwh / 1e6
+        )
+        energy_cost = np.where(
+            fleet.import_limit_kw > 0, import_cost, genset_cost
+        )  # (H, S) USD/kWh
+        acc_cost = energy_cost * sig["pue"] * delta  # USD per busy accelerator-hour, (H, S)
+        jobs, row_of = self._jobs(obs, h_n, period_h, acc_cost)
+        rates = self._rates(obs, k, h_n)
+        services = tuple(
+            ServiceBlock(rate, s.feasible, s.replica_throughput_rps, s.accelerators_per_replica)
+            for rate, s in zip(rates, obs.services, strict=True)
+        )
+        terminal = np.median(energy_cost, axis=0) * fleet.battery_discharge_eff
+        problem = PlanningProblem(
+            period_h=period_h,
+            fleet=fleet,
+            price_usd_per_mwh=sig["price_usd_per_mwh"],
+            carbon_g_per_kwh=np.maximum(sig["carbon_g_per_kwh"], 0.0),
+            export_price_usd_per_mwh=sig["export_price_usd_per_mwh"],
+            solar_kw=np.maximum(sig["solar_kw"], 0.0),
+            wind_kw=np.maximum(sig["wind_kw"], 0.0),
+            pue=np.maximum(sig["pue"], 1.0),
+            carbon_price_usd_per_tonne=obs.carbon_price_usd_per_tonne,
+            soc_kwh=np.clip(obs.soc_kwh, fleet.battery_min_kwh, fleet.battery_max_kwh),
+            terminal_value_usd_per_kwh=terminal,
+            jobs=jobs,
+            services=services,
+            deadline_penalty_usd_per_accelerator_hour=obs.penalties.deadline_miss_usd_per_accelerator_hour,
+            slo_penalty_usd_per_request=obs.penalties.slo_violation_usd_per_request,
+        )
+        return problem, row_of
+
+    def _jobs(
+        self, obs: Observation, h_n: int, period_h: float, acc_cost: np.ndarray
+    ) -> tuple[JobBlock, np.ndarray]:
+        jobs = obs.jobs
+        n = len(jobs)
+        if n == 0:
+            return JobBlock.empty(h_n, obs.fleet.n_sites), np.zeros(0, np.int64)
+        max_acc = jobs.max_accelerators.astype(float)
+        work = jobs.remaining_accelerator_hours + jobs.pending_overhead_h * max_acc
+        need_h = work / max_acc
+        # Plan to finish a margin before the deadline: each pause the plan implies costs a
+        # checkpoint, which the LP does not see. A job with no time to spare runs at once.
+        margin = (
+            2 * jobs.checkpoint_overhead_h
+            + jobs.migration_overhead_h
+            + self.deadline_margin * need_h
+        )
+        deadline = np.maximum(jobs.deadline_h - margin, need_h)
+        end_h = h_n * period_h
+        available = window_shares(np.zeros(n), deadline, period_h, h_n)
+        deferrable = np.minimum(work, max_acc * np.maximum(deadline - end_h, 0.0))
+        allowed = jobs.allowed
+        cheapest = np.where(allowed[:, np.newaxis, :], acc_cost[np.newaxis, :, :], np.inf).min(
+            axis=2
+        )
+        deferral_cost = np.where(np.isfinite(cheapest), cheapest, 0.0).mean(axis=1)
+        current = np.where(jobs.site >= 0, jobs.site, jobs.last_site)
+        moving_h = jobs.checkpoint_overhead_h + jobs.migration_overhead_h
+        switch = moving_h * max_acc * deferral_cost / np.maximum(work, 1e-9)
+        # A pause and resume costs a checkpoint's run time on each accelerator; a fresh start
+        # costs it too in the plan, so deferring a job past the horizon carries the same cost.
+        restart = jobs.checkpoint_overhead_h * deferral_cost
+        deferral_cost = deferral_cost + restart * max_acc / np.maximum(work, 1e-9)
+        block = JobBlock(
+            work,
+            max_acc,
+            available,
+            allowed,
+            current,
+            switch,
+            deferrable,
+            deferral_cost,
+            restart_cost_usd_per_accelerator=restart,
+            accelerators_now=jobs.accelerators.astype(float),
+        )
+        if n <= self.max_job_rows:
+            return block, np.arange(n)
+        self._stats.classes += 1
+        return _classes(block, np.minimum(np.ceil(deadline / period_h), h_n + 1))
+
+    # -- dispatching -------------------------------------------------------------------------
+
+    def _dispatch(self, obs: Observation, committed: _Committed) -> Decision:
+        plan = committed.plan
+        k = self._steps_per_period(obs)
+        period = min((obs.step - committed.step) // k, plan.problem.n_periods - 1)
+        fleet = obs.fleet
+        routing = self._routing(obs, plan, period)
+        need = obs.inference_accelerators(routing)
+        free = fleet.accelerators - np.minimum(need, fleet.accelerators)
+        jobs = obs.jobs
+        site_of = np.full(len(jobs), -1, dtype=np.int64)
+        acc_of = np.zeros(len(jobs), dtype=np.int64)
+        rows = committed.rows_of(jobs.ids)
+        period_left_h = (k - (obs.step - committed.step) % k) * obs.step_h
+        self._follow_plan(obs, committed, rows, period, period_left_h, free, site_of, acc_of)
+        free = (
+            fleet.accelerators
+            - np.minimum(need, fleet.accelerators)
+            - np.bincount(
+                site_of[site_of >= 0], weights=acc_of[site_of >= 0], minlength=fleet.n_sites
+            )
+        )
+        self._run_urgent(obs, rows, site_of, acc_of, free)
+        self._fit_power(obs, site_of, acc_of, routing)
+        self._soak_surplus(obs, site_of, acc_of, routing)
+        battery, genset = self._setpoints(plan, period, fleet.n_sites)
+        return Decision(
+            site_of, acc_of, routing, battery_kw=battery, genset_kw=genset, hold_steps=1
+        )
+
+    def _follow_plan(
+        self,
+        obs: Observation,
+        committed: _Committed,
+        rows: np.ndarray,
+        period: int,
+        period_left_h: float,
+        free: np.ndarray,
+        site_of: np.ndarray,
+        acc_of: np.ndarray,
+    ) -> None:
+        """Run each planned job row until it has done the work the plan gives it this period.
+
+        A job runs on ``ceil`` of its planned mean accelerators (a plan of 0.3 accelerators for
+        an hour is 18 minutes on one), at the site the plan uses most, and keeps the site it
+        runs at if the plan uses it. A job row whose work for the period is done pauses —
+        unless it would finish within a checkpoint's time, which is cheaper than a pause. Rows
+        are served most urgent first; a class row is shared earliest deadline first.
+        """
+        jobs = obs.jobs
+        plan = committed.plan
+        dt = plan.problem.period_h
+        target = plan.work[:, :, period]  # (rows, S) mean accelerators
+        # Work each row should do this period, less what its jobs did since the plan was made.
+        progress = np.maximum(
+            committed.start_remaining(jobs.ids) - jobs.remaining_accelerator_hours, 0.0
+        )
+        planned = rows >= 0
+        done = np.bincount(rows[planned], weights=progress[planned], minlength=target.shape[0])
+        left = target.sum(axis=1) * dt - done
+        run_h = jobs.pending_overhead_h + jobs.remaining_accelerator_hours / np.maximum(
+            jobs.accelerators, 1
+        )
+        # A running job carries on past its budget for the period if it would finish within a
+        # checkpoint's time, or if the plan runs it again next period (a pause between two
+        # periods of work would cost a checkpoint for nothing).
+        if period + 1 < plan.problem.n_periods:
+            next_period = plan.work[:, :, period + 1].sum(axis=1)
+        else:
+            next_period = np.zeros(target.shape[0])
+        planned = rows >= 0
+        again = np.zeros(len(jobs), dtype=bool)
+        again[planned] = next_period[rows[planned]] > 1e-6
+        soon = run_h <= jobs.checkpoint_overhead_h + obs.step_h
+        finishing = (jobs.site >= 0) & (soon | again)
+        order = np.lexsort((jobs.slack_h, ~(jobs.site >= 0)))  # running first, then urgency
+        pace = np.zeros(target.shape[0])  # accelerator-hours per hour given to each row so far
+        for j in order:
+            row = rows[j]
+            if row < 0 or not (left[row] > 1e-6 or finishing[j]):
+                continue
+            if pace[row] * period_left_h >= left[row] - 1e-9 and not finishing[j]:
+                continue  # the class's work for the period is covered
+            sites = target[row] * jobs.allowed[j]
+            if sites.max() <= 1e-9:
+                continue
+            here = int(jobs.site[j])
+            s = here if here >= 0 and sites[here] > 1e-9 else int(np.argmax(sites))
+            want = (
+                max(math.ceil(target[row].sum() - 1e-6), 1)
+                if committed.is_single(row)
+                else jobs.max_accelerators[j]
+            )
+            give = int(min(want, jobs.max_accelerators[j], free[s]))
+            if give < jobs.min_accelerators[j]:
+                continue
+            site_of[j], acc_of[j] = s, give
+            free[s] -= give
+            pace[row] += give
+
+    def _routing(self, obs: Observation, plan: Plan, period: int) -> tuple[np.ndarray, ...]:
+        routing = []
+        for service, routed, block in zip(
+            obs.services, plan.route, plan.problem.services, strict=True
+        ):
+            planned = routed[period]  # (P, S) rps
+            rate = block.rate_rps[period][:, np.newaxis]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                shares = np.where(rate > 1e-9, planned / rate, 0.0)
+            shares = np.where(service.feasible, shares, 0.0)
+            total = shares.sum(axis=1, keepdims=True)
+            nearest = nearest_feasible_routing(service)
+            # Serve everything the plan serves; where it planned nothing, the nearest site.
+            shares = np.where(total > 1e-6, shares / np.maximum(total, 1.0), nearest)
+            routing.append(shares)
+        return tuple(routing)
+
+    def _run_urgent(
+        self,
+        obs: Observation,
+        rows: np.ndarray,
+        site_of: np.ndarray,
+        acc_of: np.ndarray,
+        free: np.ndarray,
+    ) -> None:
+        """Jobs whose deadline cannot wait run now at full parallelism, stopping the most
+        flexible work if they must. A job the plan does not know (it arrived since) can wait
+        for the next plan if its slack allows."""
+        jobs = obs.jobs
+        k = self._steps_per_period(obs)
+        wait_h = np.where(rows < 0, (k - (obs.step % k)) * obs.step_h, 0.0)
+        margin = wait_h + jobs.checkpoint_overhead_h + 2 * obs.step_h
+        slack = jobs.slack_h
+        urgent = (slack <= margin) & (acc_of < jobs.max_accelerators)
+        flexible = np.argsort(-slack, kind="stable")
+        for j in np.argsort(slack, kind="stable"):
+            if not urgent[j]:
+                continue
+            free[site_of[j]] += acc_of[j] if site_of[j] >= 0 else 0
+            room = np.where(jobs.allowed[j], free, -np.inf)
+            s = int(site_of[j]) if site_of[j] >= 0 else int(np.argmax(room))
+            for other in flexible:  # make room from the work that can wait longest
+                if free[s] >= jobs.max_accelerators[j] or slack[other] <= margin[other]:
+                    break
+                if site_of[other] == s and other != j:
+                    free[s] += acc_of[other]
+                    site_of[other], acc_of[other] = -1, 0
+            if free[s] >= jobs.min_accelerators[j]:
+                site_of[j], acc_of[j] = s, int(min(jobs.max_accelerators[j], free[s]))
+                free[s] -= acc_of[j]
+            elif site_of[j] >= 0:
+                free[s] -= acc_of[j]
+
+    def _demand_kw(
+        self,
+        obs: Observation,
+        site_of: np.ndarray,
+        acc_of: np.ndarray,
+        routing: tuple[np.ndarray, ...],
+    ) -> np.ndarray:
+        fleet = obs.fleet
+        running = site_of >= 0
+        batch = np.bincount(site_of[running], weights=acc_of[running], minlength=fleet.n_sites)
+        busy = batch.astype(float)
+        for service, shares in zip(obs.services, routing, strict=True):
+            busy += (
+                (service.rate_rps @ shares)
+                / service.replica_throughput_rps
+                * service.accelerators_per_replica
+            )
+        it = (
+            fleet.base_it_kw
+            + fleet.idle_kw * fleet.accelerators
+            + (fleet.busy_kw - fleet.idle_kw) * busy
+        )
+        return it * obs.pue_now
+
+    def _fit_power(
+        self,
+        obs: Observation,
+        site_of: np.ndarray,
+        acc_of: np.ndarray,
+        routing: tuple[np.ndarray, ...],
+    ) -> None:
+        """Shed the most flexible batch work where the site cannot power the plan now."""
+        fleet = obs.fleet
+        battery = np.minimum(
+            fleet.battery_discharge_kw,
+            np.maximum(obs.soc_kwh - fleet.battery_min_kwh, 0.0)
+            * fleet.battery_discharge_eff
+            / obs.step_h,
+        )
+        supply = np.minimum(
+            fleet.power_cap_kw,
+            obs.solar_now + obs.wind_now + battery + fleet.import_limit_kw + fleet.genset_kw,
+        )
+        demand = self._demand_kw(obs, site_of, acc_of, routing)
+        per_acc = obs.pue_now * (fleet.busy_kw - fleet.idle_kw)
+        flexible = np.argsort(-obs.jobs.slack_h, kind="stable")
+        for s in np.flatnonzero(demand > supply + 1e-9):
+            excess = demand[s] - supply[s]
+            for j in flexible:
+                if excess <= 1e-9:
+                    break
+                if site_of[j] == s:
+                    excess -= acc_of[j] * per_acc[s]
+                    site_of[j], acc_of[j] = -1, 0
+                    self._stats.shed_for_power += 1
+
+    def _soak_surplus(
+        self,
+        obs: Observation,
+        site_of: np.ndarray,
+        acc_of: np.ndarray,
+        routing: tuple[np.ndarray, ...],
+    ) -> None:
+        """Start waiting work where renewables would otherwise be curtailed now."""
+        fleet = obs.fleet
+        demand = self._demand_kw(obs, site_of, acc_of, routing)
+        surplus = (
+            obs.solar_now
+            + obs.wind_now
+            - demand
+            - fleet.battery_charge_kw * (obs.soc_kwh < fleet.battery_max_kwh - 1e-6)
+        )
+        surplus -= fleet.export_limit_kw * (obs.history.now("export_price_usd_per_mwh") > 0)
+        per_acc = obs.pue_now * (fleet.busy_kw - fleet.idle_kw)
+        need = obs.inference_accelerators(routing)
+        running = site_of >= 0
+        free = (
+            fleet.accelerators
+            - need
+            - np.bincount(site_of[running], weights=acc_of[running], minlength=fleet.n_sites)
+        )
+        jobs = obs.jobs
+        for s in np.flatnonzero(surplus > per_acc):
+            spare = int(min(free[s], surplus[s] // per_acc[s]))
+            for j in np.argsort(jobs.slack_h, kind="stable"):
+                if spare <= 0:
+                    break
+                if site_of[j] < 0 and jobs.allowed[j, s] and jobs.min_accelerators[j] <= spare:
+                    give = int(min(jobs.max_accelerators[j], spare))
+                    site_of[j], acc_of[j] = s, give
+                    spare -= give
+                    self._stats.started_for_surplus += 1
+
+    @staticmethod
+    def _setpoints(
+        plan: Plan, period: int, n_sites: int
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Battery and genset set-points where the plan departs from merit order, else NaN."""
+        f = plan.problem.fleet
+        imports = plan.grid_import_kw[period] > 1e-3
+        exports = plan.grid_export_kw[period] > 1e-3
+        charge = plan.charge_kw[period]
+        discharge = plan.discharge_kw[period]
+        has = f.battery_max_kwh > 0
+        battery = np.full(n_sites, np.nan)
+        battery = np.where(has & exports & (discharge > 1e-3), -discharge, battery)  # sell the peak
+        battery = np.where(has & imports & (charge > 1e-3), charge, battery)  # buy the trough
+        battery = np.where(
+            has & imports & (charge <= 1e-3) & (discharge <= 1e-3), 0.0, battery
+        )  # hold
+        genset = np.where(
+            (plan.genset_kw[period] > 1e-3)
+            & (plan.grid_import_kw[period] < f.import_limit_kw - 1e-3),
+            plan.genset_kw[period],
+            np.nan,
+        )
+        return (
+            battery if np.isfinite(battery).any() else None,
+            genset if np.isfinite(genset).any() else None,
+        )
+
+
+def _classes(block: JobBlock, deadline_period: np.ndarray) -> tuple[JobBlock, np.ndarray]:
+    """Group jobs with the same sites, current site and deadline period into one row each."""
+    keys = np.column_stack(
+        [block.allowed.astype(np.int64), block.current_site, deadline_period.astype(np.int64)]
+    )
+    _, row_of = np.unique(keys, axis=0, return_inverse=True)
+    row_of = row_of.reshape(-1)
+    n_rows = int(row_of.max()) + 1
+
+    def total(values: np.ndarray) -> np.ndarray:
+        return np.bincount(row_of, weights=values, minlength=n_rows)
+
+    first = np.zeros(n_rows, dtype=np.int64)
+    first[row_of[::-1]] = np.arange(len(row_of))[::-1]  # a representative member per class
+    work = total(block.work_accelerator_hours)
+    deferrable = block.deferrable_accelerator_hours
+    deferral = block.deferral_cost_usd_per_accelerator_hour
+    restart = block.restart_cost_usd_per_accelerator
+    now = block.accelerators_now
+    assert deferrable is not None
+    assert deferral is not None
+    assert restart is not None
+    assert now is not None
+    return (
+        JobBlock(
+            work_accelerator_hours=work,
+            max_accelerators=total(block.max_accelerators),
+            available=block.available[first],
+            allowed=block.allowed[first],
+            current_site=block.current_site[first],
+            switch_cost_usd_per_accelerator_hour=total(
+                block.switch_cost_usd_per_accelerator_hour * block.work_accelerator_hours
+            )
+            / np.maximum(work, 1e-9),
+            deferrable_accelerator_hours=total(deferrable),
+            deferral_cost_usd_per_accelerator_hour=total(deferral * block.work_accelerator_hours)
+            / np.maximum(work, 1e-9),
+            restart_cost_usd_per_accelerator=total(restart * block.max_accelerators)
+            / np.maximum(total(block.max_accelerators), 1e-9),
+            accelerators_now=total(now),
+        ),
+        row_of,
+    )
