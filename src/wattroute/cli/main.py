@@ -10,19 +10,28 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from wattroute import __version__
+from wattroute.bench import (
+    add_capture_ratios,
+    bench_scenario,
+    markdown_table,
+    parse_policies,
+    table_rows,
+    write_report,
+)
 from wattroute.cli.report import print_summary
-from wattroute.errors import InputError, SimulationError
-from wattroute.iotools.results import write_summary, write_timeseries
+from wattroute.errors import InputError, OptimisationError, SimulationError
+from wattroute.iotools.results import read_summary, write_summary, write_timeseries
 from wattroute.model import Scenario
 from wattroute.policies import describe_policies, get_policy
 from wattroute.scenario import default_scenario_path, load_scenario
-from wattroute.signals.forecast import FORECASTERS
+from wattroute.signals.forecast import FORECASTERS, Clairvoyant, Forecaster
 from wattroute.sim import SimulationOptions, simulate, summarize
 
 EXIT_INPUT = 2
@@ -46,7 +55,15 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--out", help="output folder (default: out/<scenario>/<policy>)")
     sim.add_argument("--data-dir", help="folder that relative data paths resolve against")
     sim.add_argument(
-        "--forecaster", default="blend", choices=sorted(FORECASTERS), help="forecaster policies use"
+        "--forecaster",
+        default="blend",
+        choices=[*sorted(FORECASTERS), "perfect"],
+        help="forecaster policies use ('perfect' reads the future: for evaluation only)",
+    )
+    sim.add_argument(
+        "--oracle",
+        metavar="SUMMARY",
+        help="an oracle's summary.json: add capture_ratio against it (and the agnostic baseline)",
     )
     sim.add_argument(
         "--format", default="parquet", choices=["parquet", "csv"], help="time series format"
@@ -60,8 +77,29 @@ def _parser() -> argparse.ArgumentParser:
     val.add_argument("scenario", help="scenario YAML file")
     val.add_argument("--data-dir", help="folder that relative data paths resolve against")
 
+    bench = sub.add_parser("bench", help="run policies side by side against the oracle")
+    bench.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="scenario YAML files")
+    bench.add_argument(
+        "--policies", default="agnostic,greedy,mpc,oracle", help="comma-separated policy names"
+    )
+    bench.add_argument("--out", default="out/bench", help="output folder")
+    bench.add_argument("--data-dir", help="folder that relative data paths resolve against")
+    bench.add_argument(
+        "--forecaster",
+        default="blend",
+        choices=[*sorted(FORECASTERS), "perfect"],
+        help="forecaster policies use",
+    )
+    bench.add_argument(
+        "--oracle-step", type=float, default=1.0, help="the oracle's planning period, hours"
+    )
+
     sub.add_parser("policies", help="list the policies")
     return parser
+
+
+def _forecaster(name: str) -> Forecaster:
+    return Clairvoyant() if name == "perfect" else FORECASTERS[name]
 
 
 def _load(path: str | None, data_dir: str | None) -> Scenario:
@@ -72,7 +110,7 @@ def _simulate(args: argparse.Namespace, console: Console) -> int:
     policy = get_policy(args.policy)
     scenario = _load(args.scenario, args.data_dir)
     out = Path(args.out) if args.out else Path("out") / scenario.name / policy.name
-    options = SimulationOptions(forecaster=FORECASTERS[args.forecaster])
+    options = SimulationOptions(forecaster=_forecaster(args.forecaster))
     if args.check_balance:
         options.check_energy_balance = True
     show_progress = (
@@ -93,11 +131,56 @@ def _simulate(args: argparse.Namespace, console: Console) -> int:
     else:
         record = simulate(scenario, policy, options)
     summary = summarize(record)
+    if args.oracle:
+        _add_capture_ratio(summary, scenario, args.oracle, options)
     summary_path = write_summary(summary, out / "summary.json")
     series_path = write_timeseries(record.sites.to_frame(scenario.times), out, args.format)
     if not args.quiet:
         print_summary(summary, console)
         console.print(f"wrote {summary_path} and {series_path}")
+    return 0
+
+
+def _add_capture_ratio(
+    summary: dict[str, Any], scenario: Scenario, oracle_path: str, options: SimulationOptions
+) -> None:
+    oracle = read_summary(oracle_path)
+    if oracle.get("scenario") != scenario.name or not oracle.get("bound"):
+        raise InputError(
+            "--oracle",
+            f"{oracle_path} is not an oracle result for scenario {scenario.name!r}.",
+            "give the summary.json that `wattroute bench ... --policies oracle` wrote for it.",
+        )
+    summaries = {"oracle": oracle, summary["policy"]: summary}
+    if "agnostic" not in summaries:
+        baseline = simulate(scenario, get_policy("agnostic"), options)
+        summaries["agnostic"] = summarize(baseline)
+    add_capture_ratios(summaries)
+
+
+def _bench(args: argparse.Namespace, console: Console) -> int:
+    policies = parse_policies(args.policies)
+    out = Path(args.out)
+    scenarios = [_load(path, args.data_dir) for path in args.scenarios]
+    results = []
+    for scenario in scenarios:
+        results.append(
+            bench_scenario(
+                scenario,
+                policies,
+                out,
+                _forecaster(args.forecaster),
+                args.oracle_step,
+                progress=lambda text: console.print(f"[dim]{escape(text)}[/dim]"),
+            )
+        )
+    rows = [row for result in results for row in table_rows(result)]
+    table = markdown_table(rows)
+    (out / "bench.md").write_text(table + "\n", encoding="utf-8")
+    write_summary({"rows": rows}, out / "bench.json")
+    report = write_report(results, out / "report.html")
+    console.print(table, soft_wrap=True, highlight=False, markup=False)
+    console.print(f"wrote {out / 'bench.md'}, {out / 'bench.json'} and {report}")
     return 0
 
 
@@ -132,12 +215,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _simulate(args, console)
         if args.command == "validate":
             return _validate(args, console)
+        if args.command == "bench":
+            return _bench(args, console)
         return _policies(console)
     except InputError as exc:
         errors.print(
             f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False, soft_wrap=True
         )
         return EXIT_INPUT
+    except OptimisationError as exc:
+        errors.print(f"error: the optimiser failed: {exc}", markup=False)
+        return EXIT_BUG
     except SimulationError as exc:
         errors.print(f"internal error (a bug in wattroute, please report it): {exc}", markup=False)
         return EXIT_BUG

@@ -32,6 +32,20 @@ def write_summary(summary: dict[str, Any], path: str | os.PathLike[str]) -> Path
     return target
 
 
+def read_summary(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a ``summary.json`` written by :func:`write_summary`."""
+    source = Path(path)
+    try:
+        data = json.loads(source.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataFileError(str(path), "file not found.", "check the path.") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataFileError(str(path), f"is not a readable summary ({exc}).") from None
+    if not isinstance(data, dict) or "objective_usd" not in data:
+        raise DataFileError(str(path), "is not a wattroute summary (no objective_usd).")
+    return data
+
+
 def write_timeseries(
     frame: pd.DataFrame, folder: str | os.PathLike[str], fmt: Literal["parquet", "csv"] = "parquet"
 ) -> Path:

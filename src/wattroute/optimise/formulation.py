@@ -15,7 +15,8 @@ Variables (all continuous and non-negative; per period ``h`` and site ``s`` unle
 ``undone``         per job, work undone at its deadline, accelerator-hours (penalised)
 ``deferred``       per job, work left for after the horizon, accelerator-hours (at its cost)
 ``rise``           per (job, period), the increase of its accelerators over the period
-                   before (restarts cost a checkpoint; only when restart costs are given)
+                   before (restarts cost a checkpoint; only when restart costs are given, and
+                   only over the first ``restart_periods``, which the next re-plans act on)
 ``route``          per (service, demand point, site, period) for SLO-feasible pairs only,
                    requests per second sent there
 ``dropped``        per (service, demand point, period), requests per second not served
@@ -187,7 +188,8 @@ def _layout_jobs(problem: PlanningProblem, layout: Layout) -> None:
     layout.add("undone", len(jobs))
     layout.add("deferred", len(jobs))
     restarts = jobs.restart_cost_usd_per_accelerator is not None
-    layout.add("rise", len(jobs) * problem.n_periods if restarts else 0)
+    periods = min(problem.n_periods, problem.restart_periods)
+    layout.add("rise", len(jobs) * periods if restarts else 0)
 
 
 def _layout_services(problem: PlanningProblem, layout: Layout) -> None:
@@ -398,14 +400,15 @@ def _job_restarts(problem: PlanningProblem, layout: Layout, rows: _Rows) -> None
     jobs = problem.jobs
     if jobs.restart_cost_usd_per_accelerator is None or len(jobs) == 0:
         return
-    h_n = problem.n_periods
+    h_n = min(problem.n_periods, problem.restart_periods)
     now = np.zeros(len(jobs)) if jobs.accelerators_now is None else jobs.accelerators_now
     upper = np.zeros((len(jobs), h_n))
     upper[:, 0] = now
     first = rows.new("restarts", len(jobs) * h_n, -np.inf, upper.ravel())
     j, _, h = layout.work_index
     work = layout.offsets["work"] + np.arange(j.size)
-    rows.entries(first + j * h_n + h, work, 1.0)
+    near = h < h_n
+    rows.entries(first + j[near] * h_n + h[near], work[near], 1.0)
     later = h + 1 < h_n
     rows.entries(first + j[later] * h_n + h[later] + 1, work[later], -1.0)
     rise = layout.offsets["rise"] + np.arange(len(jobs) * h_n)

@@ -140,6 +140,9 @@ class PlanningProblem:
     deadline_penalty_usd_per_accelerator_hour: float
     slo_penalty_usd_per_request: float
     shed_penalty_usd_per_kwh: float = 10.0
+    restart_periods: int = 6
+    """Periods over which restarts are priced (the near term a receding horizon acts on;
+    pricing them all makes the LP much harder to solve for little gain)."""
     early_bias_usd_per_accelerator_hour: float = 1e-6
     """Per accelerator-hour and period of delay: among equally cheap plans, work earlier (the
     future is uncertain). Zero for the oracle, so that its objective is the exact bound."""

@@ -131,6 +131,9 @@ class MPCPolicy:
     deadline_margin
         Share of a job's remaining run time it plans to finish before its deadline, on top of
         two checkpoints and a migration.
+    candidate_sites
+        In large fleets a job is planned at no more than this many of its allowed sites: the
+        cheapest on average over its window, and the one it runs at.
     """
 
     name = "mpc"
@@ -143,9 +146,11 @@ class MPCPolicy:
         time_limit_s: float = 10.0,
         max_job_rows: int = 300,
         deadline_margin: float = 0.1,
+        candidate_sites: int = 4,
     ) -> None:
         self.horizon_h = horizon_h
         self.deadline_margin = deadline_margin
+        self.candidate_sites = candidate_sites
         self.period_h = period_h
         self.time_limit_s = time_limit_s
         self.max_job_rows = max_job_rows
@@ -155,7 +160,7 @@ class MPCPolicy:
     def reset(self) -> None:
         """Forget plans and counters."""
         self._committed: _Committed | None = None
-        self._fallback_until = -1
+        self._last_attempt: int | None = None
         self._stats = _Stats()
         self._greedy.reset()
 
@@ -167,10 +172,11 @@ class MPCPolicy:
 
     def decide(self, observation: Observation) -> Decision:
         k = self._steps_per_period(observation)
-        committed = self._committed
-        if committed is None or observation.step - committed.step >= k or observation.step % k == 0:
+        last = self._last_attempt
+        if last is None or observation.step - last >= k or observation.step % k == 0:
+            self._last_attempt = observation.step
             self._replan(observation, k)
-        if observation.step < self._fallback_until or self._committed is None:
+        if self._committed is None:  # the last re-plan failed: greedy until the next one
             return self._greedy.decide(observation)
         return self._dispatch(observation, self._committed)
 
@@ -188,7 +194,6 @@ class MPCPolicy:
             self._stats.fallbacks += 1
             self._stats.solve_s.append(failure.seconds)
             self._committed = None
-            self._fallback_until = obs.step + k
             return
         self._stats.solve_s.append(plan.solution.seconds)
         self._stats.columns = max(self._stats.columns, plan.solution.x.size)
@@ -281,7 +286,7 @@ class MPCPolicy:
         end_h = h_n * period_h
         available = window_shares(np.zeros(n), deadline, period_h, h_n)
         deferrable = np.minimum(work, max_acc * np.maximum(deadline - end_h, 0.0))
-        allowed = jobs.allowed
+        allowed = self._candidates(jobs.allowed, available, acc_cost, jobs.site)
         cheapest = np.where(allowed[:, np.newaxis, :], acc_cost[np.newaxis, :, :], np.inf).min(
             axis=2
         )
@@ -310,6 +315,21 @@ class MPCPolicy:
         self._stats.classes += 1
         return _classes(block, np.minimum(np.ceil(deadline / period_h), h_n + 1))
 
+    def _candidates(
+        self, allowed: np.ndarray, available: np.ndarray, acc_cost: np.ndarray, site: np.ndarray
+    ) -> np.ndarray:
+        """At most ``candidate_sites`` sites per job: its cheapest allowed ones over its
+        window, and the one it runs at (keeps large fleets' plans small)."""
+        if allowed.shape[1] <= self.candidate_sites:
+            return allowed
+        weights = available / np.maximum(available.sum(axis=1, keepdims=True), 1e-9)
+        mean_cost = np.where(allowed, weights @ acc_cost, np.inf)  # (J, S)
+        rank = np.argsort(np.argsort(mean_cost, axis=1, kind="stable"), axis=1)
+        keep = allowed & (rank < self.candidate_sites)
+        running = site >= 0
+        keep[np.flatnonzero(running), site[running]] = True
+        return keep
+
     # -- dispatching -------------------------------------------------------------------------
 
     def _dispatch(self, obs: Observation, committed: _Committed) -> Decision:
@@ -325,18 +345,15 @@ class MPCPolicy:
         acc_of = np.zeros(len(jobs), dtype=np.int64)
         rows = committed.rows_of(jobs.ids)
         period_left_h = (k - (obs.step - committed.step) % k) * obs.step_h
-        self._follow_plan(obs, committed, rows, period, period_left_h, free, site_of, acc_of)
-        free = (
-            fleet.accelerators
-            - np.minimum(need, fleet.accelerators)
-            - np.bincount(
-                site_of[site_of >= 0], weights=acc_of[site_of >= 0], minlength=fleet.n_sites
-            )
-        )
-        self._run_urgent(obs, rows, site_of, acc_of, free)
-        self._fit_power(obs, site_of, acc_of, routing)
-        self._soak_surplus(obs, site_of, acc_of, routing)
         battery, genset = self._setpoints(plan, period, fleet.n_sites)
+        # Accelerators each site can both hold and power now, beyond its idle load and inference.
+        per_acc = obs.pue_now * (fleet.busy_kw - fleet.idle_kw)
+        headroom = self._supply_kw(obs, battery) - self._demand_kw(obs, site_of, acc_of, routing)
+        room = np.minimum(free, np.floor(np.maximum(headroom, 0.0) / per_acc + 1e-9))
+        self._follow_plan(obs, committed, rows, period, period_left_h, room, site_of, acc_of)
+        self._run_urgent(obs, rows, site_of, acc_of, room)
+        self._fit_power(obs, site_of, acc_of, routing, battery)
+        self._soak_surplus(obs, site_of, acc_of, routing)
         return Decision(
             site_of, acc_of, routing, battery_kw=battery, genset_kw=genset, hold_steps=1
         )
@@ -348,11 +365,12 @@ class MPCPolicy:
         rows: np.ndarray,
         period: int,
         period_left_h: float,
-        free: np.ndarray,
+        room: np.ndarray,
         site_of: np.ndarray,
         acc_of: np.ndarray,
     ) -> None:
-        """Run each planned job row until it has done the work the plan gives it this period.
+        """Run each planned job row until it has done the work the plan gives it this period,
+        within the accelerators each site can hold and power now (``room``, updated).
 
         A job runs on ``ceil`` of its planned mean accelerators (a plan of 0.3 accelerators for
         an hour is 18 minutes on one), at the site the plan uses most, and keeps the site it
@@ -404,11 +422,11 @@ class MPCPolicy:
                 if committed.is_single(row)
                 else jobs.max_accelerators[j]
             )
-            give = int(min(want, jobs.max_accelerators[j], free[s]))
+            give = int(min(want, jobs.max_accelerators[j], room[s]))
             if give < jobs.min_accelerators[j]:
                 continue
             site_of[j], acc_of[j] = s, give
-            free[s] -= give
+            room[s] -= give
             pace[row] += give
 
     def _routing(self, obs: Observation, plan: Plan, period: int) -> tuple[np.ndarray, ...]:
@@ -436,14 +454,24 @@ class MPCPolicy:
         acc_of: np.ndarray,
         free: np.ndarray,
     ) -> None:
-        """Jobs whose deadline cannot wait run now at full parallelism, stopping the most
-        flexible work if they must. A job the plan does not know (it arrived since) can wait
+        """Jobs whose deadline cannot wait run now at full parallelism, within the
+        accelerators a site can hold and power (``free``), stopping the most flexible work if
+        they must. A job the plan does not know (it arrived since) can wait
         for the next plan if its slack allows."""
         jobs = obs.jobs
         k = self._steps_per_period(obs)
         wait_h = np.where(rows < 0, (k - (obs.step % k)) * obs.step_h, 0.0)
-        margin = wait_h + jobs.checkpoint_overhead_h + 2 * obs.step_h
-        slack = jobs.slack_h
+        run_h = jobs.remaining_accelerator_hours / jobs.max_accelerators
+        margin = (
+            wait_h
+            + jobs.checkpoint_overhead_h
+            + jobs.migration_overhead_h
+            + 2 * obs.step_h
+            + self.deadline_margin / 2 * run_h
+        )
+        # A running job is judged by the slack it would have if stopped now (it would owe a
+        # restore), so that it does not flip between urgent-and-started and calm-and-stopped.
+        slack = jobs.slack_h - np.where(jobs.site >= 0, jobs.checkpoint_overhead_h, 0.0)
         urgent = (slack <= margin) & (acc_of < jobs.max_accelerators)
         flexible = np.argsort(-slack, kind="stable")
         for j in np.argsort(slack, kind="stable"):
@@ -451,7 +479,14 @@ class MPCPolicy:
                 continue
             free[site_of[j]] += acc_of[j] if site_of[j] >= 0 else 0
             room = np.where(jobs.allowed[j], free, -np.inf)
-            s = int(site_of[j]) if site_of[j] >= 0 else int(np.argmax(room))
+            # Where it runs, else where it ran last (no migration), else the roomiest site.
+            last = int(jobs.last_site[j])
+            if site_of[j] >= 0:
+                s = int(site_of[j])
+            elif last >= 0 and jobs.allowed[j, last]:
+                s = last
+            else:
+                s = int(np.argmax(room))
             for other in flexible:  # make room from the work that can wait longest
                 if free[s] >= jobs.max_accelerators[j] or slack[other] <= margin[other]:
                     break
@@ -488,25 +523,38 @@ class MPCPolicy:
         )
         return it * obs.pue_now
 
+    @staticmethod
+    def _supply_kw(obs: Observation, battery_setpoint: np.ndarray | None) -> np.ndarray:
+        """Facility power each site can draw now, kW: renewables, the battery (as its
+        set-point allows), the import limit and the genset, within the power cap."""
+        fleet = obs.fleet
+        room = np.minimum(
+            fleet.battery_discharge_kw,
+            np.maximum(obs.soc_kwh - fleet.battery_min_kwh, 0.0)
+            * fleet.battery_discharge_eff
+            / obs.step_h,
+        )
+        if battery_setpoint is not None:
+            forced = ~np.isnan(battery_setpoint)
+            setpoint = np.nan_to_num(battery_setpoint)
+            # a discharge set-point gives that much; a hold gives nothing; charging takes
+            room = np.where(forced, np.minimum(-setpoint, room), room)
+        return np.minimum(
+            fleet.power_cap_kw,
+            obs.solar_now + obs.wind_now + room + fleet.import_limit_kw + fleet.genset_kw,
+        )
+
     def _fit_power(
         self,
         obs: Observation,
         site_of: np.ndarray,
         acc_of: np.ndarray,
         routing: tuple[np.ndarray, ...],
+        battery_setpoint: np.ndarray | None,
     ) -> None:
-        """Shed the most flexible batch work where the site cannot power the plan now."""
+        """Shed the most flexible batch work where the site cannot power it now."""
         fleet = obs.fleet
-        battery = np.minimum(
-            fleet.battery_discharge_kw,
-            np.maximum(obs.soc_kwh - fleet.battery_min_kwh, 0.0)
-            * fleet.battery_discharge_eff
-            / obs.step_h,
-        )
-        supply = np.minimum(
-            fleet.power_cap_kw,
-            obs.solar_now + obs.wind_now + battery + fleet.import_limit_kw + fleet.genset_kw,
-        )
+        supply = self._supply_kw(obs, battery_setpoint)
         demand = self._demand_kw(obs, site_of, acc_of, routing)
         per_acc = obs.pue_now * (fleet.busy_kw - fleet.idle_kw)
         flexible = np.argsort(-obs.jobs.slack_h, kind="stable")

@@ -197,7 +197,7 @@ def dispatch(
     excess = surplus - export
     curtailed = np.minimum(excess, renewable)
     # What renewables cannot absorb came from a forced genset set-point: turn it down.
-    genset = genset_fixed - (excess - curtailed) + genset_merit
+    genset = np.maximum(genset_fixed - (excess - curtailed) + genset_merit, 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         solar_share = np.where(renewable > 0, solar_kw / renewable, 0.0)
     solar_curtailed = curtailed * solar_share

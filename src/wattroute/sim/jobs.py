@@ -37,6 +37,7 @@ class JobTable:
         self.completed_h = np.full(n, np.nan)
         self.remaining_at_deadline = np.full(n, np.nan)
         self.finished = np.zeros(n, dtype=bool)
+        self._history: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         # Jobs by arrival; the active set grows at arrivals and shrinks at completions, so a
         # step costs time in the active jobs, not in all the jobs of the run.
         self._by_arrival = np.argsort(jobs.arrival_step, kind="stable")
@@ -65,8 +66,11 @@ class JobTable:
             self._active = np.concatenate([self._active, arriving])
             self._arrived = upto
 
-    def apply_allocation(self, ids: np.ndarray, site: np.ndarray, accelerators: np.ndarray) -> None:
-        """Set the allocation of active jobs, charging checkpoint and migration overheads.
+    def apply_allocation(
+        self, ids: np.ndarray, site: np.ndarray, accelerators: np.ndarray, step: int = 0
+    ) -> None:
+        """Set the allocation of active jobs from ``step`` on, charging checkpoint and
+        migration overheads, and record the changes (:meth:`allocation_history`).
 
         A job that stops is marked; when a job starts after a stop, or moves between sites
         while running, it owes ``checkpoint_overhead_h`` plus ``migration_overhead_h`` if the
@@ -77,6 +81,10 @@ class JobTable:
         old_site = self.site[ids]
         if np.array_equal(old_site, site) and np.array_equal(self.accelerators[ids], accelerators):
             return  # nothing changes
+        changed = (old_site != site) | (self.accelerators[ids] != accelerators)
+        self._history.append(
+            (np.full(int(changed.sum()), step), ids[changed], site[changed], accelerators[changed])
+        )
         running_now = accelerators > 0
         site = np.where(running_now, site, -1)
         was_running = old_site >= 0
@@ -169,6 +177,15 @@ class JobTable:
             self.site[fin] = -1
             self.accelerators[fin] = 0
             self._active = self._active[~self.finished[self._active]]
+
+    def allocation_history(self) -> dict[str, np.ndarray]:
+        """Every allocation change: ``step`` from which job ``job`` ran at ``site`` (-1: not
+        running) on ``accelerators``. A job stops at its completion time, ``completed_h``."""
+        if not self._history:
+            empty = np.zeros(0, dtype=np.int64)
+            return {"step": empty, "job": empty, "site": empty, "accelerators": empty}
+        step, job, site, acc = (np.concatenate(parts) for parts in zip(*self._history, strict=True))
+        return {"step": step, "job": job, "site": np.where(acc > 0, site, -1), "accelerators": acc}
 
     def close_deadlines(self, end_h: float) -> None:
         """Record the work undone at deadlines up to the end of the run (inclusive)."""

@@ -9,10 +9,11 @@ Checks, in this order, and repairs what fails (each repair is counted):
 3. accelerator capacity: inference replicas come first; batch jobs at an over-full site are
    stopped, most slack first, until the rest fits;
 4. power envelope: if the facility power the site would draw exceeds what it can get now
-   (renewables + battery + import limit + genset, and its power cap), idle accelerators are
-   powered down, and if that is not enough batch jobs are stopped (most slack first), then
-   inference replicas are capped. Latency-bound inference is shed last: it has no later.
-   What the site cannot power even then (its base load) stays unserved and is reported.
+   (renewables + battery + import limit + genset, and its power cap), batch jobs are stopped
+   (most slack first); if the site cannot power its idle accelerators even then, idle ones
+   are powered down, and as a last resort inference replicas are capped. Latency-bound
+   inference is shed last: it has no later. What the site cannot power even then (its base
+   load) stays unserved and is reported.
 
 Routing shares are clipped to [0, 1] and rows scaled down to sum to at most 1.
 """
@@ -37,6 +38,7 @@ class RepairCounts:
     jobs_clamped: int = 0
     jobs_stopped_for_capacity: int = 0
     jobs_stopped_for_power: int = 0
+    sites_short_of_power: int = 0
     sites_powered_down: int = 0
     sites_inference_capped: int = 0
     routing_rescaled: int = 0
@@ -195,27 +197,30 @@ def repair(
         order = np.argsort(-jobs.slack_h, kind="stable")
     for s in short:
         changed.append("power")
-        counts.sites_powered_down += 1
+        counts.sites_short_of_power += 1
 
         def busy_it(site: int = int(s)) -> float:
             return float(delta_kw[site] * (batch[site] + inference_busy[site]))
 
-        def fits(site: int = int(s)) -> bool:
-            used = batch[site] + inference_need[site]
-            return bool(fleet.idle_kw[site] * used + busy_it(site) <= it_room[site] + 1e-9)
+        def fits(site: int = int(s), powered: float | None = None) -> bool:
+            on = batch[site] + inference_need[site] if powered is None else powered
+            return bool(fleet.idle_kw[site] * on + busy_it(site) <= it_room[site] + 1e-9)
 
-        # b) stop batch jobs, most slack first, until the rest fits (with idle ones off).
+        # a) stop batch jobs, most slack first, until the site powers all its accelerators.
         for j in order:
-            if fits():
+            if fits(powered=float(fleet.accelerators[s])):
                 break
             if site_of[j] == s and acc[j] > 0:
                 batch[s] -= acc[j]
                 acc[j] = 0
                 site_of[j] = -1
                 counts.jobs_stopped_for_power += 1
+        if fits(powered=float(fleet.accelerators[s])):
+            continue
         used = batch[s] + inference_need[s]
+        counts.sites_powered_down += 1
         if fits():
-            # a) keep as many idle accelerators powered as the room allows.
+            # b) power down as few idle accelerators as the room requires.
             spare = it_room[s] - busy_it() - fleet.idle_kw[s] * used
             extra = spare / fleet.idle_kw[s] if fleet.idle_kw[s] > 0 else np.inf
             limit[s] = float(min(fleet.accelerators[s], used + np.floor(max(extra, 0.0))))

@@ -247,7 +247,7 @@ class Simulator:
                 supply,
                 repairs,
             )
-            jobs.apply_allocation(ids, fixed.job_site, fixed.job_accelerators)
+            jobs.apply_allocation(ids, fixed.job_site, fixed.job_accelerators, k)
 
             # How long the decision stands: until a running job finishes. A repaired decision
             # stands for one step only, so that the policy sees what the repair did.
