@@ -32,6 +32,8 @@ test: lint typecheck unit
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.sim_speed --write docs/benchmarks.md
+	$(BIN)/python -m benchmarks.replan_speed --write docs/benchmarks.md
+	$(BIN)/python -m benchmarks.policies --write docs/benchmarks.md
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

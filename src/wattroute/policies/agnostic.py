@@ -3,7 +3,8 @@
 * Inference: every demand point's requests go to the nearest site (lowest round-trip latency)
   that meets the SLO; if no site can, they are dropped and counted.
 * Batch: a job runs as soon as it arrives, at full parallelism if there is room, at the allowed
-  site with the most free accelerators; a running job stays where it is.
+  site with the most room — accelerators it can hold and power now; a running job stays where
+  it is.
 * Battery and genset: merit order (renewables, battery, grid, genset).
 
 The decision stands until something changes (an arrival or a completion); while jobs wait for
@@ -52,13 +53,9 @@ class AgnosticPolicy:
         waiting = False
         pending = np.flatnonzero(site < 0)
         if pending.size:
-            running = site >= 0
-            fleet = observation.fleet
-            free = (
-                fleet.accelerators
-                - observation.inference_accelerators(routing)
-                - np.bincount(site[running], weights=acc[running], minlength=fleet.n_sites)
-            )
+            # Room is accelerators a site can both hold and power now: placing work where
+            # the power is not would only see it stopped again.
+            free = observation.room(site, acc, routing)
             allowed = jobs.allowed
             min_acc, max_acc = jobs.min_accelerators, jobs.max_accelerators
             for j in pending:

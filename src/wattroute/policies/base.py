@@ -207,6 +207,71 @@ class Observation:
             need += replicas * service.accelerators_per_replica
         return need
 
+    def demand_kw(
+        self, site_of: np.ndarray, acc_of: np.ndarray, routing: tuple[np.ndarray, ...]
+    ) -> np.ndarray:
+        """Facility power each site would draw now with these allocations, kW, ``(S,)``."""
+        fleet = self.fleet
+        running = site_of >= 0
+        busy = np.bincount(site_of[running], weights=acc_of[running], minlength=fleet.n_sites)
+        for service, shares in zip(self.services, routing, strict=True):
+            routed = service.rate_rps @ shares
+            busy = busy + routed / service.replica_throughput_rps * service.accelerators_per_replica
+        it = (
+            fleet.base_it_kw
+            + fleet.idle_kw * fleet.accelerators
+            + (fleet.busy_kw - fleet.idle_kw) * busy
+        )
+        return it * self.pue_now
+
+    def supply_kw(
+        self, battery_setpoint: np.ndarray | None = None, with_battery: bool = True
+    ) -> np.ndarray:
+        """Facility power each site can draw now, kW, ``(S,)``: renewables, the battery (as a
+        set-point allows; NaN is merit order), the import limit and the genset, within the
+        site's power cap. ``with_battery=False`` leaves the battery out (and does not read it)."""
+        fleet = self.fleet
+        room = np.zeros(fleet.n_sites)
+        if with_battery and (fleet.battery_max_kwh > 0).any():
+            room = np.minimum(
+                fleet.battery_discharge_kw,
+                np.maximum(self.soc_kwh - fleet.battery_min_kwh, 0.0)
+                * fleet.battery_discharge_eff
+                / self.step_h,
+            )
+            if battery_setpoint is not None:
+                forced = ~np.isnan(battery_setpoint)
+                # a discharge set-point gives that much, a hold nothing, charging takes power
+                room = np.where(forced, np.minimum(-np.nan_to_num(battery_setpoint), room), room)
+        return np.minimum(
+            fleet.power_cap_kw,
+            self.solar_now + self.wind_now + room + fleet.import_limit_kw + fleet.genset_kw,
+        )
+
+    def room(
+        self,
+        site_of: np.ndarray,
+        acc_of: np.ndarray,
+        routing: tuple[np.ndarray, ...],
+        battery_setpoint: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Accelerators each site can still both hold and power now, beyond these allocations
+        and the routing's replicas, ``(S,)``. The battery is read only if a site needs it."""
+        fleet = self.fleet
+        running = site_of >= 0
+        free = (
+            fleet.accelerators
+            - np.minimum(self.inference_accelerators(routing), fleet.accelerators)
+            - np.bincount(site_of[running], weights=acc_of[running], minlength=fleet.n_sites)
+        )
+        per_acc = self.pue_now * (fleet.busy_kw - fleet.idle_kw)
+        demand = self.demand_kw(site_of, acc_of, routing)
+        firm = self.supply_kw(with_battery=False) - demand
+        if battery_setpoint is None and (firm >= per_acc * np.maximum(free, 0.0) - 1e-9).all():
+            return np.maximum(free, 0.0)  # power is no constraint: no need to read the battery
+        headroom = self.supply_kw(battery_setpoint) - demand
+        return np.clip(np.floor(headroom / per_acc + 1e-9), 0.0, np.maximum(free, 0.0))
+
 
 @dataclass(eq=False)
 class Decision:

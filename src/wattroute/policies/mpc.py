@@ -202,13 +202,17 @@ class MPCPolicy:
         )
 
     def _horizon_signals(self, obs: Observation, k: int, h_n: int) -> dict[str, np.ndarray]:
-        """Per-period means over the horizon: the value now, then the forecast."""
+        """Per-period values over the horizon from the value now and the forecast: means of
+        prices and intensity, but the *least* renewable output and the *highest* PUE within
+        each period, so that a plan can be powered at every step of it (renewables beyond
+        that are soaked up by the dispatcher when they come)."""
         out = {}
         for name in SIGNALS:
             now = obs.history.now(name)[np.newaxis, :]
             ahead = obs.forecast(name, h_n * k - 1) if h_n * k > 1 else now[:0]
-            series = np.concatenate([now, ahead])
-            out[name] = series.reshape(h_n, k, -1).mean(axis=1)
+            series = np.concatenate([now, ahead]).reshape(h_n, k, -1)
+            how = "min" if name in ("solar_kw", "wind_kw") else "max" if name == "pue" else "mean"
+            out[name] = getattr(series, how)(axis=1)
         return out
 
     def _rates(self, obs: Observation, k: int, h_n: int) -> list[np.ndarray]:
@@ -338,8 +342,6 @@ class MPCPolicy:
         period = min((obs.step - committed.step) // k, plan.problem.n_periods - 1)
         fleet = obs.fleet
         routing = self._routing(obs, plan, period)
-        need = obs.inference_accelerators(routing)
-        free = fleet.accelerators - np.minimum(need, fleet.accelerators)
         jobs = obs.jobs
         site_of = np.full(len(jobs), -1, dtype=np.int64)
         acc_of = np.zeros(len(jobs), dtype=np.int64)
@@ -347,11 +349,15 @@ class MPCPolicy:
         period_left_h = (k - (obs.step - committed.step) % k) * obs.step_h
         battery, genset = self._setpoints(plan, period, fleet.n_sites)
         # Accelerators each site can both hold and power now, beyond its idle load and inference.
-        per_acc = obs.pue_now * (fleet.busy_kw - fleet.idle_kw)
-        headroom = self._supply_kw(obs, battery) - self._demand_kw(obs, site_of, acc_of, routing)
-        room = np.minimum(free, np.floor(np.maximum(headroom, 0.0) / per_acc + 1e-9))
+        room = obs.room(site_of, acc_of, routing, battery)
         self._follow_plan(obs, committed, rows, period, period_left_h, room, site_of, acc_of)
-        self._run_urgent(obs, rows, site_of, acc_of, room)
+        planned_site = np.full(len(jobs), -1)
+        if len(jobs) and plan.work.shape[0]:
+            target = plan.work[np.maximum(rows, 0), :, period]
+            planned_site = np.where(
+                (rows >= 0) & (target.max(axis=1) > 1e-9), target.argmax(axis=1), -1
+            )
+        self._run_urgent(obs, rows, planned_site, site_of, acc_of, room)
         self._fit_power(obs, site_of, acc_of, routing, battery)
         self._soak_surplus(obs, site_of, acc_of, routing)
         return Decision(
@@ -416,7 +422,14 @@ class MPCPolicy:
             if sites.max() <= 1e-9:
                 continue
             here = int(jobs.site[j])
-            s = here if here >= 0 and sites[here] > 1e-9 else int(np.argmax(sites))
+            # Stay where it runs if the plan uses that site, or if the plan never had it
+            # running (it started since, to keep a deadline): moving costs a migration.
+            started_since = here >= 0 and plan.problem.jobs.current_site[row] < 0
+            s = (
+                here
+                if here >= 0 and (sites[here] > 1e-9 or started_since)
+                else int(np.argmax(sites))
+            )
             want = (
                 max(math.ceil(target[row].sum() - 1e-6), 1)
                 if committed.is_single(row)
@@ -450,6 +463,7 @@ class MPCPolicy:
         self,
         obs: Observation,
         rows: np.ndarray,
+        planned_site: np.ndarray,
         site_of: np.ndarray,
         acc_of: np.ndarray,
         free: np.ndarray,
@@ -474,75 +488,37 @@ class MPCPolicy:
         slack = jobs.slack_h - np.where(jobs.site >= 0, jobs.checkpoint_overhead_h, 0.0)
         urgent = (slack <= margin) & (acc_of < jobs.max_accelerators)
         flexible = np.argsort(-slack, kind="stable")
+        calm = slack > margin  # work that can be stopped to make room
         for j in np.argsort(slack, kind="stable"):
             if not urgent[j]:
                 continue
-            free[site_of[j]] += acc_of[j] if site_of[j] >= 0 else 0
-            room = np.where(jobs.allowed[j], free, -np.inf)
-            # Where it runs, else where it ran last (no migration), else the roomiest site.
-            last = int(jobs.last_site[j])
-            if site_of[j] >= 0:
-                s = int(site_of[j])
-            elif last >= 0 and jobs.allowed[j, last]:
-                s = last
-            else:
-                s = int(np.argmax(room))
-            for other in flexible:  # make room from the work that can wait longest
-                if free[s] >= jobs.max_accelerators[j] or slack[other] <= margin[other]:
+            here = int(site_of[j])
+            if here >= 0:
+                free[here] += acc_of[j]
+            # Where it runs, where it ran last (no migration), where the plan puts it, then
+            # the others by room: the first that has (or can make) room for it.
+            preferred = [here, int(jobs.last_site[j]), int(planned_site[j])]
+            others = np.argsort(-free, kind="stable").tolist()
+            chosen = -1
+            for s in dict.fromkeys([*preferred, *others]):
+                if s < 0 or not jobs.allowed[j, s]:
+                    continue
+                stoppable = calm & (site_of == s) & (np.arange(site_of.size) != j)
+                if free[s] + acc_of[stoppable].sum() >= jobs.min_accelerators[j]:
+                    chosen = s
                     break
-                if site_of[other] == s and other != j:
-                    free[s] += acc_of[other]
+            if chosen < 0:
+                if here >= 0:
+                    free[here] -= acc_of[j]
+                continue
+            for other in flexible:  # make room from the work that can wait longest
+                if free[chosen] >= jobs.max_accelerators[j]:
+                    break
+                if calm[other] and site_of[other] == chosen and other != j:
+                    free[chosen] += acc_of[other]
                     site_of[other], acc_of[other] = -1, 0
-            if free[s] >= jobs.min_accelerators[j]:
-                site_of[j], acc_of[j] = s, int(min(jobs.max_accelerators[j], free[s]))
-                free[s] -= acc_of[j]
-            elif site_of[j] >= 0:
-                free[s] -= acc_of[j]
-
-    def _demand_kw(
-        self,
-        obs: Observation,
-        site_of: np.ndarray,
-        acc_of: np.ndarray,
-        routing: tuple[np.ndarray, ...],
-    ) -> np.ndarray:
-        fleet = obs.fleet
-        running = site_of >= 0
-        batch = np.bincount(site_of[running], weights=acc_of[running], minlength=fleet.n_sites)
-        busy = batch.astype(float)
-        for service, shares in zip(obs.services, routing, strict=True):
-            busy += (
-                (service.rate_rps @ shares)
-                / service.replica_throughput_rps
-                * service.accelerators_per_replica
-            )
-        it = (
-            fleet.base_it_kw
-            + fleet.idle_kw * fleet.accelerators
-            + (fleet.busy_kw - fleet.idle_kw) * busy
-        )
-        return it * obs.pue_now
-
-    @staticmethod
-    def _supply_kw(obs: Observation, battery_setpoint: np.ndarray | None) -> np.ndarray:
-        """Facility power each site can draw now, kW: renewables, the battery (as its
-        set-point allows), the import limit and the genset, within the power cap."""
-        fleet = obs.fleet
-        room = np.minimum(
-            fleet.battery_discharge_kw,
-            np.maximum(obs.soc_kwh - fleet.battery_min_kwh, 0.0)
-            * fleet.battery_discharge_eff
-            / obs.step_h,
-        )
-        if battery_setpoint is not None:
-            forced = ~np.isnan(battery_setpoint)
-            setpoint = np.nan_to_num(battery_setpoint)
-            # a discharge set-point gives that much; a hold gives nothing; charging takes
-            room = np.where(forced, np.minimum(-setpoint, room), room)
-        return np.minimum(
-            fleet.power_cap_kw,
-            obs.solar_now + obs.wind_now + room + fleet.import_limit_kw + fleet.genset_kw,
-        )
+            site_of[j], acc_of[j] = chosen, int(min(jobs.max_accelerators[j], free[chosen]))
+            free[chosen] -= acc_of[j]
 
     def _fit_power(
         self,
@@ -554,8 +530,8 @@ class MPCPolicy:
     ) -> None:
         """Shed the most flexible batch work where the site cannot power it now."""
         fleet = obs.fleet
-        supply = self._supply_kw(obs, battery_setpoint)
-        demand = self._demand_kw(obs, site_of, acc_of, routing)
+        supply = obs.supply_kw(battery_setpoint)
+        demand = obs.demand_kw(site_of, acc_of, routing)
         per_acc = obs.pue_now * (fleet.busy_kw - fleet.idle_kw)
         flexible = np.argsort(-obs.jobs.slack_h, kind="stable")
         for s in np.flatnonzero(demand > supply + 1e-9):
@@ -577,7 +553,7 @@ class MPCPolicy:
     ) -> None:
         """Start waiting work where renewables would otherwise be curtailed now."""
         fleet = obs.fleet
-        demand = self._demand_kw(obs, site_of, acc_of, routing)
+        demand = obs.demand_kw(site_of, acc_of, routing)
         surplus = (
             obs.solar_now
             + obs.wind_now
