@@ -67,8 +67,22 @@ def test_simulate_with_an_oracle_result_adds_the_capture_ratio(tmp_path, capsys)
     scenario = _scenario(tmp_path)
     assert main(["bench", str(scenario), "--policies", "oracle", "--out", str(tmp_path / "b")]) == 0
     oracle = tmp_path / "b" / "tiny-bench" / "oracle" / "summary.json"
-    assert main(["simulate", str(scenario), "--policy", "greedy", "--oracle", str(oracle),
-                 "--out", str(tmp_path / "g"), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "simulate",
+                str(scenario),
+                "--policy",
+                "greedy",
+                "--oracle",
+                str(oracle),
+                "--out",
+                str(tmp_path / "g"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     summary = json.loads((tmp_path / "g" / "summary.json").read_text())
     assert 0.0 < summary["capture_ratio"] <= 1.0
     assert summary["capture_ratio_inputs"]["oracle_objective_usd"] <= summary["objective_usd"]

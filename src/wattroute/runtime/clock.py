@@ -1,0 +1,83 @@
+"""Clocks for the live controller: real time, or a replay of recorded time at a speed-up.
+
+A clock tells the controller what time it is in the fleet's world and waits until a given
+time comes. The replay clock maps wall time onto a recorded period,
+``now = start + (wall - wall_at_start) x speedup``, so that a week of recorded signals plays
+in minutes (``speedup=3600``: one simulated hour per second) for demos and tests.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import pandas as pd
+
+
+class Clock(Protocol):
+    """The fleet's time."""
+
+    def now(self) -> pd.Timestamp:
+        """The current time, UTC."""
+        ...
+
+    def wait_until(self, when: pd.Timestamp, stop: threading.Event) -> bool:
+        """Block until ``when`` or until ``stop`` is set; ``False`` if stopped."""
+        ...
+
+
+@dataclass
+class RealClock:
+    """Wall-clock time."""
+
+    def now(self) -> pd.Timestamp:
+        return pd.Timestamp.now(tz="UTC")
+
+    def wait_until(self, when: pd.Timestamp, stop: threading.Event) -> bool:
+        delay = (when - self.now()).total_seconds()
+        return not stop.wait(max(delay, 0.0))
+
+
+@dataclass
+class ReplayClock:
+    """Recorded time played at ``speedup`` times real time, from ``start``.
+
+    Parameters
+    ----------
+    start
+        The recorded time the replay begins at (UTC).
+    speedup
+        Recorded seconds per wall-clock second.
+    """
+
+    start: pd.Timestamp
+    speedup: float = 3600.0
+    _wall_start: float = field(default_factory=time.monotonic, repr=False)
+
+    def now(self) -> pd.Timestamp:
+        elapsed = (time.monotonic() - self._wall_start) * self.speedup
+        return self.start + pd.Timedelta(seconds=elapsed)
+
+    def wait_until(self, when: pd.Timestamp, stop: threading.Event) -> bool:
+        delay = (when - self.now()).total_seconds() / self.speedup
+        return not stop.wait(max(delay, 0.0))
+
+
+@dataclass
+class ManualClock:
+    """A clock that moves only when told: the test double of :class:`Clock`."""
+
+    current: pd.Timestamp
+
+    def now(self) -> pd.Timestamp:
+        return self.current
+
+    def advance(self, by: pd.Timedelta) -> None:
+        self.current = self.current + by
+
+    def wait_until(self, when: pd.Timestamp, stop: threading.Event) -> bool:
+        if when > self.current:
+            self.current = when
+        return not stop.is_set()

@@ -1,0 +1,568 @@
+"""The live controller: every planning step, read signals, decide, enact, commit.
+
+Each tick, for the step the clock has reached:
+
+1. read every signal for the step from the provider; a value that is missing is carried
+   forward from the last good one and the controller reports itself **degraded** (with the
+   reasons) until data returns; while degraded it holds back ``power_safety_margin`` of every
+   import limit and power cap;
+2. load the active jobs, the services and their demand, the operator's site overrides and
+   the grid events in force (a demand-response event caps the site's power);
+3. ask the policy for a decision (the same policies, observations and forecasts as the
+   simulator: the forecasts only ever see what was received), and repair it as the simulator
+   does;
+4. hand it to the executor, which enacts it and advances the jobs;
+5. commit the tick, the jobs it changed and the grid events' compliance, all or nothing.
+
+A restarted controller resumes after the last committed tick, with the battery state and
+running totals it had then: nothing is replayed twice and nothing committed is lost.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from wattroute.model.arrays import FleetSignals, FleetStatic, ServiceArrays, steps_per_day
+from wattroute.model.scenario import Scenario
+from wattroute.policies.base import ActiveJobs, Observation, Policy, ServiceState
+from wattroute.runtime.clock import Clock
+from wattroute.runtime.executor import Allocation, Executor, StepReport
+from wattroute.runtime.jobs import load_table, store_table
+from wattroute.runtime.providers import SIGNAL_NAMES, SignalProvider
+from wattroute.runtime.records import GridEventRecord, ServiceRecord, Store, TickRecord
+from wattroute.signals.forecast import Blend, Forecaster, History
+from wattroute.sim.inference import route
+from wattroute.sim.repair import RepairCounts, check_shapes, clean_routing, repair
+
+log = logging.getLogger("wattroute.controller")
+
+TOTAL_KEYS = (
+    "cost_usd",
+    "emissions_kg",
+    "grid_kwh",
+    "solar_kwh",
+    "wind_kwh",
+    "genset_kwh",
+    "battery_charge_kwh",
+    "battery_discharge_kwh",
+    "curtailed_kwh",
+    "export_kwh",
+    "load_kwh",
+    "unserved_kwh",
+    "requests",
+    "within_slo",
+    "late",
+    "dropped",
+)
+FLOW_TOTALS = {
+    "grid_kwh": "grid_import_kw",
+    "solar_kwh": "solar_kw",
+    "wind_kwh": "wind_kw",
+    "genset_kwh": "genset_kw",
+    "battery_charge_kwh": "battery_charge_kw",
+    "battery_discharge_kwh": "battery_discharge_kw",
+    "curtailed_kwh": "curtailed_kw",
+    "export_kwh": "export_kw",
+    "load_kwh": "load_kw",
+    "unserved_kwh": "unserved_kw",
+}
+
+
+@dataclass
+class ControllerOptions:
+    """How the controller behaves.
+
+    Parameters
+    ----------
+    power_safety_margin
+        Share of each import limit and power cap held back while degraded.
+    forecaster
+        What the policy forecasts with.
+    check_balance
+        Verify the executor's energy balance every step.
+    """
+
+    power_safety_margin: float = 0.1
+    forecaster: Forecaster = field(default_factory=Blend)
+    check_balance: bool = True
+
+
+@dataclass
+class ControllerStatus:
+    """What the controller is doing, for health checks and metrics."""
+
+    step: int = -1
+    time: pd.Timestamp | None = None
+    degraded: bool = False
+    reasons: tuple[str, ...] = ()
+    ticks: int = 0
+    lag_s: float = 0.0
+    last_decision_s: float = 0.0
+    finished: bool = False
+
+
+class Controller:
+    """The control loop over a fleet.
+
+    Parameters
+    ----------
+    scenario
+        The fleet (sites, demand points, network), its period and step, penalties and carbon
+        price; its signals are not read (the provider is).
+    store
+        Durable state.
+    policy
+        The policy to decide with.
+    provider
+        Where signals come from.
+    executor
+        What enacts decisions.
+    clock
+        The fleet's time.
+    options
+        Safety margin, forecaster.
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        store: Store,
+        policy: Policy,
+        provider: SignalProvider,
+        executor: Executor,
+        clock: Clock,
+        options: ControllerOptions | None = None,
+    ) -> None:
+        self.scenario = scenario
+        self.store = store
+        self.policy = policy
+        self.provider = provider
+        self.executor = executor
+        self.clock = clock
+        self.options = options or ControllerOptions()
+        self.fleet = FleetStatic.from_scenario(scenario)
+        self.step_h = scenario.step_h
+        self.n_steps = scenario.n_steps
+        s = self.fleet.n_sites
+        self.received = {name: np.full((self.n_steps, s), np.nan) for name in SIGNAL_NAMES}
+        self.rates: dict[str, dict[str, np.ndarray]] = {}
+        self.last_good = {name: np.full(s, np.nan) for name in SIGNAL_NAMES}
+        self.missing_since: dict[tuple[str, int], pd.Timestamp] = {}
+        self.repairs = RepairCounts()
+        self.status = ControllerStatus()
+        self.listeners: list[Callable[[TickRecord, StepReport | None], None]] = []
+        self._service_cache: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]] = {}
+        self._next_step = 0
+        self._totals = dict.fromkeys(TOTAL_KEYS, 0.0)
+        self._job_numbers: dict[str, int] = {}
+        self.policy.reset()
+        self._resume()
+
+    # -- time --------------------------------------------------------------------------------
+
+    def time_of(self, step: int) -> pd.Timestamp:
+        return self.scenario.start + step * self.scenario.step
+
+    def step_of(self, when: pd.Timestamp) -> int:
+        return int(np.floor((when - self.scenario.start) / self.scenario.step))
+
+    @property
+    def next_step(self) -> int:
+        return self._next_step
+
+    def _resume(self) -> None:
+        last = self.store.last_tick()
+        if last is None:
+            return
+        self._next_step = last.step + 1
+        self.executor.restore(np.asarray(last.state.get("soc_kwh", self.executor.soc_kwh)))
+        self._totals.update(last.state.get("totals", {}))
+        for name, values in last.state.get("last_good", {}).items():
+            self.last_good[name] = np.asarray(values, dtype=float)
+        # The received history before the restart: read it again, so forecasts have a past.
+        for k in range(max(0, self._next_step - 3 * steps_per_day(self.step_h)), self._next_step):
+            self._receive(k, quiet=True)
+        self.status.step = last.step
+        self.status.time = last.time
+        self.status.ticks = 0
+        log.info("resumed", extra={"fields": {"after_step": last.step, "time": str(last.time)}})
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Tick at every step until ``stop`` is set or the period ends."""
+        while not stop.is_set() and self._next_step < self.n_steps:
+            due = self.time_of(self._next_step)
+            if not self.clock.wait_until(due, stop):
+                break
+            self.status.lag_s = max((self.clock.now() - due).total_seconds(), 0.0)
+            try:
+                self.tick()
+            except Exception:
+                log.exception("tick failed", extra={"fields": {"step": self._next_step}})
+                if stop.wait(1.0):
+                    break
+        self.status.finished = self._next_step >= self.n_steps
+
+    def tick(self) -> TickRecord:
+        """Plan, enact and commit the next step."""
+        k = self._next_step
+        now = self.time_of(k)
+        self._receive(k)
+        fleet = self._effective_fleet(now)
+        records = self.store.active_jobs()
+        table, ids = load_table(records, fleet.names, self.scenario.start)
+        services = self._services(k)
+        observation = self._observe(k, now, fleet, table, ids, services)
+        started = time.perf_counter()
+        decision = self.policy.decide(observation)
+        decision_s = time.perf_counter() - started
+        shapes = [(len(s.points), fleet.n_sites) for s in services]
+        check_shapes(decision, len(ids), shapes, fleet.n_sites)
+        routing = clean_routing(decision.routing, self.repairs)
+        service_arrays = tuple(services)
+        need = np.zeros(fleet.n_sites)
+        busy = np.zeros(fleet.n_sites)
+        if service_arrays:
+            load = route(service_arrays, routing, 0, 1)
+            need, busy = np.minimum(load.need[0], fleet.accelerators), load.busy[0]
+        supply = observation.supply_kw()
+        fixed = repair(
+            decision,
+            routing,
+            observation.jobs,
+            fleet,
+            need,
+            busy,
+            observation.pue_now,
+            supply,
+            self.repairs,
+        )
+        allocation = Allocation(
+            fixed.job_site,
+            fixed.job_accelerators,
+            fixed.routing,
+            fixed.battery_kw,
+            fixed.genset_kw,
+            fixed.accelerator_limit,
+        )
+        report = self.executor.execute(k, table, ids, allocation, service_arrays)
+        updated = store_table(records, table, fleet.names, self.scenario.start)
+        events = self._grid_events(now, report, fleet.names)
+        self._accumulate(report)
+        tick = TickRecord(
+            time=now,
+            step=k,
+            decision_s=decision_s,
+            degraded=self.status.degraded,
+            reasons=self.status.reasons,
+            plan=self._plan_payload(records, fixed, services, fleet.names),
+            outcome=self._outcome_payload(report, fleet.names, k),
+            state={
+                "soc_kwh": report.soc_kwh.tolist(),
+                "totals": dict(self._totals),
+                "last_good": {
+                    n: np.nan_to_num(v, nan=0.0).tolist() for n, v in self.last_good.items()
+                },
+            },
+        )
+        self.store.commit_tick(tick, updated, events)
+        self._next_step = k + 1
+        self.status.step, self.status.time = k, now
+        self.status.ticks += 1
+        self.status.last_decision_s = decision_s
+        for listener in self.listeners:
+            listener(tick, report)
+        return tick
+
+    # -- signals -----------------------------------------------------------------------------
+
+    def _receive(self, k: int, quiet: bool = False) -> None:
+        if k >= self.n_steps:
+            return
+        readings = self.provider.read(k)
+        reasons = []
+        now = self.time_of(k)
+        for name in SIGNAL_NAMES:
+            values = np.asarray(readings[name], dtype=float)
+            missing = np.isnan(values)
+            good = ~missing
+            self.last_good[name] = np.where(good, values, self.last_good[name])
+            for s in np.flatnonzero(good):
+                self.missing_since.pop((name, int(s)), None)
+            for s in np.flatnonzero(missing):
+                since = self.missing_since.setdefault((name, int(s)), now)
+                reasons.append(
+                    f"{name} at {self.fleet.names[s]} missing since {since:%Y-%m-%dT%H:%MZ}"
+                )
+            self.received[name][k] = np.nan_to_num(self.last_good[name], nan=0.0)
+        if quiet:
+            return
+        degraded = bool(reasons)
+        if degraded != self.status.degraded:
+            event = "degraded" if degraded else "recovered"
+            log.warning(event, extra={"fields": {"step": k, "reasons": reasons}})
+        self.status.degraded = degraded
+        self.status.reasons = tuple(reasons)
+
+    def _effective_fleet(self, now: pd.Timestamp) -> FleetStatic:
+        """The fleet with operator overrides, grid events in force and, while degraded, the
+        safety margin applied."""
+        f = self.fleet
+        imports = f.import_limit_kw.copy()
+        caps = f.power_cap_kw.copy()
+        count = f.accelerators.copy()
+        idle = f.idle_kw.copy()
+        base = f.base_it_kw.copy()
+        index = {name: i for i, name in enumerate(f.names)}
+        for name, override in self.store.site_overrides().items():
+            i = index.get(name)
+            if i is None:
+                continue
+            if override.import_limit_kw is not None:
+                imports[i] = min(imports[i], override.import_limit_kw)
+            if override.power_cap_kw is not None:
+                caps[i] = min(caps[i], override.power_cap_kw)
+            if override.offline:
+                count[i], idle[i], base[i], caps[i] = 0, 0.0, 0.0, 0.0
+        for event in self.store.grid_events(now, now + self.scenario.step):
+            i = index.get(event.site)
+            if i is not None and event.start <= now < event.end:
+                caps[i] = min(caps[i], event.max_kw)
+        if self.status.degraded:
+            keep = 1.0 - self.options.power_safety_margin
+            imports, caps = imports * keep, caps * keep
+        return dataclasses.replace(
+            f,
+            import_limit_kw=imports,
+            power_cap_kw=caps,
+            accelerators=count,
+            idle_kw=idle,
+            base_it_kw=base,
+        )
+
+    # -- services ----------------------------------------------------------------------------
+
+    def _services(self, k: int) -> list[ServiceArrays]:
+        out = []
+        points = {p.name: p for p in self.scenario.demand_points}
+        sites = [(s.latitude, s.longitude, s.zone) for s in self.scenario.sites]
+        for record in self.store.services():
+            names = tuple(p for p in record.demand_rps if p in points)
+            key = (record.name, names, record.latency_slo_ms, record.service_time_ms)
+            if key not in self._service_cache:
+                rtt = self.scenario.network.rtt_matrix_ms(
+                    [(points[p].latitude, points[p].longitude, points[p].zone) for p in names],
+                    sites,
+                )
+                feasible = rtt + record.service_time_ms <= record.latency_slo_ms + 1e-9
+                self._service_cache[key] = (rtt, feasible)
+            rtt, feasible = self._service_cache[key]
+            rate = np.array([[record.demand_rps[p] for p in names]], dtype=float)
+            history = self.rates.setdefault(record.name, {})
+            for p in names:
+                series = history.setdefault(p, np.zeros(self.n_steps))
+                series[k] = record.demand_rps[p]
+            out.append(_service_arrays(record, names, rate, rtt, feasible))
+        return out
+
+    # -- the observation ---------------------------------------------------------------------
+
+    def _observe(
+        self,
+        k: int,
+        now: pd.Timestamp,
+        fleet: FleetStatic,
+        table: Any,
+        ids: np.ndarray,
+        services: list[ServiceArrays],
+    ) -> Observation:
+        signals: dict[str, np.ndarray] = dict(self.received)
+        for s in services:
+            history = self.rates.get(s.name, {})
+            signals[f"rate_rps:{s.name}"] = (
+                np.column_stack([history.get(p, np.zeros(self.n_steps)) for p in s.points])
+                if s.points
+                else np.zeros((self.n_steps, 0))
+            )
+        now_h = k * self.step_h
+        return Observation(
+            step=k,
+            time=now,
+            step_h=self.step_h,
+            steps_per_day=steps_per_day(self.step_h),
+            carbon_price_usd_per_tonne=self.scenario.carbon_price_usd_per_tonne,
+            penalties=self.scenario.penalties,
+            fleet=fleet,
+            # Stable numbers, so that a policy can follow a job from tick to tick.
+            jobs=ActiveJobs(self._numbers(table), partial(table.column, ids, now_h)),
+            services=tuple(
+                ServiceState(
+                    s.name,
+                    np.array(s.rate_rps[0]),
+                    s.rtt_ms,
+                    s.feasible,
+                    s.replica_throughput_rps,
+                    s.accelerators_per_replica,
+                )
+                for s in services
+            ),
+            soc_source=lambda: self.executor.soc_kwh,
+            price_now=self.received["price_usd_per_mwh"][k].copy(),
+            carbon_now=self.received["carbon_g_per_kwh"][k].copy(),
+            solar_now=self.received["solar_kw"][k].copy(),
+            wind_now=self.received["wind_kw"][k].copy(),
+            pue_now=np.maximum(self.received["pue"][k], 1.0),
+            history=History(signals, k),
+            forecaster=self.options.forecaster,
+        )
+
+    def _numbers(self, table: Any) -> np.ndarray:
+        numbers = self._job_numbers
+        return np.array(
+            [numbers.setdefault(job_id, len(numbers)) for job_id in table.spec.names],
+            dtype=np.int64,
+        )
+
+    # -- outcome -----------------------------------------------------------------------------
+
+    def _accumulate(self, report: StepReport) -> None:
+        t = self._totals
+        t["cost_usd"] += float(report.cost_usd.sum())
+        t["emissions_kg"] += float(report.emissions_kg.sum())
+        for key, flow in FLOW_TOTALS.items():
+            t[key] += float(report.flows[flow].sum()) * self.step_h
+        t["requests"] += report.requests
+        t["within_slo"] += report.within_slo
+        t["late"] += report.late
+        t["dropped"] += report.dropped
+
+    def _grid_events(
+        self, now: pd.Timestamp, report: StepReport, sites: tuple[str, ...]
+    ) -> list[GridEventRecord]:
+        changed = []
+        index = {name: i for i, name in enumerate(sites)}
+        for event in self.store.grid_events(now - self.scenario.step, now + self.scenario.step):
+            i = index.get(event.site)
+            if i is None:
+                continue
+            if event.start <= now < event.end:
+                event.peak_kw = max(event.peak_kw, float(report.flows["load_kw"][i]))
+                changed.append(event)
+            elif now >= event.end and event.complied is None:
+                event.complied = event.peak_kw <= event.max_kw * (1 + 1e-6) + 1e-6
+                changed.append(event)
+        return changed
+
+    @staticmethod
+    def _plan_payload(
+        records: list[Any], fixed: Any, services: list[ServiceArrays], sites: tuple[str, ...]
+    ) -> dict[str, Any]:
+        jobs = {
+            r.id: {"site": sites[int(s)], "accelerators": int(a)}
+            for r, s, a in zip(records, fixed.job_site, fixed.job_accelerators, strict=True)
+            if s >= 0 and a > 0
+        }
+        routing = {
+            svc.name: {
+                p: dict(zip(sites, map(float, row), strict=True))
+                for p, row in zip(svc.points, shares, strict=True)
+            }
+            for svc, shares in zip(services, fixed.routing, strict=True)
+        }
+        setpoints = {
+            "battery_kw": None
+            if fixed.battery_kw is None
+            else np.nan_to_num(fixed.battery_kw, nan=-0.0).tolist(),
+            "genset_kw": None
+            if fixed.genset_kw is None
+            else np.nan_to_num(fixed.genset_kw, nan=-0.0).tolist(),
+        }
+        return {
+            "jobs": jobs,
+            "routing": routing,
+            "setpoints": setpoints,
+            "changed": list(fixed.changed),
+        }
+
+    def _outcome_payload(
+        self, report: StepReport, sites: tuple[str, ...], k: int
+    ) -> dict[str, Any]:
+        per_site = {}
+        for i, name in enumerate(sites):
+            per_site[name] = {
+                **{flow: float(values[i]) for flow, values in report.flows.items()},
+                "soc_kwh": float(report.soc_kwh[i]),
+                "cost_usd": float(report.cost_usd[i]),
+                "emissions_kg": float(report.emissions_kg[i]),
+                "batch_accelerators": float(report.batch_accelerators[i]),
+                "inference_accelerators": float(report.inference_accelerators[i]),
+                "price_usd_per_mwh": float(self.received["price_usd_per_mwh"][k][i]),
+                "carbon_g_per_kwh": float(self.received["carbon_g_per_kwh"][k][i]),
+            }
+        return {
+            "sites": per_site,
+            "requests": report.requests,
+            "within_slo": report.within_slo,
+            "late": report.late,
+            "dropped": report.dropped,
+        }
+
+
+def _service_arrays(
+    record: ServiceRecord,
+    names: tuple[str, ...],
+    rate: np.ndarray,
+    rtt: np.ndarray,
+    feasible: np.ndarray,
+) -> ServiceArrays:
+    return ServiceArrays(
+        name=record.name,
+        points=names,
+        rate_rps=rate,
+        rtt_ms=rtt,
+        feasible=feasible,
+        latency_slo_ms=record.latency_slo_ms,
+        service_time_ms=record.service_time_ms,
+        replica_throughput_rps=record.replica_throughput_rps,
+        accelerators_per_replica=record.accelerators_per_replica,
+    )
+
+
+def build_controller(
+    scenario: Scenario,
+    store: Store,
+    policy: Policy,
+    clock: Clock,
+    provider: SignalProvider | None = None,
+    executor: Executor | None = None,
+    options: ControllerOptions | None = None,
+) -> Controller:
+    """A controller replaying ``scenario``'s signals on the simulated executor by default."""
+    from wattroute.runtime.executor import SimulatedExecutor
+    from wattroute.runtime.providers import ReplayProvider
+
+    signals = FleetSignals.from_scenario(scenario)
+    options = options or ControllerOptions()
+    return Controller(
+        scenario,
+        store,
+        policy,
+        provider or ReplayProvider(signals),
+        executor
+        or SimulatedExecutor(
+            FleetStatic.from_scenario(scenario), signals, scenario.step_h, options.check_balance
+        ),
+        clock,
+        options,
+    )

@@ -1,0 +1,205 @@
+"""Executors: what enacts the controller's decisions.
+
+An :class:`Executor` receives, every planning step, the allocation to run (after repair) and
+the batch jobs' state, makes it so, advances the jobs' progress by what actually ran, and
+reports the power each site drew by source. :class:`SimulatedExecutor` does this with the
+simulator's own model — the same job progress, inference serving and merit-order dispatch as
+``wattroute simulate`` — against the *actual* signals, while the controller may be planning
+on stale ones. A real engine (Ray) implements the same interface.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Protocol
+
+import numpy as np
+
+from wattroute.model.arrays import FleetSignals, FleetStatic, ServiceArrays
+from wattroute.sim.dispatch import check_energy_balance, dispatch
+from wattroute.sim.inference import route, serve
+from wattroute.sim.jobs import JobTable
+
+
+@dataclass(frozen=True, eq=False)
+class Allocation:
+    """A feasible decision for one step: per active job (aligned with the job table's ids) a
+    site index (-1: not running) and accelerators; per service routing shares ``(P, S)``;
+    battery and genset set-points (NaN: merit order); accelerators each site may power."""
+
+    site: np.ndarray
+    accelerators: np.ndarray
+    routing: tuple[np.ndarray, ...]
+    battery_kw: np.ndarray | None
+    genset_kw: np.ndarray | None
+    accelerator_limit: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class StepReport:
+    """What one step did: mean power flows per site (kW, the dispatch's fields), battery energy
+    after it (kWh), cost (USD) and emissions (kg) per site, and request counts over all
+    services (requests, within SLO, late, dropped)."""
+
+    flows: dict[str, np.ndarray]
+    soc_kwh: np.ndarray
+    cost_usd: np.ndarray
+    emissions_kg: np.ndarray
+    requests: float
+    within_slo: float
+    late: float
+    dropped: float
+    batch_accelerators: np.ndarray
+    inference_accelerators: np.ndarray
+
+
+class Executor(Protocol):
+    """Enacts allocations and reports what happened."""
+
+    def execute(
+        self,
+        step: int,
+        jobs: JobTable,
+        ids: np.ndarray,
+        allocation: Allocation,
+        services: tuple[ServiceArrays, ...],
+    ) -> StepReport:
+        """Run ``allocation`` for step ``step``, advancing ``jobs`` by what ran."""
+        ...
+
+    @property
+    def soc_kwh(self) -> np.ndarray:
+        """Battery energy per site now, kWh."""
+        ...
+
+    def restore(self, soc_kwh: np.ndarray) -> None:
+        """Resume with this battery state (after a restart)."""
+        ...
+
+    def close(self) -> None:
+        """Release what the executor holds."""
+        ...
+
+
+class SimulatedExecutor:
+    """The simulator's model as an executor, one step at a time.
+
+    Parameters
+    ----------
+    fleet
+        The fleet's constants.
+    actual
+        The signals as they really are (the provider may differ).
+    step_h
+        Step length, hours.
+    check_balance
+        Verify the energy balance of every step.
+    """
+
+    def __init__(
+        self, fleet: FleetStatic, actual: FleetSignals, step_h: float, check_balance: bool = True
+    ) -> None:
+        self.fleet = fleet
+        self.actual = actual
+        self.step_h = step_h
+        self.check_balance = check_balance
+        self._soc = fleet.battery_initial_kwh.copy()
+
+    @property
+    def soc_kwh(self) -> np.ndarray:
+        return self._soc.copy()
+
+    def restore(self, soc_kwh: np.ndarray) -> None:
+        self._soc = np.clip(
+            np.asarray(soc_kwh, float), self.fleet.battery_min_kwh, self.fleet.battery_max_kwh
+        )
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def execute(
+        self,
+        step: int,
+        jobs: JobTable,
+        ids: np.ndarray,
+        allocation: Allocation,
+        services: tuple[ServiceArrays, ...],
+    ) -> StepReport:
+        fleet, dt = self.fleet, self.step_h
+        n_sites = fleet.n_sites
+        jobs.apply_allocation(ids, allocation.site, allocation.accelerators, step)
+        running = ids[jobs.site[ids] >= 0]
+        batch = np.bincount(
+            jobs.site[running], weights=jobs.accelerators[running], minlength=n_sites
+        )
+        busy = batch.astype(float)
+        hours_left = jobs.hours_to_completion(running)
+        if running.size:  # jobs that finish within the step run only part of it
+            unused = np.clip(dt - hours_left, 0.0, dt) / dt * jobs.accelerators[running]
+            busy -= np.bincount(jobs.site[running], weights=unused, minlength=n_sites)
+        inference_busy = np.zeros(n_sites)
+        inference_acc = np.zeros(n_sites)
+        counts = np.zeros(4)
+        if services:
+            load = route(services, allocation.routing, 0, 1)
+            served = serve(services, load, allocation.accelerator_limit - batch, dt * 3600.0)
+            inference_busy = served.busy_equivalent[0]
+            inference_acc = served.accelerators[0]
+            counts = np.array(
+                [
+                    served.requests.sum(),
+                    served.within_slo.sum(),
+                    served.late.sum(),
+                    served.dropped.sum(),
+                ]
+            )
+        it_kw = (
+            fleet.base_it_kw
+            + fleet.idle_kw * allocation.accelerator_limit
+            + (fleet.busy_kw - fleet.idle_kw) * (busy + inference_busy)
+        )
+        sig = self.actual
+        row = min(step, sig.pue.shape[0] - 1)
+        demand = (it_kw * sig.pue[row])[np.newaxis, :]
+        result = dispatch(
+            demand,
+            sig.solar_kw[row : row + 1],
+            sig.wind_kw[row : row + 1],
+            fleet,
+            self._soc,
+            dt,
+            allocation.battery_kw,
+            allocation.genset_kw,
+        )
+        if self.check_balance:
+            check_energy_balance(result, self._soc, fleet, dt, where=f"at step {step}")
+        jobs.advance(ids, step * dt, dt)
+        self._soc = result.soc_kwh[-1].copy()
+        flows = {
+            f.name: getattr(result, f.name)[0].copy() for f in fields(result) if f.name != "soc_kwh"
+        }
+        cost = dt * (
+            flows["grid_import_kw"] * sig.price_usd_per_mwh[row] / 1000.0
+            + flows["genset_kw"] * fleet.genset_cost_usd_per_kwh
+            - flows["export_kw"] * sig.export_price_usd_per_mwh[row] / 1000.0
+        )
+        emissions = (
+            dt
+            * (
+                flows["grid_import_kw"] * sig.carbon_g_per_kwh[row]
+                + flows["genset_kw"] * fleet.genset_g_per_kwh
+            )
+            / 1000.0
+        )
+        return StepReport(
+            flows=flows,
+            soc_kwh=self._soc.copy(),
+            cost_usd=cost,
+            emissions_kg=emissions,
+            requests=float(counts[0]),
+            within_slo=float(counts[1]),
+            late=float(counts[2]),
+            dropped=float(counts[3]),
+            batch_accelerators=busy,
+            inference_accelerators=inference_acc,
+        )

@@ -1,0 +1,181 @@
+"""What the live controller reads and writes: plain records, and the store interface.
+
+The controller never talks to a database: it reads and commits these records through a
+:class:`Store`. The service implements it on SQLAlchemy (:mod:`wattroute.service.store`);
+:class:`MemoryStore` is its in-memory twin for tests and embedding.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import pandas as pd
+
+JOB_STATES = ("queued", "running", "paused", "completed", "cancelled")
+"""queued: not yet run; running; paused: ran and was stopped; completed; cancelled."""
+
+
+@dataclass
+class JobRecord:
+    """One batch job as stored: its request and its progress.
+
+    Times are UTC; work in accelerator-hours; overheads in hours.
+    """
+
+    id: str
+    tenant: str
+    name: str
+    submitted_at: pd.Timestamp
+    deadline: pd.Timestamp
+    work_accelerator_hours: float
+    min_accelerators: int
+    max_accelerators: int
+    checkpoint_overhead_h: float = 0.0
+    migration_overhead_h: float = 0.0
+    allowed_sites: tuple[str, ...] | None = None
+    function: str | None = None
+    state: str = "queued"
+    done_accelerator_hours: float = 0.0
+    site: str | None = None
+    accelerators: int = 0
+    last_site: str | None = None
+    pending_overhead_h: float = 0.0
+    overhead_paid_h: float = 0.0
+    moves: int = 0
+    stops: int = 0
+    completed_at: pd.Timestamp | None = None
+    remaining_at_deadline: float | None = None
+    idempotency_key: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.state in ("queued", "running", "paused")
+
+
+@dataclass
+class ServiceRecord:
+    """An inference service and its current demand, requests per second by demand point."""
+
+    name: str
+    tenant: str
+    latency_slo_ms: float
+    service_time_ms: float
+    replica_throughput_rps: float
+    accelerators_per_replica: int
+    demand_rps: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class GridEventRecord:
+    """Demand response: ``site`` may draw at most ``max_kw`` from ``start`` to ``end``."""
+
+    id: str
+    site: str
+    max_kw: float
+    start: pd.Timestamp
+    end: pd.Timestamp
+    reason: str = ""
+    peak_kw: float = 0.0  # the most the site drew during the event so far
+    complied: bool | None = None  # None while pending or active
+
+
+@dataclass
+class SiteOverride:
+    """An operator's change to a site: tighter limits, or taking it offline."""
+
+    import_limit_kw: float | None = None
+    power_cap_kw: float | None = None
+    offline: bool = False
+
+
+@dataclass
+class TickRecord:
+    """One planning tick: when, what was decided, what it cost, in which state.
+
+    ``state`` carries what the controller needs to resume after a restart (battery energy
+    per site, the received signal history's last good values).
+    """
+
+    time: pd.Timestamp
+    step: int
+    decision_s: float
+    degraded: bool
+    reasons: tuple[str, ...]
+    plan: dict[str, Any]
+    outcome: dict[str, Any]
+    state: dict[str, Any]
+
+
+class Store(Protocol):
+    """What the controller needs of durable state."""
+
+    def active_jobs(self) -> list[JobRecord]: ...
+
+    def services(self) -> list[ServiceRecord]: ...
+
+    def grid_events(self, start: pd.Timestamp, end: pd.Timestamp) -> list[GridEventRecord]: ...
+
+    def site_overrides(self) -> dict[str, SiteOverride]: ...
+
+    def last_tick(self) -> TickRecord | None: ...
+
+    def commit_tick(
+        self, tick: TickRecord, jobs: list[JobRecord], events: list[GridEventRecord]
+    ) -> None:
+        """Record a tick and the jobs and events it changed, all or nothing."""
+        ...
+
+
+class MemoryStore:
+    """:class:`Store` in memory (for tests and for embedding the controller)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.jobs: dict[str, JobRecord] = {}
+        self.service_records: dict[str, ServiceRecord] = {}
+        self.events: dict[str, GridEventRecord] = {}
+        self.overrides: dict[str, SiteOverride] = {}
+        self.ticks: list[TickRecord] = []
+
+    def add_job(self, job: JobRecord) -> None:
+        with self._lock:
+            self.jobs[job.id] = copy.deepcopy(job)
+
+    def active_jobs(self) -> list[JobRecord]:
+        with self._lock:
+            return [copy.deepcopy(j) for j in self.jobs.values() if j.active]
+
+    def services(self) -> list[ServiceRecord]:
+        with self._lock:
+            return [copy.deepcopy(s) for s in self.service_records.values()]
+
+    def grid_events(self, start: pd.Timestamp, end: pd.Timestamp) -> list[GridEventRecord]:
+        with self._lock:
+            return [
+                copy.deepcopy(e) for e in self.events.values() if e.start < end and e.end > start
+            ]
+
+    def site_overrides(self) -> dict[str, SiteOverride]:
+        with self._lock:
+            return copy.deepcopy(self.overrides)
+
+    def last_tick(self) -> TickRecord | None:
+        with self._lock:
+            return copy.deepcopy(self.ticks[-1]) if self.ticks else None
+
+    def commit_tick(
+        self, tick: TickRecord, jobs: list[JobRecord], events: list[GridEventRecord]
+    ) -> None:
+        with self._lock:
+            self.ticks.append(copy.deepcopy(tick))
+            for job in jobs:
+                current = self.jobs.get(job.id)
+                # A cancellation that landed during the tick wins over the tick's progress.
+                if current is not None and current.state == "cancelled":
+                    continue
+                self.jobs[job.id] = copy.deepcopy(job)
+            for event in events:
+                self.events[event.id] = copy.deepcopy(event)

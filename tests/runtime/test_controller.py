@@ -1,0 +1,191 @@
+"""The live controller on an in-memory store and a manual clock."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.builders import Battery, DemandPoint, scenario, site
+from wattroute.model.arrays import FleetSignals
+from wattroute.policies import get_policy
+from wattroute.runtime import (
+    GridEventRecord,
+    JobRecord,
+    ManualClock,
+    MemoryStore,
+    ReplayProvider,
+    ServiceRecord,
+    SiteOverride,
+    WithholdingProvider,
+    build_controller,
+)
+
+DAY = 288
+
+
+def _fleet():
+    n = 2 * DAY
+    sun = np.clip(np.sin(np.linspace(0, 4 * np.pi, n) - np.pi / 2), 0, None)
+    return scenario(
+        [
+            site(
+                "a",
+                n=n,
+                accelerators=8,
+                idle_kw=0.1,
+                solar_kw=6.0,
+                solar_profile=sun,
+                battery=Battery(20, 5, 5, 0.9, 0.1, 1.0, 0.5),
+                price=np.linspace(20, 80, n),
+            ),
+            site("b", n=n, accelerators=8, idle_kw=0.1, import_limit_kw=math.inf, latitude=41),
+        ],
+        n=n,
+        points=[DemandPoint("p", 40.0, -100.0)],
+    )
+
+
+def _job(i: int, sc, hours_from: float = 0.0, work: float = 4.0, slack: float = 6.0) -> JobRecord:
+    submitted = sc.start + pd.Timedelta(hours=hours_from)
+    return JobRecord(
+        id=f"job-{i}",
+        tenant="t",
+        name=f"j{i}",
+        submitted_at=submitted,
+        deadline=submitted + pd.Timedelta(hours=work / 2 + slack),
+        work_accelerator_hours=work,
+        min_accelerators=1,
+        max_accelerators=2,
+        checkpoint_overhead_h=0.1,
+    )
+
+
+def _controller(sc, store, policy="greedy", provider=None):
+    return build_controller(sc, store, get_policy(policy), ManualClock(sc.start), provider=provider)
+
+
+@pytest.mark.parametrize("policy", ["agnostic", "greedy", "mpc"])
+def test_jobs_submitted_to_the_store_run_to_completion(policy):
+    sc = _fleet()
+    store = MemoryStore()
+    for i in range(5):
+        store.add_job(_job(i, sc))
+    controller = _controller(sc, store, policy)
+    for _ in range(12 * 12):
+        controller.tick()
+    jobs = store.jobs.values()
+    assert all(j.state == "completed" for j in jobs)
+    assert all(j.done_accelerator_hours == pytest.approx(4.0) for j in jobs)
+    assert all(j.remaining_at_deadline in (None, 0.0) for j in jobs)
+    totals = store.ticks[-1].state["totals"]
+    assert totals["load_kwh"] > 20 * 0.8  # the work ran, plus idle power
+
+
+def test_cancelled_jobs_stop_and_stay_cancelled():
+    sc = _fleet()
+    store = MemoryStore()
+    store.add_job(_job(0, sc, work=20.0, slack=20))
+    controller = _controller(sc, store, "agnostic")
+    controller.tick()
+    assert store.jobs["job-0"].state == "running"
+    store.jobs["job-0"].state = "cancelled"
+    for _ in range(10):
+        controller.tick()
+    assert store.jobs["job-0"].state == "cancelled"
+    assert not store.ticks[-1].plan["jobs"]
+
+
+def test_inference_services_are_served_within_their_slo():
+    sc = _fleet()
+    store = MemoryStore()
+    store.service_records["v"] = ServiceRecord("v", "t", 30.0, 5.0, 10.0, 1, {"p": 25.0})
+    controller = _controller(sc, store, "agnostic")
+    for _ in range(12):
+        controller.tick()
+    totals = store.ticks[-1].state["totals"]
+    assert totals["requests"] == pytest.approx(25.0 * 12 * 300)
+    assert totals["within_slo"] == pytest.approx(totals["requests"])
+
+
+def test_a_withheld_signal_degrades_the_controller_which_plans_on_and_recovers():
+    sc = _fleet()
+    store = MemoryStore()
+    for i in range(3):
+        store.add_job(_job(i, sc, work=6.0, slack=10))
+    provider = WithholdingProvider(
+        ReplayProvider(FleetSignals.from_scenario(sc)), "carbon_g_per_kwh", 5, 20
+    )
+    controller = _controller(sc, store, "greedy", provider)
+    degraded = []
+    for _ in range(30):
+        tick = controller.tick()
+        degraded.append(tick.degraded)
+        if 5 <= tick.step <= 20:
+            assert any("carbon_g_per_kwh" in r for r in tick.reasons)
+    assert degraded[:5] == [False] * 5
+    assert all(degraded[5:21])
+    assert degraded[21:] == [False] * 9  # recovered when data returned
+    assert controller.status.degraded is False
+    assert provider.withheld == 16
+
+
+def test_degraded_mode_holds_back_a_safety_margin_on_power():
+    sc = _fleet()
+    store = MemoryStore()
+    store.overrides["b"] = SiteOverride(import_limit_kw=10.0)
+    provider = WithholdingProvider(
+        ReplayProvider(FleetSignals.from_scenario(sc)), "price_usd_per_mwh", 0, 100
+    )
+    controller = _controller(sc, store, "agnostic", provider)
+    controller.tick()
+    fleet = controller._effective_fleet(sc.start)
+    assert fleet.import_limit_kw[1] == pytest.approx(9.0)
+
+
+def test_a_grid_event_caps_the_site_and_is_reported_on():
+    sc = _fleet()
+    store = MemoryStore()
+    for i in range(4):
+        store.add_job(_job(i, sc, work=16.0, slack=30))
+    start, end = sc.start + pd.Timedelta(hours=1), sc.start + pd.Timedelta(hours=2)
+    store.events["e1"] = GridEventRecord("e1", "b", 2.0, start, end, "demand response")
+    controller = _controller(sc, store, "agnostic")
+    for _ in range(30):
+        controller.tick()
+    event = store.events["e1"]
+    assert event.complied is True
+    assert event.peak_kw <= 2.0 + 1e-6
+    loads = [t.outcome["sites"]["b"]["load_kw"] for t in store.ticks if start <= t.time < end]
+    assert max(loads) <= 2.0 + 1e-6
+
+
+def test_an_offline_site_runs_nothing():
+    sc = _fleet()
+    store = MemoryStore()
+    store.overrides["a"] = SiteOverride(offline=True)
+    for i in range(4):
+        store.add_job(_job(i, sc))
+    controller = _controller(sc, store, "agnostic")
+    for _ in range(6):
+        controller.tick()
+    assert all(a["site"] == "b" for t in store.ticks for a in t.plan["jobs"].values())
+
+
+def test_a_restarted_controller_resumes_after_the_last_tick():
+    sc = _fleet()
+    store = MemoryStore()
+    store.add_job(_job(0, sc, work=8.0, slack=12))
+    first = _controller(sc, store, "agnostic")
+    for _ in range(7):
+        first.tick()
+    soc = store.ticks[-1].state["soc_kwh"]
+    done = store.jobs["job-0"].done_accelerator_hours
+    second = _controller(sc, store, "agnostic")
+    assert second.next_step == 7
+    np.testing.assert_allclose(second.executor.soc_kwh, soc)
+    tick = second.tick()
+    assert tick.step == 7
+    assert store.jobs["job-0"].done_accelerator_hours > done
