@@ -28,7 +28,9 @@ sites:
     latitude: 45
     longitude: -90
     accelerators: {count: 8, busy_kw: 0.7, idle_kw: 0.1}
-    grid: {model: {mean_price_usd_per_mwh: 50, mean_carbon_g_per_kwh: 400, seed: 5}, import_limit_kw: 6}
+    grid:
+      model: {mean_price_usd_per_mwh: 50, mean_carbon_g_per_kwh: 400, seed: 5}
+      import_limit_kw: 6
     battery: {capacity_kwh: 10, charge_kw: 3, discharge_kw: 3}
 batch_jobs:
   - {name: j1, arrival_h: 2, work_accelerator_hours: 12, max_accelerators: 4, slack_h: 10}

@@ -94,6 +94,21 @@ def _parser() -> argparse.ArgumentParser:
         "--oracle-step", type=float, default=1.0, help="the oracle's planning period, hours"
     )
 
+    srv = sub.add_parser("serve", help="run the control plane: API, controller, store")
+    srv.add_argument("--config", help="service config YAML (default: the built-in demo fleet)")
+    srv.add_argument("--database", help="database URL (overrides the config's)")
+    srv.add_argument("--host", help="address to listen on (overrides the config's)")
+    srv.add_argument("--port", type=int, help="port to listen on (overrides the config's)")
+
+    tok = sub.add_parser("token", help="manage API tokens")
+    tok_sub = tok.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    create = tok_sub.add_parser("create", help="create a token (printed once)")
+    create.add_argument("--tenant", required=True, help="the tenant the token acts for")
+    create.add_argument("--scope", required=True, help="read, submit or admin (comma-separated)")
+    create.add_argument("--label", default="", help="a note to recognise the token by")
+    create.add_argument("--config", help="service config YAML, for its database")
+    create.add_argument("--database", help="database URL (overrides the config's)")
+
     sub.add_parser("policies", help="list the policies")
     return parser
 
@@ -184,6 +199,31 @@ def _bench(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from wattroute.service.config import load_service_config
+    from wattroute.service.server import serve
+
+    config = load_service_config(args.config, args.database)
+    serve(config, args.host, args.port)
+    return 0
+
+
+def _token(args: argparse.Namespace, console: Console) -> int:
+    from wattroute.service.auth import new_token, parse_scopes, token_hash
+    from wattroute.service.config import load_service_config
+    from wattroute.service.server import open_store
+
+    scopes = parse_scopes(args.scope)
+    if not args.tenant.strip():
+        raise InputError("--tenant", "is empty.", "name the tenant the token acts for.")
+    url = args.database or load_service_config(args.config).database_url
+    store = open_store(url)
+    token = new_token()
+    store.add_token(args.tenant, ",".join(sorted(scopes)), token_hash(token), args.label)
+    print(token)
+    return 0
+
+
 def _validate(args: argparse.Namespace, console: Console) -> int:
     scenario = _load(args.scenario, args.data_dir)
     step_min = scenario.step.total_seconds() / 60
@@ -217,6 +257,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _validate(args, console)
         if args.command == "bench":
             return _bench(args, console)
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "token":
+            return _token(args, console)
         return _policies(console)
     except InputError as exc:
         errors.print(

@@ -1,0 +1,1 @@
+"""The control plane as a service: HTTP API, durable state, auth, metrics."""

@@ -1,0 +1,656 @@
+"""The HTTP API (FastAPI), versioned under ``/v1``, documented at ``/docs`` and
+``/openapi.json``.
+
+Every route but ``/healthz``, ``/readyz`` and ``/metrics`` takes ``Authorization: Bearer
+<token>``; missing or unknown tokens get 401, a token without the route's scope 403. Bad input
+gets 422 naming the field; bodies over the limit 413. A tenant sees and cancels only its own
+workloads (an admin sees all); another tenant's job is 404, not 403, so ids leak nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import pandas as pd
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from wattroute.model import Scenario
+from wattroute.runtime.clock import Clock
+from wattroute.runtime.controller import Controller
+from wattroute.runtime.records import JobRecord, ServiceRecord, SiteOverride
+from wattroute.service.auth import Principal, TokenCache, token_hash
+from wattroute.service.metrics import ServiceMetrics
+from wattroute.service.schemas import (
+    FleetOut,
+    GridEventIn,
+    GridEventOut,
+    Health,
+    JobList,
+    JobOut,
+    JobSubmission,
+    ServiceIn,
+    ServiceOut,
+    ServicePatch,
+    SiteOut,
+    SitePatch,
+)
+from wattroute.service.store import SqlStore
+
+log = logging.getLogger("wattroute.api")
+OPEN = Principal("public", frozenset({"read", "submit", "admin"}))
+
+
+@dataclass
+class AppState:
+    """What the routes work with."""
+
+    scenario: Scenario
+    store: SqlStore
+    clock: Clock
+    controller: Controller | None = None
+    auth_required: bool = True
+    max_body_bytes: int = 64 * 1024
+    metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
+    tokens: TokenCache = field(default_factory=TokenCache)
+    run_controller: bool = True
+    stop: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+
+
+def _unprocessable(field_path: list[str | int], message: str) -> HTTPException:
+    return HTTPException(
+        status_code=422, detail=[{"loc": field_path, "msg": message, "type": "value_error"}]
+    )
+
+
+class BodyLimit:
+    """Refuse request bodies over ``limit`` bytes with 413, whether announced or streamed."""
+
+    def __init__(self, app: Callable[..., Awaitable[None]], limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(
+        self,
+        scope: dict[str, Any],
+        receive: Callable[..., Awaitable[Any]],
+        send: Callable[..., Awaitable[None]],
+    ) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        too_big = JSONResponse({"detail": f"request body over {self.limit} bytes"}, status_code=413)
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await too_big(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> Any:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _TooLargeError
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLargeError:
+            await too_big(scope, receive, send)
+
+
+class _TooLargeError(Exception):
+    pass
+
+
+def _authorize(scope: str) -> Callable[..., Principal]:
+    """A dependency admitting callers whose token has ``scope``."""
+
+    def check(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
+        state: AppState = request.app.state.wattroute
+        if not state.auth_required:
+            return OPEN
+        if authorization is None or not authorization.startswith("Bearer "):
+            raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+        digest = token_hash(authorization[len("Bearer ") :].strip())
+        known, who = state.tokens.get(digest)
+        if not known:
+            found = state.store.token(digest)
+            who = None if found is None else Principal(found[0], _scopes(found[1]))
+            state.tokens.put(digest, who)
+        if who is None:
+            raise HTTPException(
+                401, "unknown or revoked token", headers={"WWW-Authenticate": "Bearer"}
+            )
+        if not who.may(scope):
+            raise HTTPException(403, f"this token lacks the {scope!r} scope")
+        return who
+
+    return check
+
+
+Reader = Annotated[Principal, Depends(_authorize("read"))]
+Submitter = Annotated[Principal, Depends(_authorize("submit"))]
+Admin = Annotated[Principal, Depends(_authorize("admin"))]
+
+
+def create_app(state: AppState) -> FastAPI:
+    """The API over ``state``; its lifespan runs the controller in a thread."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if state.controller is not None:
+            state.controller.listeners.append(state.metrics.on_tick)
+        if state.controller is not None and state.run_controller:
+            state.thread = threading.Thread(
+                target=state.controller.run, args=(state.stop,), name="controller", daemon=True
+            )
+            state.thread.start()
+        yield
+        state.stop.set()
+        if state.thread is not None:
+            state.thread.join(timeout=30)
+
+    app = FastAPI(
+        title="wattroute",
+        version="1",
+        description="Where and when AI workloads run across sites with variable power.",
+        lifespan=lifespan,
+    )
+    app.state.wattroute = state
+    app.add_middleware(BodyLimit, limit=state.max_body_bytes)
+
+    @app.middleware("http")
+    async def timing(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        state.metrics.http.labels(request.method, path, str(response.status_code)).observe(
+            time.perf_counter() - started
+        )
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {
+                "loc": list(e.get("loc", ())),
+                "msg": str(e.get("msg", "")),
+                "type": str(e.get("type", "")),
+            }
+            for e in exc.errors()
+        ]
+        fields = ", ".join(".".join(str(p) for p in e["loc"][1:]) or str(e["loc"]) for e in errors)
+        return JSONResponse({"detail": errors, "message": f"invalid: {fields}"}, status_code=422)
+
+    sc = state.scenario
+    site_names = [s.name for s in sc.sites]
+    point_names = {p.name for p in sc.demand_points}
+
+    # -- health ------------------------------------------------------------------------------
+
+    @app.get("/healthz", response_model=Health, tags=["health"])
+    def healthz() -> Health:
+        """The process is up."""
+        return Health(status="ok")
+
+    @app.get("/readyz", response_model=Health, tags=["health"], responses={503: {"model": Health}})
+    def readyz(response: Response) -> Health:
+        """Ready: the database answers and the controller plans on fresh signals."""
+        reasons = []
+        try:
+            state.store.ping()
+        except Exception:
+            reasons.append("database unreachable")
+        c = state.controller
+        if c is not None:
+            if c.status.degraded:
+                reasons.append("degraded: " + "; ".join(c.status.reasons))
+            if state.thread is not None and not state.thread.is_alive() and not c.status.finished:
+                reasons.append("controller stopped")
+        if reasons:
+            response.status_code = 503
+        return Health(
+            status="degraded" if reasons else "ready",
+            time=None if c is None or c.status.time is None else c.status.time.to_pydatetime(),
+            step=None if c is None else c.status.step,
+            reasons=reasons,
+        )
+
+    @app.get("/metrics", tags=["health"], response_class=Response)
+    def metrics() -> Response:
+        """Prometheus metrics."""
+        state.metrics.set_jobs(state.store.job_counts())
+        if state.controller is not None:
+            state.metrics.lag.set(state.controller.status.lag_s)
+        return Response(state.metrics.render(), media_type="text/plain; version=0.0.4")
+
+    # -- fleet -------------------------------------------------------------------------------
+
+    def site_out(i: int, overrides: dict[str, SiteOverride]) -> SiteOut:
+        s = sc.sites[i]
+        o = overrides.get(s.name)
+        return SiteOut(
+            name=s.name,
+            latitude=s.latitude,
+            longitude=s.longitude,
+            zone=s.zone,
+            accelerators=s.accelerators.count,
+            busy_kw=s.accelerators.busy_kw,
+            idle_kw=s.accelerators.idle_kw,
+            import_limit_kw=None
+            if s.grid is None or math.isinf(s.grid.import_limit_kw)
+            else s.grid.import_limit_kw,
+            export_limit_kw=0.0 if s.grid is None else s.grid.export_limit_kw,
+            power_cap_kw=None if math.isinf(s.power_cap_kw) else s.power_cap_kw,
+            solar_kw=s.solar.capacity_kw if s.solar else 0.0,
+            wind_kw=s.wind.capacity_kw if s.wind else 0.0,
+            battery_kwh=s.battery.capacity_kwh if s.battery else 0.0,
+            genset_kw=s.genset.capacity_kw if s.genset else 0.0,
+            override=None
+            if o is None
+            else {
+                "import_limit_kw": o.import_limit_kw,
+                "power_cap_kw": o.power_cap_kw,
+                "offline": o.offline,
+            },
+        )
+
+    def site_index(name: str) -> int:
+        if name not in site_names:
+            raise HTTPException(404, f"no site {name!r}; sites are {', '.join(site_names)}")
+        return site_names.index(name)
+
+    @app.get("/v1/fleet", response_model=FleetOut, tags=["fleet"])
+    def fleet(_: Reader) -> FleetOut:
+        """The fleet: sites (with operator overrides) and demand points."""
+        overrides = state.store.site_overrides()
+        return FleetOut(
+            name=sc.name,
+            step_minutes=sc.step.total_seconds() / 60,
+            period_start=sc.start.to_pydatetime(),
+            period_end=sc.end.to_pydatetime(),
+            sites=[site_out(i, overrides) for i in range(len(sc.sites))],
+            demand_points=[
+                {"name": p.name, "latitude": p.latitude, "longitude": p.longitude, "zone": p.zone}
+                for p in sc.demand_points
+            ],
+        )
+
+    @app.get("/v1/sites/{name}", response_model=SiteOut, tags=["fleet"])
+    def get_site(name: str, _: Reader) -> SiteOut:
+        return site_out(site_index(name), state.store.site_overrides())
+
+    @app.patch("/v1/sites/{name}", response_model=SiteOut, tags=["fleet"])
+    def patch_site(name: str, body: SitePatch, _: Admin) -> SiteOut:
+        """Lower a site's import limit or power cap, or take it offline (admin)."""
+        i = site_index(name)
+        state.store.set_override(
+            name, SiteOverride(body.import_limit_kw, body.power_cap_kw, body.offline)
+        )
+        log.info("site changed", extra={"fields": {"site": name, **body.model_dump()}})
+        return site_out(i, state.store.site_overrides())
+
+    @app.get("/v1/sites/{name}/allocation", tags=["fleet"])
+    def allocation(name: str, _: Reader) -> dict[str, Any]:
+        """What runs at the site now and its power by source over the last step."""
+        site_index(name)
+        last = state.store.last_tick()
+        if last is None:
+            return {"site": name, "time": None, "jobs": {}, "power_kw": {}}
+        jobs = {
+            j: a["accelerators"] for j, a in last.plan.get("jobs", {}).items() if a["site"] == name
+        }
+        return {
+            "site": name,
+            "time": last.time.isoformat(),
+            "jobs": jobs,
+            "power_kw": last.outcome["sites"].get(name, {}),
+        }
+
+    # -- jobs --------------------------------------------------------------------------------
+
+    def job_out(job: JobRecord) -> JobOut:
+        missed = (job.remaining_at_deadline or 0.0) > 1e-9 or (
+            job.completed_at is not None and job.completed_at > job.deadline
+        )
+        return JobOut(
+            id=job.id,
+            tenant=job.tenant,
+            name=job.name,
+            state=job.state,  # type: ignore[arg-type]
+            submitted_at=job.submitted_at.to_pydatetime(),
+            deadline=job.deadline.to_pydatetime(),
+            work_accelerator_hours=job.work_accelerator_hours,
+            done_accelerator_hours=job.done_accelerator_hours,
+            min_accelerators=job.min_accelerators,
+            max_accelerators=job.max_accelerators,
+            allowed_sites=list(job.allowed_sites) if job.allowed_sites is not None else None,
+            function=job.function,
+            site=job.site,
+            accelerators=job.accelerators,
+            moves=job.moves,
+            stops=job.stops,
+            completed_at=None if job.completed_at is None else job.completed_at.to_pydatetime(),
+            deadline_missed=bool(missed),
+        )
+
+    @app.post(
+        "/v1/jobs",
+        response_model=JobOut,
+        status_code=201,
+        tags=["jobs"],
+        responses={
+            200: {
+                "model": JobOut,
+                "description": "an earlier submission with the same Idempotency-Key",
+            }
+        },
+    )
+    def submit_job(
+        body: JobSubmission,
+        response: Response,
+        who: Submitter,
+        idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
+    ) -> JobOut:
+        """Submit a batch job; committed before the answer. Resubmitting with the same
+        ``Idempotency-Key`` returns the first job (200) instead of creating another."""
+        now = state.clock.now()
+        if body.allowed_sites is not None:
+            unknown = [s for s in body.allowed_sites if s not in site_names]
+            if unknown:
+                raise _unprocessable(
+                    ["body", "allowed_sites"],
+                    f"unknown site(s) {', '.join(unknown)}; sites are {', '.join(site_names)}",
+                )
+            if not body.allowed_sites:
+                raise _unprocessable(
+                    ["body", "allowed_sites"], "no site allowed; list at least one"
+                )
+        allowed = body.allowed_sites or site_names
+        biggest = max(sc.sites[site_names.index(s)].accelerators.count for s in allowed)
+        if body.min_accelerators > biggest:
+            raise _unprocessable(
+                ["body", "min_accelerators"],
+                f"needs {body.min_accelerators} accelerators; "
+                f"the largest allowed site has {biggest}",
+            )
+        shortest_h = body.work_accelerator_hours / body.max_accelerators
+        deadline = (
+            pd.Timestamp(body.deadline).tz_convert("UTC")
+            if body.deadline is not None
+            else now + pd.Timedelta(hours=shortest_h + (body.slack_h or 0.0))
+        )
+        available_h = (deadline - now).total_seconds() / 3600
+        if available_h + 1e-9 < shortest_h:
+            raise _unprocessable(
+                ["body", "deadline"],
+                f"the work needs {shortest_h:.2f} h at max_accelerators={body.max_accelerators}, "
+                f"the deadline leaves {max(available_h, 0):.2f} h; raise max_accelerators or "
+                "move the deadline",
+            )
+        if deadline > sc.end:
+            raise _unprocessable(
+                ["body", "deadline"], f"after the end of the planned period ({sc.end.isoformat()})"
+            )
+        job = JobRecord(
+            id=uuid.uuid4().hex,
+            tenant=who.tenant,
+            name=body.name,
+            submitted_at=now,
+            deadline=deadline,
+            work_accelerator_hours=body.work_accelerator_hours,
+            min_accelerators=body.min_accelerators,
+            max_accelerators=body.max_accelerators,
+            checkpoint_overhead_h=body.checkpoint_overhead_h,
+            migration_overhead_h=body.migration_overhead_h,
+            allowed_sites=tuple(body.allowed_sites) if body.allowed_sites is not None else None,
+            function=body.function,
+            idempotency_key=idempotency_key,
+        )
+        stored, created = state.store.submit_job(job)
+        if not created:
+            response.status_code = 200
+        return job_out(stored)
+
+    def own_job(job_id: str, who: Principal) -> JobRecord:
+        job = state.store.job(job_id)
+        if job is None or (job.tenant != who.tenant and not who.admin):
+            raise HTTPException(404, f"no job {job_id!r}")
+        return job
+
+    @app.get("/v1/jobs/{job_id}", response_model=JobOut, tags=["jobs"])
+    def get_job(job_id: str, who: Reader) -> JobOut:
+        return job_out(own_job(job_id, who))
+
+    @app.get("/v1/jobs", response_model=JobList, tags=["jobs"])
+    def list_jobs(
+        who: Reader,
+        state_: Annotated[
+            str | None,
+            Query(alias="state", pattern="^(queued|running|paused|completed|cancelled)$"),
+        ] = None,
+        site: Annotated[str | None, Query(max_length=128)] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+    ) -> JobList:
+        """Your jobs (an admin's: everyone's), newest first."""
+        jobs, total = state.store.jobs(
+            None if who.admin else who.tenant, state_, site, limit, offset
+        )
+        return JobList(jobs=[job_out(j) for j in jobs], total=total, limit=limit, offset=offset)
+
+    @app.post("/v1/jobs/{job_id}/cancel", response_model=JobOut, tags=["jobs"])
+    def cancel_job(job_id: str, who: Submitter) -> JobOut:
+        own_job(job_id, who)
+        job = state.store.cancel_job(job_id)
+        assert job is not None
+        return job_out(job)
+
+    # -- inference services ------------------------------------------------------------------
+
+    def check_points(demand: dict[str, float], path: list[str | int]) -> None:
+        unknown = [p for p in demand if p not in point_names]
+        if unknown:
+            raise _unprocessable(
+                path,
+                f"unknown demand point(s) {', '.join(unknown)}; "
+                f"points are {', '.join(sorted(point_names)) or '(none)'}",
+            )
+
+    def service_out(s: ServiceRecord) -> ServiceOut:
+        return ServiceOut(**{k: getattr(s, k) for k in ServiceOut.model_fields})
+
+    def own_service(name: str, who: Principal) -> ServiceRecord:
+        s = state.store.service(name)
+        if s is None or (s.tenant != who.tenant and not who.admin):
+            raise HTTPException(404, f"no service {name!r}")
+        return s
+
+    @app.get("/v1/services", response_model=list[ServiceOut], tags=["inference"])
+    def list_services(who: Reader) -> list[ServiceOut]:
+        return [
+            service_out(s) for s in state.store.services() if who.admin or s.tenant == who.tenant
+        ]
+
+    @app.post("/v1/services", response_model=ServiceOut, status_code=201, tags=["inference"])
+    def create_service(body: ServiceIn, who: Submitter) -> ServiceOut:
+        check_points(body.demand_rps, ["body", "demand_rps"])
+        existing = state.store.service(body.name)
+        if existing is not None:
+            raise HTTPException(
+                409, f"service {body.name!r} exists; PATCH its demand or DELETE it first"
+            )
+        record = ServiceRecord(
+            body.name,
+            who.tenant,
+            body.latency_slo_ms,
+            body.service_time_ms,
+            body.replica_throughput_rps,
+            body.accelerators_per_replica,
+            dict(body.demand_rps),
+        )
+        state.store.put_service(record)
+        return service_out(record)
+
+    @app.patch("/v1/services/{name}", response_model=ServiceOut, tags=["inference"])
+    def update_demand(name: str, body: ServicePatch, who: Submitter) -> ServiceOut:
+        record = own_service(name, who)
+        check_points(body.demand_rps, ["body", "demand_rps"])
+        record.demand_rps = dict(body.demand_rps)
+        state.store.put_service(record)
+        return service_out(record)
+
+    @app.delete("/v1/services/{name}", status_code=204, tags=["inference"])
+    def delete_service(name: str, who: Submitter) -> Response:
+        own_service(name, who)
+        state.store.delete_service(name)
+        return Response(status_code=204)
+
+    # -- plan, signals, grid events, summary -------------------------------------------------
+
+    @app.get("/v1/plan", tags=["plan"])
+    def plan(who: Reader) -> dict[str, Any]:
+        """The decision in force: allocations (your jobs; an admin's: all), routing, set-points."""
+        last = state.store.last_tick()
+        if last is None:
+            return {"time": None, "jobs": {}, "routing": {}, "setpoints": {}}
+        jobs = last.plan.get("jobs", {})
+        if not who.admin:
+            mine = {j.id for j in state.store.active_jobs() if j.tenant == who.tenant}
+            jobs = {k: v for k, v in jobs.items() if k in mine}
+        return {
+            "time": last.time.isoformat(),
+            "step": last.step,
+            "degraded": last.degraded,
+            "jobs": jobs,
+            "routing": last.plan.get("routing", {}),
+            "setpoints": last.plan.get("setpoints", {}),
+        }
+
+    @app.get("/v1/signals", tags=["plan"])
+    def signals(
+        _: Reader, horizon_h: Annotated[float, Query(gt=0, le=168)] = 24.0
+    ) -> dict[str, Any]:
+        """Latest received value and the controller's forecast of each signal, per site."""
+        c = state.controller
+        if c is None or c.status.step < 0:
+            return {"time": None, "sites": {}}
+        k = c.status.step
+        steps = max(1, round(horizon_h / c.step_h))
+        from wattroute.signals.forecast import History
+
+        history = History(c.received, k)
+        out: dict[str, Any] = {name: {} for name in site_names}
+        for signal_name in c.received:
+            latest = history.now(signal_name)
+            forecast = history.forecast(
+                signal_name, steps, c.options.forecaster, max(1, round(24 / c.step_h))
+            )
+            for i, name in enumerate(site_names):
+                out[name][signal_name] = {
+                    "latest": float(latest[i]),
+                    "forecast": np.round(forecast[:, i], 4).tolist(),
+                }
+        return {
+            "time": c.time_of(k).isoformat(),
+            "step_minutes": c.step_h * 60,
+            "degraded": c.status.degraded,
+            "sites": out,
+        }
+
+    def event_out(e: Any) -> GridEventOut:
+        now = state.clock.now()
+        status: Literal["upcoming", "active", "past"] = (
+            "upcoming" if now < e.start else "active" if now < e.end else "past"
+        )
+        return GridEventOut(
+            id=e.id,
+            site=e.site,
+            max_kw=e.max_kw,
+            start=e.start.to_pydatetime(),
+            end=e.end.to_pydatetime(),
+            reason=e.reason,
+            status=status,
+            peak_kw=e.peak_kw,
+            complied=e.complied,
+        )
+
+    @app.post("/v1/grid-events", response_model=GridEventOut, status_code=201, tags=["grid events"])
+    def add_grid_event(body: GridEventIn, _: Admin) -> GridEventOut:
+        """Demand response: the site draws at most ``max_kw`` from ``start`` to ``end`` (admin)."""
+        if body.site not in site_names:
+            raise _unprocessable(
+                ["body", "site"], f"unknown site {body.site!r}; sites are {', '.join(site_names)}"
+            )
+        event = state.store.add_grid_event(
+            body.site,
+            body.max_kw,
+            pd.Timestamp(body.start).tz_convert("UTC"),
+            pd.Timestamp(body.end).tz_convert("UTC"),
+            body.reason,
+        )
+        log.info(
+            "grid event accepted",
+            extra={
+                "fields": {
+                    "site": body.site,
+                    "max_kw": body.max_kw,
+                    "start": str(body.start),
+                    "end": str(body.end),
+                }
+            },
+        )
+        return event_out(event)
+
+    @app.get("/v1/grid-events", response_model=list[GridEventOut], tags=["grid events"])
+    def list_grid_events(_: Reader) -> list[GridEventOut]:
+        return [event_out(e) for e in state.store.all_grid_events()]
+
+    @app.get("/v1/summary", tags=["plan"])
+    def summary(_: Reader) -> dict[str, Any]:
+        """The objective so far: cost, emissions, energy by source, requests, jobs."""
+        last = state.store.last_tick()
+        totals = dict(last.state.get("totals", {})) if last else {}
+        carbon_price = sc.carbon_price_usd_per_tonne
+        cost = totals.get("cost_usd", 0.0)
+        emissions = totals.get("emissions_kg", 0.0)
+        requests = totals.get("requests", 0.0)
+        return {
+            "time": None if last is None else last.time.isoformat(),
+            "objective_usd_before_penalties": cost + carbon_price * emissions / 1000.0,
+            "cost_usd": cost,
+            "emissions_kg": emissions,
+            "carbon_price_usd_per_tonne": carbon_price,
+            "energy_kwh": {k[:-4]: v for k, v in totals.items() if k.endswith("_kwh")},
+            "inference": {
+                "requests": requests,
+                "served_within_slo": totals.get("within_slo", 0.0),
+                "slo_violation_fraction": (requests - totals.get("within_slo", 0.0)) / requests
+                if requests
+                else 0.0,
+            },
+            "jobs": state.store.job_counts(),
+        }
+
+    return app
+
+
+def _scopes(text: str) -> frozenset[str]:
+    return frozenset(s for s in text.split(",") if s)

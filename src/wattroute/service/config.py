@@ -1,0 +1,216 @@
+"""The service configuration file (YAML, validated with pydantic at the edge).
+
+It names the fleet (sites and demand points in the scenario schema, or a scenario file whose
+fleet to use), the signals to replay and the period they cover, the policy, the executor, the
+database and the clock::
+
+    name: demo
+    fleet:                      # the scenario schema's fleet fields
+      step: 5min
+      carbon_price_usd_per_tonne: 100
+      sites: [...]
+      demand_points: [...]
+    signals: {provider: replay, start: 2023-06-05T00:00:00Z, end: 2023-06-12T00:00:00Z}
+    policy: mpc
+    executor: simulated
+    database: sqlite:///wattroute.db
+    clock: {kind: replay, speedup: 3600}
+    api: {host: 127.0.0.1, port: 8080, max_body_bytes: 65536}
+    auth: {required: true}
+
+A relative ``sqlite:///`` path and relative data files resolve against the config file's folder
+(or ``data_dir``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    ValidationError,
+    model_validator,
+)
+
+from wattroute.errors import DataFileError, ScenarioError
+from wattroute.model import Scenario
+from wattroute.scenario.errors import scenario_error
+from wattroute.scenario.load import build_scenario, read_scenario_file
+from wattroute.scenario.schema import (
+    DemandPointSpec,
+    NetworkSpec,
+    PenaltySpec,
+    ScenarioSpec,
+    SiteSpec,
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FleetConfig(_Strict):
+    """The fleet: inline in the scenario schema, or the fleet of a scenario file."""
+
+    scenario: str | None = None
+    step: str = "5min"
+    carbon_price_usd_per_tonne: float = Field(default=0.0, ge=0)
+    carbon_intensity: Literal["average", "marginal"] = "average"
+    penalties: PenaltySpec = PenaltySpec()
+    network: NetworkSpec = NetworkSpec()
+    sites: list[SiteSpec] = []
+    demand_points: list[DemandPointSpec] = []
+
+    @model_validator(mode="after")
+    def _one_source(self) -> FleetConfig:
+        if (self.scenario is None) == (not self.sites):
+            raise ValueError(
+                "give the sites inline (`sites:`) or a scenario file (`scenario:`), not both"
+            )
+        return self
+
+
+class SignalsConfig(_Strict):
+    """Where signals come from: ``replay`` plays recorded signals over ``[start, end)`` (the
+    period of the fleet's scenario if not given)."""
+
+    provider: Literal["replay"] = "replay"
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+class ClockConfig(_Strict):
+    """``replay``: recorded time from the signals' start at ``speedup`` x real time;
+    ``real``: wall-clock time (the signals must cover it)."""
+
+    kind: Literal["replay", "real"] = "replay"
+    speedup: PositiveFloat = 3600.0
+
+
+class ApiConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    max_body_bytes: PositiveInt = 64 * 1024
+
+
+class AuthConfig(_Strict):
+    """``required: false`` opens every route to anyone (for local demos only)."""
+
+    required: bool = True
+
+
+class ServiceConfigSpec(_Strict):
+    name: str = "wattroute"
+    data_dir: str | None = None
+    fleet: FleetConfig
+    signals: SignalsConfig = SignalsConfig()
+    policy: str = "mpc"
+    executor: Literal["simulated"] = "simulated"
+    database: str = "sqlite:///wattroute.db"
+    clock: ClockConfig = ClockConfig()
+    api: ApiConfig = ApiConfig()
+    auth: AuthConfig = AuthConfig()
+
+
+@dataclass(frozen=True, eq=False)
+class ServiceConfig:
+    """A validated configuration, with the fleet built (sites, signals over the period)."""
+
+    spec: ServiceConfigSpec
+    scenario: Scenario
+    database_url: str
+    folder: Path
+
+
+def _absolute_sqlite(url: str, folder: Path) -> str:
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite:///:memory:":
+        return prefix + str((folder / url[len(prefix) :]).resolve())
+    return url
+
+
+def load_service_config(
+    path: str | os.PathLike[str] | None, database: str | None = None
+) -> ServiceConfig:
+    """Read, validate and build a service configuration (the built-in demo if ``path`` is
+    ``None``); ``database`` overrides the file's URL."""
+    if path is None:
+        from wattroute.scenario import default_scenario_path
+
+        raw: dict[str, Any] = {
+            "name": "wattroute-demo",
+            "fleet": {"scenario": str(default_scenario_path())},
+            "database": "sqlite:///wattroute-demo.db",
+            "auth": {"required": False},
+        }
+        folder = Path.cwd()
+        source = "<built-in demo>"
+    else:
+        source = str(path)
+        try:
+            raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise DataFileError(source, "config file not found.", "check the path.") from None
+        except (OSError, yaml.YAMLError) as exc:
+            raise ScenarioError(source, f"cannot be read as YAML ({exc}).") from None
+        if not isinstance(raw, dict):
+            raise ScenarioError(
+                source, "must be a mapping of fields (fleet, signals, policy, ...)."
+            )
+        folder = Path(path).resolve().parent
+    try:
+        spec = ServiceConfigSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise scenario_error(exc, ServiceConfigSpec, source) from None
+    data_dir = folder / spec.data_dir if spec.data_dir else folder
+    scenario = _fleet_scenario(spec, data_dir, folder)
+    from wattroute.policies import get_policy
+
+    get_policy(spec.policy)  # an unknown policy is an error now, not at the first tick
+    return ServiceConfig(
+        spec, scenario, _absolute_sqlite(database or spec.database, folder), folder
+    )
+
+
+def _fleet_scenario(spec: ServiceConfigSpec, data_dir: Path, folder: Path) -> Scenario:
+    fleet = spec.fleet
+    if fleet.scenario is not None:
+        path = Path(fleet.scenario)
+        path = path if path.is_absolute() else folder / path
+        base = read_scenario_file(path)
+        scenario_dir = (
+            path.resolve().parent / base.data_dir if base.data_dir else path.resolve().parent
+        )
+        values = base.model_dump()
+        values.update(batch_jobs=[], batch_trace=None, inference_services=[])
+        if spec.signals.start is not None:
+            values["start"] = spec.signals.start
+        if spec.signals.end is not None:
+            values["end"] = spec.signals.end
+        return build_scenario(ScenarioSpec.model_validate(values), scenario_dir)
+    if spec.signals.start is None or spec.signals.end is None:
+        raise ScenarioError(
+            "signals", "the replayed period is not given.", "set signals.start and signals.end."
+        )
+    scenario_spec = ScenarioSpec(
+        name=spec.name,
+        start=spec.signals.start,
+        end=spec.signals.end,
+        step=fleet.step,
+        carbon_price_usd_per_tonne=fleet.carbon_price_usd_per_tonne,
+        carbon_intensity=fleet.carbon_intensity,
+        penalties=fleet.penalties,
+        network=fleet.network,
+        sites=fleet.sites,
+        demand_points=fleet.demand_points,
+    )
+    return build_scenario(scenario_spec, data_dir)

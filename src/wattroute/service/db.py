@@ -1,0 +1,178 @@
+"""Durable state: the tables (SQLAlchemy 2), the engine, and migrations (Alembic).
+
+SQLite by default (a file, zero set-up; WAL journal, so that readers never block the writer
+and a committed transaction survives a killed process); PostgreSQL by URL
+(``postgresql+psycopg://user@host/db``). The schema is created and upgraded by the Alembic
+migrations in ``service/migrations``, run at start-up.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    Integer,
+    String,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC timestamps on every backend (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class TokenRow(Base):
+    __tablename__ = "tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant: Mapped[str] = mapped_column(String(128), index=True)
+    scopes: Mapped[str] = mapped_column(String(64))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(256), default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class JobRow(Base):
+    __tablename__ = "jobs"
+    __table_args__ = (UniqueConstraint("tenant", "idempotency_key", name="uq_jobs_tenant_key"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(128), index=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    name: Mapped[str] = mapped_column(String(256))
+    submitted_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    deadline: Mapped[datetime] = mapped_column(UtcDateTime)
+    work_accelerator_hours: Mapped[float] = mapped_column(Float)
+    min_accelerators: Mapped[int] = mapped_column(Integer)
+    max_accelerators: Mapped[int] = mapped_column(Integer)
+    checkpoint_overhead_h: Mapped[float] = mapped_column(Float, default=0.0)
+    migration_overhead_h: Mapped[float] = mapped_column(Float, default=0.0)
+    allowed_sites: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    function: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    state: Mapped[str] = mapped_column(String(16), index=True, default="queued")
+    done_accelerator_hours: Mapped[float] = mapped_column(Float, default=0.0)
+    site: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    accelerators: Mapped[int] = mapped_column(Integer, default=0)
+    last_site: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    pending_overhead_h: Mapped[float] = mapped_column(Float, default=0.0)
+    overhead_paid_h: Mapped[float] = mapped_column(Float, default=0.0)
+    moves: Mapped[int] = mapped_column(Integer, default=0)
+    stops: Mapped[int] = mapped_column(Integer, default=0)
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    remaining_at_deadline: Mapped[float | None] = mapped_column(Float, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ServiceRow(Base):
+    __tablename__ = "services"
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(128), index=True)
+    latency_slo_ms: Mapped[float] = mapped_column(Float)
+    service_time_ms: Mapped[float] = mapped_column(Float)
+    replica_throughput_rps: Mapped[float] = mapped_column(Float)
+    accelerators_per_replica: Mapped[int] = mapped_column(Integer)
+    demand_rps: Mapped[dict[str, float]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class GridEventRow(Base):
+    __tablename__ = "grid_events"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    site: Mapped[str] = mapped_column(String(128), index=True)
+    max_kw: Mapped[float] = mapped_column(Float)
+    start: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    end: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    reason: Mapped[str] = mapped_column(String(512), default="")
+    peak_kw: Mapped[float] = mapped_column(Float, default=0.0)
+    complied: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class SiteOverrideRow(Base):
+    __tablename__ = "site_overrides"
+    site: Mapped[str] = mapped_column(String(128), primary_key=True)
+    import_limit_kw: Mapped[float | None] = mapped_column(Float, nullable=True)
+    power_cap_kw: Mapped[float | None] = mapped_column(Float, nullable=True)
+    offline: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class TickRow(Base):
+    __tablename__ = "ticks"
+    step: Mapped[int] = mapped_column(Integer, primary_key=True)
+    time: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    decided_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    decision_s: Mapped[float] = mapped_column(Float)
+    degraded: Mapped[bool] = mapped_column(Boolean)
+    reasons: Mapped[list[str]] = mapped_column(JSON)
+    plan: Mapped[dict[str, Any]] = mapped_column(JSON)
+    outcome: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, a busy timeout and foreign keys."""
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=10,
+            max_overflow=20,
+        )
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection: Any, record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+
+
+def migrate(engine: Engine) -> None:
+    """Create or upgrade the schema to the latest migration."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+def sessions(engine: Engine) -> sessionmaker[Any]:
+    return sessionmaker(engine, expire_on_commit=False)

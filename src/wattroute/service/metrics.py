@@ -1,0 +1,117 @@
+"""Prometheus metrics of the service (``GET /metrics``), on a registry of its own."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from wattroute.runtime.executor import StepReport
+from wattroute.runtime.records import TickRecord
+
+SOURCES = {
+    "grid": "grid_import_kw",
+    "solar": "solar_kw",
+    "wind": "wind_kw",
+    "genset": "genset_kw",
+    "battery_discharge": "battery_discharge_kw",
+    "battery_charge": "battery_charge_kw",
+    "export": "export_kw",
+    "curtailed": "curtailed_kw",
+}
+
+
+class ServiceMetrics:
+    """Fleet, controller and API metrics."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.power = Gauge(
+            "wattroute_site_power_kw",
+            "Mean power over the last step, kW",
+            ["site", "source"],
+            registry=r,
+        )
+        self.load = Gauge(
+            "wattroute_site_load_kw",
+            "Facility load served over the last step, kW",
+            ["site"],
+            registry=r,
+        )
+        self.price = Gauge(
+            "wattroute_site_price_usd_per_mwh", "Grid price in force, USD/MWh", ["site"], registry=r
+        )
+        self.carbon = Gauge(
+            "wattroute_site_carbon_g_per_kwh",
+            "Grid carbon intensity in force, gCO2eq/kWh",
+            ["site"],
+            registry=r,
+        )
+        self.battery = Gauge(
+            "wattroute_site_battery_kwh", "Battery energy, kWh", ["site"], registry=r
+        )
+        self.accelerators = Gauge(
+            "wattroute_site_busy_accelerators", "Busy accelerators", ["site", "kind"], registry=r
+        )
+        self.jobs = Gauge(
+            "wattroute_jobs",
+            "Batch jobs by state (queued is the queue depth)",
+            ["state"],
+            registry=r,
+        )
+        self.decision = Histogram(
+            "wattroute_decision_seconds",
+            "Time the policy took to decide, s",
+            registry=r,
+            buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.ticks = Counter("wattroute_ticks_total", "Planning ticks", registry=r)
+        self.degraded = Gauge("wattroute_degraded", "1 while planning on stale signals", registry=r)
+        self.lag = Gauge(
+            "wattroute_controller_lag_seconds",
+            "How far the controller trails the clock, s",
+            registry=r,
+        )
+        self.requests = Counter(
+            "wattroute_inference_requests_total", "Inference requests", registry=r
+        )
+        self.violations = Counter(
+            "wattroute_slo_violations_total", "Requests served late or dropped", registry=r
+        )
+        self.cost = Counter("wattroute_cost_usd_total", "Energy cost, USD", registry=r)
+        self.emissions = Counter("wattroute_emissions_kg_total", "Emissions, kg CO2eq", registry=r)
+        self.http = Histogram(
+            "wattroute_http_request_seconds",
+            "API latency, s",
+            ["method", "route", "status"],
+            registry=r,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
+        )
+
+    def on_tick(self, tick: TickRecord, report: StepReport | None) -> None:
+        """Update the fleet and controller gauges from a committed tick."""
+        self.ticks.inc()
+        self.decision.observe(tick.decision_s)
+        self.degraded.set(1.0 if tick.degraded else 0.0)
+        for site, values in tick.outcome.get("sites", {}).items():
+            for source, flow in SOURCES.items():
+                self.power.labels(site, source).set(values.get(flow, 0.0))
+            self.load.labels(site).set(values.get("load_kw", 0.0))
+            self.price.labels(site).set(values.get("price_usd_per_mwh", 0.0))
+            self.carbon.labels(site).set(values.get("carbon_g_per_kwh", 0.0))
+            self.battery.labels(site).set(values.get("soc_kwh", 0.0))
+            self.accelerators.labels(site, "batch").set(values.get("batch_accelerators", 0.0))
+            self.accelerators.labels(site, "inference").set(
+                values.get("inference_accelerators", 0.0)
+            )
+            self.cost.inc(max(values.get("cost_usd", 0.0), 0.0))
+            self.emissions.inc(max(values.get("emissions_kg", 0.0), 0.0))
+        requests = float(tick.outcome.get("requests", 0.0))
+        self.requests.inc(requests)
+        self.violations.inc(max(requests - float(tick.outcome.get("within_slo", 0.0)), 0.0))
+
+    def set_jobs(self, counts: dict[str, int]) -> None:
+        for state in ("queued", "running", "paused", "completed", "cancelled"):
+            self.jobs.labels(state).set(counts.get(state, 0))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,174 @@
+"""The API's request and response bodies (pydantic, at the edge)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+Name = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class JobSubmission(_In):
+    """A batch job. Give ``deadline`` or ``slack_h`` (hours beyond its shortest run)."""
+
+    name: str = Field(min_length=1, max_length=256)
+    work_accelerator_hours: float = Field(gt=0, le=1e6)
+    min_accelerators: int = Field(default=1, ge=1, le=100_000)
+    max_accelerators: int = Field(default=1, ge=1, le=100_000)
+    deadline: AwareDatetime | None = None
+    slack_h: float | None = Field(default=None, ge=0, le=24 * 365)
+    checkpoint_overhead_h: float = Field(default=0.0, ge=0, le=24)
+    migration_overhead_h: float = Field(default=0.0, ge=0, le=24)
+    allowed_sites: list[str] | None = Field(default=None, max_length=1000)
+    function: str | None = Field(
+        default=None, max_length=512, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> JobSubmission:
+        if (self.deadline is None) == (self.slack_h is None):
+            raise ValueError("give exactly one of deadline or slack_h")
+        if self.min_accelerators > self.max_accelerators:
+            raise ValueError("min_accelerators must not exceed max_accelerators")
+        return self
+
+
+class JobOut(BaseModel):
+    id: str
+    tenant: str
+    name: str
+    state: Literal["queued", "running", "paused", "completed", "cancelled"]
+    submitted_at: datetime
+    deadline: datetime
+    work_accelerator_hours: float
+    done_accelerator_hours: float
+    min_accelerators: int
+    max_accelerators: int
+    allowed_sites: list[str] | None
+    function: str | None
+    site: str | None
+    accelerators: int
+    moves: int
+    stops: int
+    completed_at: datetime | None
+    deadline_missed: bool
+
+
+class JobList(BaseModel):
+    jobs: list[JobOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class ServiceIn(_In):
+    name: str = Name
+    latency_slo_ms: float = Field(gt=0, le=1e6)
+    service_time_ms: float = Field(ge=0, le=1e6)
+    replica_throughput_rps: float = Field(gt=0, le=1e9)
+    accelerators_per_replica: int = Field(default=1, ge=1, le=10_000)
+    demand_rps: dict[str, float] = Field(default_factory=dict, max_length=1000)
+
+    @model_validator(mode="after")
+    def _sane(self) -> ServiceIn:
+        if self.service_time_ms >= self.latency_slo_ms:
+            raise ValueError("service_time_ms leaves no time for the network within latency_slo_ms")
+        if any(not (0 <= v <= 1e9) for v in self.demand_rps.values()):
+            raise ValueError("demand_rps values must be between 0 and 1e9 requests per second")
+        return self
+
+
+class ServicePatch(_In):
+    demand_rps: dict[str, float] = Field(max_length=1000)
+
+    @model_validator(mode="after")
+    def _sane(self) -> ServicePatch:
+        if any(not (0 <= v <= 1e9) for v in self.demand_rps.values()):
+            raise ValueError("demand_rps values must be between 0 and 1e9 requests per second")
+        return self
+
+
+class ServiceOut(BaseModel):
+    name: str
+    tenant: str
+    latency_slo_ms: float
+    service_time_ms: float
+    replica_throughput_rps: float
+    accelerators_per_replica: int
+    demand_rps: dict[str, float]
+
+
+class GridEventIn(_In):
+    """Demand response: ``site`` draws at most ``max_kw`` from ``start`` to ``end``."""
+
+    site: str = Field(min_length=1, max_length=128)
+    max_kw: float = Field(ge=0, le=1e9)
+    start: AwareDatetime
+    end: AwareDatetime
+    reason: str = Field(default="", max_length=512)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> GridEventIn:
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+class GridEventOut(BaseModel):
+    id: str
+    site: str
+    max_kw: float
+    start: datetime
+    end: datetime
+    reason: str
+    status: Literal["upcoming", "active", "past"]
+    peak_kw: float
+    complied: bool | None
+
+
+class SitePatch(_In):
+    """An operator's change: a lower import limit or power cap (null clears it), or offline."""
+
+    import_limit_kw: float | None = Field(default=None, ge=0, le=1e9)
+    power_cap_kw: float | None = Field(default=None, ge=0, le=1e9)
+    offline: bool = False
+
+
+class SiteOut(BaseModel):
+    name: str
+    latitude: float
+    longitude: float
+    zone: str | None
+    accelerators: int
+    busy_kw: float
+    idle_kw: float
+    import_limit_kw: float | None
+    export_limit_kw: float
+    power_cap_kw: float | None
+    solar_kw: float
+    wind_kw: float
+    battery_kwh: float
+    genset_kw: float
+    override: dict[str, Any] | None
+
+
+class FleetOut(BaseModel):
+    name: str
+    step_minutes: float
+    period_start: datetime
+    period_end: datetime
+    sites: list[SiteOut]
+    demand_points: list[dict[str, Any]]
+
+
+class Health(BaseModel):
+    status: str
+    time: datetime | None = None
+    step: int | None = None
+    reasons: list[str] = []

@@ -1,0 +1,378 @@
+"""The store on SQLAlchemy: the controller's :class:`~wattroute.runtime.records.Store`, and
+what the API reads and writes.
+
+Every method runs in its own transaction and commits before it returns, so an accepted
+submission is durable before the API answers 2xx. A job submitted twice with the same
+idempotency key (per tenant) is one job: the unique constraint decides, under any race.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import func, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from wattroute.runtime.records import (
+    GridEventRecord,
+    JobRecord,
+    ServiceRecord,
+    SiteOverride,
+    TickRecord,
+)
+from wattroute.service.db import (
+    GridEventRow,
+    JobRow,
+    ServiceRow,
+    SiteOverrideRow,
+    TickRow,
+    TokenRow,
+    sessions,
+)
+
+JOB_FIELDS = (
+    "tenant",
+    "name",
+    "submitted_at",
+    "deadline",
+    "work_accelerator_hours",
+    "min_accelerators",
+    "max_accelerators",
+    "checkpoint_overhead_h",
+    "migration_overhead_h",
+    "function",
+    "state",
+    "done_accelerator_hours",
+    "site",
+    "accelerators",
+    "last_site",
+    "pending_overhead_h",
+    "overhead_paid_h",
+    "moves",
+    "stops",
+    "completed_at",
+    "remaining_at_deadline",
+    "idempotency_key",
+)
+PROGRESS_FIELDS = (
+    "state",
+    "done_accelerator_hours",
+    "site",
+    "accelerators",
+    "last_site",
+    "pending_overhead_h",
+    "overhead_paid_h",
+    "moves",
+    "stops",
+    "completed_at",
+    "remaining_at_deadline",
+)
+
+
+def _ts(value: datetime | None) -> pd.Timestamp | None:
+    return None if value is None else pd.Timestamp(value).tz_convert("UTC")
+
+
+def _dt(value: pd.Timestamp | None) -> datetime | None:
+    return None if value is None else pd.Timestamp(value).to_pydatetime()
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def job_record(row: JobRow) -> JobRecord:
+    values: dict[str, Any] = {f: getattr(row, f) for f in JOB_FIELDS}
+    for name in ("submitted_at", "deadline", "completed_at"):
+        values[name] = _ts(values[name])
+    return JobRecord(
+        id=row.id,
+        allowed_sites=tuple(row.allowed_sites) if row.allowed_sites is not None else None,
+        **values,
+    )
+
+
+class SqlStore:
+    """Durable state on an SQLAlchemy engine (SQLite or PostgreSQL)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.session = sessions(engine)
+
+    # -- tokens ------------------------------------------------------------------------------
+
+    def add_token(self, tenant: str, scopes: str, token_hash: str, label: str = "") -> None:
+        with self.session.begin() as s:
+            s.add(
+                TokenRow(
+                    tenant=tenant,
+                    scopes=scopes,
+                    token_hash=token_hash,
+                    label=label,
+                    created_at=_utcnow(),
+                )
+            )
+
+    def token(self, token_hash: str) -> tuple[str, str] | None:
+        """(tenant, scopes) of a live token, by its hash."""
+        with self.session() as s:
+            row = s.execute(
+                select(TokenRow.tenant, TokenRow.scopes).where(
+                    TokenRow.token_hash == token_hash, TokenRow.revoked.is_(False)
+                )
+            ).first()
+            return None if row is None else (row[0], row[1])
+
+    # -- jobs --------------------------------------------------------------------------------
+
+    def submit_job(self, job: JobRecord) -> tuple[JobRecord, bool]:
+        """Insert a job; ``(job, True)`` if new, ``(existing, False)`` for a repeated
+        idempotency key of the same tenant."""
+        row = JobRow(
+            id=job.id,
+            allowed_sites=list(job.allowed_sites) if job.allowed_sites is not None else None,
+            updated_at=_utcnow(),
+            **{
+                f: _dt(getattr(job, f))
+                if f in ("submitted_at", "deadline", "completed_at")
+                else getattr(job, f)
+                for f in JOB_FIELDS
+            },
+        )
+        try:
+            with self.session.begin() as s:
+                s.add(row)
+            return job, True
+        except IntegrityError:
+            if job.idempotency_key is None:
+                raise
+            existing = self.job_by_key(job.tenant, job.idempotency_key)
+            if existing is None:  # pragma: no cover - the conflict was on something else
+                raise
+            return existing, False
+
+    def job_by_key(self, tenant: str, key: str) -> JobRecord | None:
+        with self.session() as s:
+            row = s.scalars(
+                select(JobRow).where(JobRow.tenant == tenant, JobRow.idempotency_key == key)
+            ).first()
+            return None if row is None else job_record(row)
+
+    def job(self, job_id: str) -> JobRecord | None:
+        with self.session() as s:
+            row = s.get(JobRow, job_id)
+            return None if row is None else job_record(row)
+
+    def jobs(
+        self,
+        tenant: str | None,
+        state: str | None = None,
+        site: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> tuple[list[JobRecord], int]:
+        """Jobs (of ``tenant``, or all), newest first, and how many match in all."""
+        query = select(JobRow)
+        if tenant is not None:
+            query = query.where(JobRow.tenant == tenant)
+        if state is not None:
+            query = query.where(JobRow.state == state)
+        if site is not None:
+            query = query.where(JobRow.site == site)
+        with self.session() as s:
+            total = s.scalar(select(func.count()).select_from(query.subquery())) or 0
+            rows = s.scalars(
+                query.order_by(JobRow.submitted_at.desc(), JobRow.id).limit(limit).offset(offset)
+            )
+            return [job_record(r) for r in rows], int(total)
+
+    def cancel_job(self, job_id: str) -> JobRecord | None:
+        """Cancel an active job; the job as it is afterwards (``None`` if unknown)."""
+        with self.session.begin() as s:
+            s.execute(
+                update(JobRow)
+                .where(JobRow.id == job_id, JobRow.state.in_(("queued", "running", "paused")))
+                .values(state="cancelled", site=None, accelerators=0, updated_at=_utcnow())
+            )
+        return self.job(job_id)
+
+    def job_counts(self) -> dict[str, int]:
+        with self.session() as s:
+            return {
+                state: int(n)
+                for state, n in s.execute(select(JobRow.state, func.count()).group_by(JobRow.state))
+            }
+
+    # -- the controller's store --------------------------------------------------------------
+
+    def active_jobs(self) -> list[JobRecord]:
+        with self.session() as s:
+            rows = s.scalars(
+                select(JobRow)
+                .where(JobRow.state.in_(("queued", "running", "paused")))
+                .order_by(JobRow.submitted_at, JobRow.id)
+            )
+            return [job_record(r) for r in rows]
+
+    def services(self) -> list[ServiceRecord]:
+        with self.session() as s:
+            return [
+                ServiceRecord(
+                    r.name,
+                    r.tenant,
+                    r.latency_slo_ms,
+                    r.service_time_ms,
+                    r.replica_throughput_rps,
+                    r.accelerators_per_replica,
+                    dict(r.demand_rps),
+                )
+                for r in s.scalars(select(ServiceRow).order_by(ServiceRow.name))
+            ]
+
+    def grid_events(self, start: pd.Timestamp, end: pd.Timestamp) -> list[GridEventRecord]:
+        with self.session() as s:
+            rows = s.scalars(
+                select(GridEventRow).where(
+                    GridEventRow.start < _dt(end), GridEventRow.end > _dt(start)
+                )
+            )
+            return [_event(r) for r in rows]
+
+    def all_grid_events(self) -> list[GridEventRecord]:
+        with self.session() as s:
+            return [_event(r) for r in s.scalars(select(GridEventRow).order_by(GridEventRow.start))]
+
+    def site_overrides(self) -> dict[str, SiteOverride]:
+        with self.session() as s:
+            return {
+                r.site: SiteOverride(r.import_limit_kw, r.power_cap_kw, r.offline)
+                for r in s.scalars(select(SiteOverrideRow))
+            }
+
+    def last_tick(self) -> TickRecord | None:
+        with self.session() as s:
+            row = s.scalars(select(TickRow).order_by(TickRow.step.desc()).limit(1)).first()
+            return None if row is None else _tick(row)
+
+    def commit_tick(
+        self, tick: TickRecord, jobs: list[JobRecord], events: list[GridEventRecord]
+    ) -> None:
+        now = _utcnow()
+        with self.session.begin() as s:
+            s.add(
+                TickRow(
+                    step=tick.step,
+                    time=_dt(tick.time),
+                    decided_at=now,
+                    decision_s=tick.decision_s,
+                    degraded=tick.degraded,
+                    reasons=list(tick.reasons),
+                    plan=tick.plan,
+                    outcome=tick.outcome,
+                    state=tick.state,
+                )
+            )
+            for job in jobs:
+                values = {f: getattr(job, f) for f in PROGRESS_FIELDS}
+                values["completed_at"] = _dt(job.completed_at)
+                # A cancellation that landed while the tick ran wins over its progress.
+                s.execute(
+                    update(JobRow)
+                    .where(JobRow.id == job.id, JobRow.state != "cancelled")
+                    .values(updated_at=now, **values)
+                )
+            for e in events:
+                s.execute(
+                    update(GridEventRow)
+                    .where(GridEventRow.id == e.id)
+                    .values(peak_kw=e.peak_kw, complied=e.complied)
+                )
+
+    def recent_ticks(self, count: int) -> list[TickRecord]:
+        with self.session() as s:
+            rows = s.scalars(select(TickRow).order_by(TickRow.step.desc()).limit(count))
+            return [_tick(r) for r in rows]
+
+    # -- services, events, overrides ----------------------------------------------------------
+
+    def service(self, name: str) -> ServiceRecord | None:
+        return next((s for s in self.services() if s.name == name), None)
+
+    def put_service(self, record: ServiceRecord) -> bool:
+        """Create (True) or replace (False) a service."""
+        with self.session.begin() as s:
+            row = s.get(ServiceRow, record.name)
+            created = row is None
+            if row is None:
+                row = ServiceRow(name=record.name, created_at=_utcnow())
+                s.add(row)
+            row.tenant = record.tenant
+            row.latency_slo_ms = record.latency_slo_ms
+            row.service_time_ms = record.service_time_ms
+            row.replica_throughput_rps = record.replica_throughput_rps
+            row.accelerators_per_replica = record.accelerators_per_replica
+            row.demand_rps = dict(record.demand_rps)
+        return created
+
+    def delete_service(self, name: str) -> bool:
+        with self.session.begin() as s:
+            row = s.get(ServiceRow, name)
+            if row is None:
+                return False
+            s.delete(row)
+            return True
+
+    def add_grid_event(
+        self, site: str, max_kw: float, start: pd.Timestamp, end: pd.Timestamp, reason: str
+    ) -> GridEventRecord:
+        event = GridEventRecord(uuid.uuid4().hex, site, max_kw, start, end, reason)
+        with self.session.begin() as s:
+            s.add(
+                GridEventRow(
+                    id=event.id,
+                    site=site,
+                    max_kw=max_kw,
+                    start=_dt(start),
+                    end=_dt(end),
+                    reason=reason,
+                    peak_kw=0.0,
+                    complied=None,
+                    created_at=_utcnow(),
+                )
+            )
+        return event
+
+    def set_override(self, site: str, override: SiteOverride) -> None:
+        with self.session.begin() as s:
+            row = s.get(SiteOverrideRow, site)
+            if row is None:
+                row = SiteOverrideRow(site=site)
+                s.add(row)
+            row.import_limit_kw = override.import_limit_kw
+            row.power_cap_kw = override.power_cap_kw
+            row.offline = override.offline
+            row.updated_at = _utcnow()
+
+    def ping(self) -> bool:
+        with self.engine.connect() as c:
+            c.exec_driver_sql("SELECT 1")
+        return True
+
+
+def _event(r: GridEventRow) -> GridEventRecord:
+    start, end = _ts(r.start), _ts(r.end)
+    assert start is not None
+    assert end is not None
+    return GridEventRecord(r.id, r.site, r.max_kw, start, end, r.reason, r.peak_kw, r.complied)
+
+
+def _tick(r: TickRow) -> TickRecord:
+    time = _ts(r.time)
+    assert time is not None
+    return TickRecord(
+        time, r.step, r.decision_s, r.degraded, tuple(r.reasons), r.plan, r.outcome, r.state
+    )

@@ -1,0 +1,83 @@
+"""A service over a small fleet, a temporary database and a manual clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from fastapi.testclient import TestClient
+
+from tests.builders import Battery, DemandPoint, scenario, site
+from wattroute.model import Scenario
+from wattroute.policies import get_policy
+from wattroute.runtime import Controller, ManualClock, build_controller
+from wattroute.runtime.providers import SignalProvider
+from wattroute.service.api import AppState, create_app
+from wattroute.service.auth import new_token, parse_scopes, token_hash
+from wattroute.service.server import open_store
+from wattroute.service.store import SqlStore
+
+DAY = 288
+
+
+def small_fleet(days: int = 2) -> Scenario:
+    n = days * DAY
+    sun = np.clip(np.sin(np.linspace(0, 2 * days * np.pi, n) - np.pi / 2), 0, None)
+    return scenario(
+        [
+            site(
+                "a",
+                n=n,
+                accelerators=8,
+                idle_kw=0.1,
+                solar_kw=6.0,
+                solar_profile=sun,
+                battery=Battery(20, 5, 5, 0.9, 0.1, 1.0, 0.5),
+                price=np.linspace(20, 80, n),
+            ),
+            site("b", n=n, accelerators=8, idle_kw=0.1, latitude=41.0),
+        ],
+        n=n,
+        points=[DemandPoint("p", 40.0, -100.0)],
+    )
+
+
+@dataclass
+class Service:
+    client: TestClient
+    state: AppState
+    store: SqlStore
+    controller: Controller
+    clock: ManualClock
+
+    def token(self, tenant: str, scope: str) -> dict[str, str]:
+        token = new_token()
+        self.store.add_token(tenant, ",".join(sorted(parse_scopes(scope))), token_hash(token))
+        return {"Authorization": f"Bearer {token}"}
+
+    def tick(self, n: int = 1) -> None:
+        for _ in range(n):
+            self.controller.tick()
+            self.clock.current = self.controller.time_of(self.controller.next_step)
+
+
+def make_service(
+    database: str,
+    policy: str = "greedy",
+    provider: SignalProvider | None = None,
+    max_body_bytes: int = 64 * 1024,
+) -> Service:
+    sc = small_fleet()
+    store = open_store(database)
+    clock = ManualClock(sc.start)
+    controller = build_controller(sc, store, get_policy(policy), clock, provider=provider)
+    state = AppState(
+        sc, store, clock, controller, run_controller=False, max_body_bytes=max_body_bytes
+    )
+    client = TestClient(create_app(state))
+    return Service(client, state, store, controller, clock)
+
+
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'wattroute.db'}"
