@@ -1,0 +1,33 @@
+"""Database fixtures: a fresh SQLite file per test, and one PostgreSQL server per session."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from tests.service.postgres import binaries, running_postgres
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    if binaries() is None:
+        pytest.skip("PostgreSQL server binaries not installed")
+    with running_postgres() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path) -> str:
+    """A URL to an empty database on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    server: str = request.getfixturevalue("postgres_server")
+    name = "t" + uuid.uuid4().hex[:12]
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.exec_driver_sql(f"CREATE DATABASE {name}")
+    admin.dispose()
+    return server.rsplit("/", 1)[0] + "/" + name

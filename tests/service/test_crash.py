@@ -1,0 +1,169 @@
+"""kill -9 of a real server at random moments loses no accepted job, duplicates none, and
+resumes every job from its last committed progress."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import sqlalchemy as sa
+
+from wattroute.service.server import open_store
+
+CONFIG = """
+name: crash-test
+fleet:
+  step: 5min
+  carbon_price_usd_per_tonne: 100
+  sites:
+    - name: a
+      latitude: 40
+      longitude: -100
+      accelerators: {count: 16, busy_kw: 0.7, idle_kw: 0.1}
+      grid: {price: 60, carbon: 300}
+    - name: b
+      latitude: 45
+      longitude: -90
+      accelerators: {count: 16, busy_kw: 0.7, idle_kw: 0.1}
+      grid: {price: 40, carbon: 500, import_limit_kw: 8}
+      battery: {capacity_kwh: 20, charge_kw: 5, discharge_kw: 5}
+signals: {start: 2023-06-01T00:00:00Z, end: 2023-06-30T00:00:00Z}
+policy: greedy
+database: sqlite:///state.db
+clock: {kind: replay, speedup: 6000}
+auth: {required: false}
+"""
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start(config: Path, port: int) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "wattroute.cli.main",
+            "serve",
+            "--config",
+            str(config),
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(
+                process.stderr.read().decode() if process.stderr else "server exited"
+            )
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("server did not come up")
+
+
+def _kill(process: subprocess.Popen[bytes]) -> None:
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+
+
+def test_kill_minus_9_loses_nothing_accepted_and_duplicates_nothing(tmp_path):
+    config = tmp_path / "service.yaml"
+    config.write_text(textwrap.dedent(CONFIG))
+    port = _port()
+    rng = random.Random(7)
+    accepted: dict[str, str] = {}  # idempotency key -> job id, answered 2xx
+    attempted: set[str] = set()
+    progress_before: dict[str, float] = {}
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    process = _start(config, port)
+    try:
+        for round_ in range(3):
+            stop = threading.Event()
+
+            def submit(stop: threading.Event = stop, round_: int = round_) -> None:
+                i = 0
+                with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
+                    while not stop.is_set():
+                        key = f"r{round_}-{i}"
+                        attempted.add(key)
+                        body = {
+                            "name": key,
+                            "work_accelerator_hours": 2.0 + i % 5,
+                            "max_accelerators": 2,
+                            "slack_h": 12,
+                        }
+                        try:
+                            r = client.post("/v1/jobs", json=body, headers={"Idempotency-Key": key})
+                        except httpx.HTTPError:
+                            return  # the server died mid-request: unknown whether accepted
+                        if r.status_code in (200, 201):
+                            accepted[key] = r.json()["id"]
+                        i += 1
+
+            worker = threading.Thread(target=submit)
+            worker.start()
+            time.sleep(rng.uniform(0.5, 2.0))
+            _kill(process)
+            stop.set()
+            worker.join(timeout=30)
+            # What was committed when the server died.
+            store = open_store(url)
+            for job in store.jobs(None, limit=10_000)[0]:
+                progress_before[job.id] = job.done_accelerator_hours
+            last = store.last_tick()
+            last_step = last.step if last is not None else -1
+            store.engine.dispose()
+            process = _start(config, port)
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+                # Clients retry what they do not know the fate of, with the same key.
+                for key in sorted(attempted - set(accepted)):
+                    body = {
+                        "name": key,
+                        "work_accelerator_hours": 2.0,
+                        "max_accelerators": 2,
+                        "slack_h": 12,
+                    }
+                    r = client.post("/v1/jobs", json=body, headers={"Idempotency-Key": key})
+                    assert r.status_code in (200, 201), r.text
+                    accepted[key] = r.json()["id"]
+                jobs = client.get("/v1/jobs", params={"limit": 1000}).json()["jobs"]
+            by_id = {j["id"]: j for j in jobs}
+            for key, job_id in accepted.items():
+                assert job_id in by_id, f"accepted job {key} lost"
+            names = [j["name"] for j in jobs]
+            assert len(names) == len(set(names)), "a job was duplicated"
+            assert len(jobs) == len(accepted)
+            for job_id, done in progress_before.items():
+                assert by_id[job_id]["done_accelerator_hours"] >= done - 1e-9, "progress went back"
+            time.sleep(0.5)
+            engine = sa.create_engine(url)
+            with engine.connect() as c:
+                steps = [
+                    row[0] for row in c.exec_driver_sql("SELECT step FROM ticks ORDER BY step")
+                ]
+            engine.dispose()
+            assert steps == list(range(len(steps))), "ticks were repeated or skipped"
+            assert steps[-1] > last_step, "the controller did not resume"
+        assert len(accepted) > 10
+    finally:
+        _kill(process)

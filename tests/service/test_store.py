@@ -1,0 +1,85 @@
+"""The SQL store on SQLite and PostgreSQL: submissions, idempotency, ticks, cancellations."""
+
+from __future__ import annotations
+
+import threading
+
+import pandas as pd
+import pytest
+
+from wattroute.runtime import JobRecord, SiteOverride, TickRecord
+from wattroute.service.server import open_store
+
+T0 = pd.Timestamp("2023-06-01T00:00Z")
+
+
+def _job(i: int, tenant: str = "acme", key: str | None = None) -> JobRecord:
+    return JobRecord(
+        id=f"job-{i}",
+        tenant=tenant,
+        name=f"j{i}",
+        submitted_at=T0,
+        deadline=T0 + pd.Timedelta(hours=8),
+        work_accelerator_hours=4.0,
+        min_accelerators=1,
+        max_accelerators=2,
+        allowed_sites=("a",),
+        idempotency_key=key,
+    )
+
+
+def test_jobs_round_trip_with_utc_times(database_url):
+    store = open_store(database_url)
+    job, created = store.submit_job(_job(1))
+    assert created
+    back = store.job("job-1")
+    assert back is not None
+    assert back.deadline == job.deadline
+    assert back.deadline.tzinfo is not None
+    assert back.allowed_sites == ("a",)
+
+
+def test_concurrent_submissions_with_one_key_make_one_job(database_url):
+    store = open_store(database_url)
+    results = []
+
+    def submit(i: int) -> None:
+        results.append(store.submit_job(_job(i, key="same")))
+
+    threads = [threading.Thread(target=submit, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(created for _, created in results) == 1
+    assert len({job.id for job, _ in results}) == 1
+    assert store.jobs("acme")[1] == 1
+
+
+def test_a_tick_commits_progress_but_never_undoes_a_cancellation(database_url):
+    store = open_store(database_url)
+    store.submit_job(_job(1))
+    store.submit_job(_job(2))
+    running = store.active_jobs()
+    store.cancel_job("job-2")  # lands while the tick is being computed
+    for job in running:
+        job.state, job.done_accelerator_hours, job.site, job.accelerators = "running", 1.5, "a", 2
+    tick = TickRecord(T0, 0, 0.01, False, (), {"jobs": {}}, {"sites": {}}, {"soc_kwh": [1.0]})
+    store.commit_tick(tick, running, [])
+    first, second, last = store.job("job-1"), store.job("job-2"), store.last_tick()
+    assert first is not None and second is not None and last is not None
+    assert first.done_accelerator_hours == pytest.approx(1.5)
+    assert second.state == "cancelled"
+    assert last.state["soc_kwh"] == [1.0]
+
+
+def test_tokens_overrides_and_events(database_url):
+    store = open_store(database_url)
+    store.add_token("acme", "read,submit", "ab" * 32)
+    assert store.token("ab" * 32) == ("acme", "read,submit")
+    assert store.token("cd" * 32) is None
+    store.set_override("a", SiteOverride(import_limit_kw=5.0, offline=True))
+    assert store.site_overrides()["a"].offline
+    event = store.add_grid_event("a", 2.0, T0, T0 + pd.Timedelta(hours=1), "DR")
+    assert [e.id for e in store.grid_events(T0, T0 + pd.Timedelta(minutes=5))] == [event.id]
+    assert store.grid_events(T0 + pd.Timedelta(hours=2), T0 + pd.Timedelta(hours=3)) == []
