@@ -67,7 +67,9 @@ def test_a_tick_commits_progress_but_never_undoes_a_cancellation(database_url):
     tick = TickRecord(T0, 0, 0.01, False, (), {"jobs": {}}, {"sites": {}}, {"soc_kwh": [1.0]})
     store.commit_tick(tick, running, [])
     first, second, last = store.job("job-1"), store.job("job-2"), store.last_tick()
-    assert first is not None and second is not None and last is not None
+    assert first is not None
+    assert second is not None
+    assert last is not None
     assert first.done_accelerator_hours == pytest.approx(1.5)
     assert second.state == "cancelled"
     assert last.state["soc_kwh"] == [1.0]

@@ -44,10 +44,16 @@ from wattroute.service.schemas import (
     ServicePatch,
     SiteOut,
     SitePatch,
+    error_responses,
 )
 from wattroute.service.store import SqlStore
+from wattroute.signals.forecast import History
 
 log = logging.getLogger("wattroute.api")
+READ = error_responses(401, 403)
+READ_ONE = error_responses(401, 403, 404)
+WRITE = error_responses(400, 401, 403, 413)
+WRITE_ONE = error_responses(400, 401, 403, 404, 413)
 OPEN = Principal("public", frozenset({"read", "submit", "admin"}))
 
 
@@ -277,7 +283,7 @@ def create_app(state: AppState) -> FastAPI:
             raise HTTPException(404, f"no site {name!r}; sites are {', '.join(site_names)}")
         return site_names.index(name)
 
-    @app.get("/v1/fleet", response_model=FleetOut, tags=["fleet"])
+    @app.get("/v1/fleet", response_model=FleetOut, tags=["fleet"], responses=READ)
     def fleet(_: Reader) -> FleetOut:
         """The fleet: sites (with operator overrides) and demand points."""
         overrides = state.store.site_overrides()
@@ -293,11 +299,11 @@ def create_app(state: AppState) -> FastAPI:
             ],
         )
 
-    @app.get("/v1/sites/{name}", response_model=SiteOut, tags=["fleet"])
+    @app.get("/v1/sites/{name}", response_model=SiteOut, tags=["fleet"], responses=READ_ONE)
     def get_site(name: str, _: Reader) -> SiteOut:
         return site_out(site_index(name), state.store.site_overrides())
 
-    @app.patch("/v1/sites/{name}", response_model=SiteOut, tags=["fleet"])
+    @app.patch("/v1/sites/{name}", response_model=SiteOut, tags=["fleet"], responses=WRITE_ONE)
     def patch_site(name: str, body: SitePatch, _: Admin) -> SiteOut:
         """Lower a site's import limit or power cap, or take it offline (admin)."""
         i = site_index(name)
@@ -307,7 +313,7 @@ def create_app(state: AppState) -> FastAPI:
         log.info("site changed", extra={"fields": {"site": name, **body.model_dump()}})
         return site_out(i, state.store.site_overrides())
 
-    @app.get("/v1/sites/{name}/allocation", tags=["fleet"])
+    @app.get("/v1/sites/{name}/allocation", tags=["fleet"], responses=READ_ONE)
     def allocation(name: str, _: Reader) -> dict[str, Any]:
         """What runs at the site now and its power by source over the last step."""
         site_index(name)
@@ -360,7 +366,8 @@ def create_app(state: AppState) -> FastAPI:
             200: {
                 "model": JobOut,
                 "description": "an earlier submission with the same Idempotency-Key",
-            }
+            },
+            **WRITE,
         },
     )
     def submit_job(
@@ -435,11 +442,11 @@ def create_app(state: AppState) -> FastAPI:
             raise HTTPException(404, f"no job {job_id!r}")
         return job
 
-    @app.get("/v1/jobs/{job_id}", response_model=JobOut, tags=["jobs"])
+    @app.get("/v1/jobs/{job_id}", response_model=JobOut, tags=["jobs"], responses=READ_ONE)
     def get_job(job_id: str, who: Reader) -> JobOut:
         return job_out(own_job(job_id, who))
 
-    @app.get("/v1/jobs", response_model=JobList, tags=["jobs"])
+    @app.get("/v1/jobs", response_model=JobList, tags=["jobs"], responses=READ)
     def list_jobs(
         who: Reader,
         state_: Annotated[
@@ -456,7 +463,7 @@ def create_app(state: AppState) -> FastAPI:
         )
         return JobList(jobs=[job_out(j) for j in jobs], total=total, limit=limit, offset=offset)
 
-    @app.post("/v1/jobs/{job_id}/cancel", response_model=JobOut, tags=["jobs"])
+    @app.post("/v1/jobs/{job_id}/cancel", response_model=JobOut, tags=["jobs"], responses=WRITE_ONE)
     def cancel_job(job_id: str, who: Submitter) -> JobOut:
         own_job(job_id, who)
         job = state.store.cancel_job(job_id)
@@ -483,13 +490,19 @@ def create_app(state: AppState) -> FastAPI:
             raise HTTPException(404, f"no service {name!r}")
         return s
 
-    @app.get("/v1/services", response_model=list[ServiceOut], tags=["inference"])
+    @app.get("/v1/services", response_model=list[ServiceOut], tags=["inference"], responses=READ)
     def list_services(who: Reader) -> list[ServiceOut]:
         return [
             service_out(s) for s in state.store.services() if who.admin or s.tenant == who.tenant
         ]
 
-    @app.post("/v1/services", response_model=ServiceOut, status_code=201, tags=["inference"])
+    @app.post(
+        "/v1/services",
+        response_model=ServiceOut,
+        status_code=201,
+        tags=["inference"],
+        responses={**WRITE, **error_responses(409)},
+    )
     def create_service(body: ServiceIn, who: Submitter) -> ServiceOut:
         check_points(body.demand_rps, ["body", "demand_rps"])
         existing = state.store.service(body.name)
@@ -509,7 +522,9 @@ def create_app(state: AppState) -> FastAPI:
         state.store.put_service(record)
         return service_out(record)
 
-    @app.patch("/v1/services/{name}", response_model=ServiceOut, tags=["inference"])
+    @app.patch(
+        "/v1/services/{name}", response_model=ServiceOut, tags=["inference"], responses=WRITE_ONE
+    )
     def update_demand(name: str, body: ServicePatch, who: Submitter) -> ServiceOut:
         record = own_service(name, who)
         check_points(body.demand_rps, ["body", "demand_rps"])
@@ -517,7 +532,7 @@ def create_app(state: AppState) -> FastAPI:
         state.store.put_service(record)
         return service_out(record)
 
-    @app.delete("/v1/services/{name}", status_code=204, tags=["inference"])
+    @app.delete("/v1/services/{name}", status_code=204, tags=["inference"], responses=WRITE_ONE)
     def delete_service(name: str, who: Submitter) -> Response:
         own_service(name, who)
         state.store.delete_service(name)
@@ -525,7 +540,7 @@ def create_app(state: AppState) -> FastAPI:
 
     # -- plan, signals, grid events, summary -------------------------------------------------
 
-    @app.get("/v1/plan", tags=["plan"])
+    @app.get("/v1/plan", tags=["plan"], responses=READ)
     def plan(who: Reader) -> dict[str, Any]:
         """The decision in force: allocations (your jobs; an admin's: all), routing, set-points."""
         last = state.store.last_tick()
@@ -544,7 +559,7 @@ def create_app(state: AppState) -> FastAPI:
             "setpoints": last.plan.get("setpoints", {}),
         }
 
-    @app.get("/v1/signals", tags=["plan"])
+    @app.get("/v1/signals", tags=["plan"], responses=READ)
     def signals(
         _: Reader, horizon_h: Annotated[float, Query(gt=0, le=168)] = 24.0
     ) -> dict[str, Any]:
@@ -554,8 +569,6 @@ def create_app(state: AppState) -> FastAPI:
             return {"time": None, "sites": {}}
         k = c.status.step
         steps = max(1, round(horizon_h / c.step_h))
-        from wattroute.signals.forecast import History
-
         history = History(c.received, k)
         out: dict[str, Any] = {name: {} for name in site_names}
         for signal_name in c.received:
@@ -592,7 +605,13 @@ def create_app(state: AppState) -> FastAPI:
             complied=e.complied,
         )
 
-    @app.post("/v1/grid-events", response_model=GridEventOut, status_code=201, tags=["grid events"])
+    @app.post(
+        "/v1/grid-events",
+        response_model=GridEventOut,
+        status_code=201,
+        tags=["grid events"],
+        responses=WRITE,
+    )
     def add_grid_event(body: GridEventIn, _: Admin) -> GridEventOut:
         """Demand response: the site draws at most ``max_kw`` from ``start`` to ``end`` (admin)."""
         if body.site not in site_names:
@@ -619,11 +638,16 @@ def create_app(state: AppState) -> FastAPI:
         )
         return event_out(event)
 
-    @app.get("/v1/grid-events", response_model=list[GridEventOut], tags=["grid events"])
+    @app.get(
+        "/v1/grid-events",
+        response_model=list[GridEventOut],
+        tags=["grid events"],
+        responses=READ,
+    )
     def list_grid_events(_: Reader) -> list[GridEventOut]:
         return [event_out(e) for e in state.store.all_grid_events()]
 
-    @app.get("/v1/summary", tags=["plan"])
+    @app.get("/v1/summary", tags=["plan"], responses=READ)
     def summary(_: Reader) -> dict[str, Any]:
         """The objective so far: cost, emissions, energy by source, requests, jobs."""
         last = state.store.last_tick()
