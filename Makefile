@@ -26,6 +26,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 unit: $(STAMP)
+	scripts/ensure-postgres
 	$(BIN)/python -m pytest -q
 
 test: lint typecheck unit

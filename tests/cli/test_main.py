@@ -215,3 +215,37 @@ def test_the_installed_command_runs_the_default_without_a_traceback(tmp_path):
     assert summary["energy_kwh"]["unserved"] == pytest.approx(0.0, abs=1e-6)
     assert summary["inference"]["slo_violation_fraction"] == pytest.approx(0.0, abs=1e-9)
     assert summary["batch"]["deadline_misses"] == 0
+
+
+def test_token_create_prints_a_token_the_api_accepts_with_its_scope(tmp_path, capsys):
+    from tests.service.helpers import make_service, sqlite_url
+
+    url = sqlite_url(tmp_path)
+    code, out, _ = _run(
+        ["token", "create", "--tenant", "acme", "--scope", "submit", "--database", url], capsys
+    )
+    assert code == 0
+    token = out.strip()
+    assert len(token) >= 32
+    svc = make_service(url)
+    with svc.client:
+        h = {"Authorization": f"Bearer {token}"}
+        job = {"name": "j", "work_accelerator_hours": 1.0, "slack_h": 2.0}
+        assert svc.client.post("/v1/jobs", json=job, headers=h).status_code == 201
+        assert svc.client.get("/v1/jobs", headers=h).json()["jobs"][0]["tenant"] == "acme"
+        assert svc.client.patch("/v1/sites/a", json={"offline": True}, headers=h).status_code == 403
+    # Only the hash is stored: the token itself is nowhere in the database file.
+    stored = b"".join(p.read_bytes() for p in tmp_path.glob("wattroute.db*"))  # with the WAL
+    assert b"acme" in stored
+    assert token.encode() not in stored
+
+
+def test_token_create_refuses_an_unknown_scope(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    code, out, err = _run(
+        ["token", "create", "--tenant", "acme", "--scope", "root", "--database", url], capsys
+    )
+    assert code == 2
+    assert out == ""
+    assert "--scope" in err
+    assert "read, submit, admin" in err

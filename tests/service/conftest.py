@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 
@@ -13,8 +14,13 @@ from tests.service.postgres import binaries, running_postgres
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
+    if os.environ.get("WATTROUTE_SKIP_POSTGRES") == "1":
+        pytest.skip("WATTROUTE_SKIP_POSTGRES=1")
     if binaries() is None:
-        pytest.skip("PostgreSQL server binaries not installed")
+        pytest.fail(
+            "PostgreSQL server binaries not found: run scripts/ensure-postgres (or apt-get "
+            "install -y postgresql), or set WATTROUTE_SKIP_POSTGRES=1 to skip these tests"
+        )
     with running_postgres() as url:
         yield url
 
