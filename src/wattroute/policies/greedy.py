@@ -191,13 +191,18 @@ class GreedyPolicy:
             jobs.allowed,
         )
         patterns, group = np.unique(sites, axis=0, return_inverse=True)
+        group = group.reshape(-1)
         for g, allowed in enumerate(patterns):
             profile = np.where(allowed, future, np.inf).min(axis=1)
-            for j in np.flatnonzero(group.reshape(-1) == g):
-                values = profile[: window[j]]
+            members = np.flatnonzero(group == g)
+            # Jobs with the same sites and look-ahead window share the values: one quantile
+            # call for all of them.
+            for w in np.unique(window[members]):
+                same = members[window[members] == w]
+                values = profile[:w]
                 values = values[np.isfinite(values)]
                 if values.size:
-                    out[j] = float(np.quantile(values, q[j]))
+                    out[same] = np.quantile(values, q[same])
         return out
 
     def _pressed(self, obs: Observation, free: np.ndarray) -> np.ndarray:
