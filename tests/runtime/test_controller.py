@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import threading
+import time
 
 import numpy as np
 import pandas as pd
@@ -12,16 +14,19 @@ from tests.builders import Battery, DemandPoint, scenario, site
 from wattroute.model.arrays import FleetSignals
 from wattroute.policies import get_policy
 from wattroute.runtime import (
+    ControllerOptions,
     GridEventRecord,
     JobRecord,
     ManualClock,
     MemoryStore,
+    ReplayClock,
     ReplayProvider,
     ServiceRecord,
     SiteOverride,
     WithholdingProvider,
     build_controller,
 )
+from wattroute.runtime.records import Heartbeat
 
 DAY = 288
 
@@ -189,3 +194,44 @@ def test_a_restarted_controller_resumes_after_the_last_tick():
     tick = second.tick()
     assert tick.step == 7
     assert store.jobs["job-0"].done_accelerator_hours > done
+
+
+class _Recording(MemoryStore):
+    """Keeps every heartbeat."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.beats: list[Heartbeat] = []
+
+    def heartbeat(self, beat: Heartbeat) -> None:
+        self.beats.append(beat)
+
+
+def test_the_controller_reports_in_while_it_waits_and_when_the_period_ends():
+    sc = _fleet()
+    store = _Recording()
+    # The first step is due 0.3 s of wall time from now; a heartbeat every 0.05 s meanwhile.
+    clock = ReplayClock(sc.start - sc.step, speedup=1000.0)
+    options = ControllerOptions(heartbeat_s=0.05)
+    c = build_controller(sc, store, get_policy("greedy"), clock, options=options)
+    stop = threading.Event()
+    thread = threading.Thread(target=c.run, args=(stop,))
+    thread.start()
+    time.sleep(0.2)
+    waiting = list(store.beats)
+    stop.set()
+    thread.join(timeout=10)
+    assert len(waiting) >= 3
+    assert all(b.step == -1 and not b.finished for b in waiting)
+    assert (waiting[-1].at - waiting[0].at).total_seconds() >= 0.09
+
+    # A short period on a manual clock: a beat with signals per tick, then a last one, finished.
+    short = _Recording()
+    c = build_controller(sc, short, get_policy("greedy"), ManualClock(sc.start))
+    c.n_steps = 3
+    c.run(threading.Event())
+    beats = short.beats
+    assert [b.step for b in beats] == [-1, 0, 1, 2, 2]
+    assert beats[-1].finished
+    assert set(beats[1].signals["sites"]) == {"a", "b"}
+    assert len(beats[1].signals["sites"]["a"]["price_usd_per_mwh"]["forecast"]) == DAY

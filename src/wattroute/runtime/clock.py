@@ -27,6 +27,10 @@ class Clock(Protocol):
         """Block until ``when`` or until ``stop`` is set; ``False`` if stopped."""
         ...
 
+    def seconds_until(self, when: pd.Timestamp) -> float:
+        """Wall-clock seconds until ``when`` (zero or less if it has passed)."""
+        ...
+
 
 @dataclass
 class RealClock:
@@ -36,8 +40,10 @@ class RealClock:
         return pd.Timestamp.now(tz="UTC")
 
     def wait_until(self, when: pd.Timestamp, stop: threading.Event) -> bool:
-        delay = (when - self.now()).total_seconds()
-        return not stop.wait(max(delay, 0.0))
+        return not stop.wait(max(self.seconds_until(when), 0.0))
+
+    def seconds_until(self, when: pd.Timestamp) -> float:
+        return (when - self.now()).total_seconds()
 
 
 @dataclass
@@ -50,19 +56,26 @@ class ReplayClock:
         The recorded time the replay begins at (UTC).
     speedup
         Recorded seconds per wall-clock second.
+    anchor
+        The ``time.monotonic()`` reading at which the replay stands at ``start`` (default:
+        now). The monotonic clock is shared by the processes of one machine, so API workers
+        given the controller's anchor agree with it on the time.
     """
 
     start: pd.Timestamp
     speedup: float = 3600.0
-    _wall_start: float = field(default_factory=time.monotonic, repr=False)
+    anchor: float = field(default_factory=time.monotonic)
 
     def now(self) -> pd.Timestamp:
-        elapsed = (time.monotonic() - self._wall_start) * self.speedup
-        return self.start + pd.Timedelta(seconds=elapsed)
+        elapsed = (time.monotonic() - self.anchor) * self.speedup
+        # Microseconds: what databases and datetime keep.
+        return (self.start + pd.Timedelta(seconds=elapsed)).floor("us")
 
     def wait_until(self, when: pd.Timestamp, stop: threading.Event) -> bool:
-        delay = (when - self.now()).total_seconds() / self.speedup
-        return not stop.wait(max(delay, 0.0))
+        return not stop.wait(max(self.seconds_until(when), 0.0))
+
+    def seconds_until(self, when: pd.Timestamp) -> float:
+        return (when - self.now()).total_seconds() / self.speedup
 
 
 @dataclass
@@ -81,3 +94,6 @@ class ManualClock:
         if when > self.current:
             self.current = when
         return not stop.is_set()
+
+    def seconds_until(self, when: pd.Timestamp) -> float:
+        return 0.0  # time jumps: nothing to wait for

@@ -37,9 +37,15 @@ from wattroute.model.scenario import Scenario
 from wattroute.policies.base import ActiveJobs, Observation, Policy, ServiceState
 from wattroute.runtime.clock import Clock
 from wattroute.runtime.executor import Allocation, Executor, StepReport
-from wattroute.runtime.jobs import load_table, store_table
+from wattroute.runtime.jobs import changed, load_table, store_table
 from wattroute.runtime.providers import SIGNAL_NAMES, SignalProvider
-from wattroute.runtime.records import GridEventRecord, ServiceRecord, Store, TickRecord
+from wattroute.runtime.records import (
+    GridEventRecord,
+    Heartbeat,
+    ServiceRecord,
+    Store,
+    TickRecord,
+)
 from wattroute.signals.forecast import Blend, Forecaster, History
 from wattroute.sim.inference import route
 from wattroute.sim.repair import RepairCounts, check_shapes, clean_routing, repair
@@ -90,11 +96,17 @@ class ControllerOptions:
         What the policy forecasts with.
     check_balance
         Verify the executor's energy balance every step.
+    heartbeat_s
+        Wall-clock seconds between heartbeats while waiting for the next step.
+    signal_horizon_h
+        How far ahead the forecast in the heartbeat reaches, hours.
     """
 
     power_safety_margin: float = 0.1
     forecaster: Forecaster = field(default_factory=Blend)
     check_balance: bool = True
+    heartbeat_s: float = 5.0
+    signal_horizon_h: float = 24.0
 
 
 @dataclass
@@ -165,6 +177,7 @@ class Controller:
         self._next_step = 0
         self._totals = dict.fromkeys(TOTAL_KEYS, 0.0)
         self._job_numbers: dict[str, int] = {}
+        self._signals: dict[str, Any] = {}
         self.policy.reset()
         self._resume()
 
@@ -195,15 +208,18 @@ class Controller:
         self.status.step = last.step
         self.status.time = last.time
         self.status.ticks = 0
+        self._signals = self._signal_snapshot(last.step)
         log.info("resumed", extra={"fields": {"after_step": last.step, "time": str(last.time)}})
 
     # -- the loop ----------------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
-        """Tick at every step until ``stop`` is set or the period ends."""
+        """Tick at every step until ``stop`` is set or the period ends, with a heartbeat at
+        least every ``heartbeat_s`` of wall time while waiting."""
+        self._beat()
         while not stop.is_set() and self._next_step < self.n_steps:
             due = self.time_of(self._next_step)
-            if not self.clock.wait_until(due, stop):
+            if not self._wait(due, stop):
                 break
             self.status.lag_s = max((self.clock.now() - due).total_seconds(), 0.0)
             try:
@@ -213,6 +229,16 @@ class Controller:
                 if stop.wait(1.0):
                     break
         self.status.finished = self._next_step >= self.n_steps
+        self._beat()
+
+    def _wait(self, due: pd.Timestamp, stop: threading.Event) -> bool:
+        """Wait for ``due`` with a heartbeat every ``heartbeat_s``; ``False`` if stopped."""
+        beat = self.options.heartbeat_s
+        while self.clock.seconds_until(due) > beat:
+            if stop.wait(beat):
+                return False
+            self._beat()
+        return self.clock.wait_until(due, stop)
 
     def tick(self) -> TickRecord:
         """Plan, enact and commit the next step."""
@@ -276,14 +302,56 @@ class Controller:
                 },
             },
         )
-        self.store.commit_tick(tick, updated, events)
+        self.store.commit_tick(tick, changed(records, updated), events)
         self._next_step = k + 1
         self.status.step, self.status.time = k, now
         self.status.ticks += 1
         self.status.last_decision_s = decision_s
+        self._signals = self._signal_snapshot(k)
+        self._beat()
         for listener in self.listeners:
             listener(tick, report)
         return tick
+
+    # -- the heartbeat -----------------------------------------------------------------------
+
+    def _signal_snapshot(self, k: int) -> dict[str, Any]:
+        """The latest received value and the forecast of every signal per site, as of step
+        ``k`` (what ``GET /v1/signals`` serves)."""
+        history = History(self.received, k)
+        steps = max(1, round(self.options.signal_horizon_h / self.step_h))
+        season = max(1, round(24 / self.step_h))
+        sites: dict[str, dict[str, Any]] = {name: {} for name in self.fleet.names}
+        for signal_name in self.received:
+            latest = history.now(signal_name)
+            forecast = history.forecast(signal_name, steps, self.options.forecaster, season)
+            for i, name in enumerate(self.fleet.names):
+                sites[name][signal_name] = {
+                    "latest": float(latest[i]),
+                    "forecast": np.round(forecast[:, i], 4).tolist(),
+                }
+        return {
+            "time": self.time_of(k).isoformat(),
+            "step_minutes": self.step_h * 60,
+            "sites": sites,
+        }
+
+    def _beat(self) -> None:
+        """Report on itself through the store; a failure is logged, not raised."""
+        beat = Heartbeat(
+            at=pd.Timestamp.now(tz="UTC"),
+            step=self.status.step,
+            time=self.status.time,
+            degraded=self.status.degraded,
+            reasons=self.status.reasons,
+            lag_s=self.status.lag_s,
+            finished=self.status.finished,
+            signals=self._signals,
+        )
+        try:
+            self.store.heartbeat(beat)
+        except Exception:
+            log.exception("heartbeat failed")
 
     # -- signals -----------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from wattroute.model.arrays import JobArrays
-from wattroute.runtime.records import JobRecord
+from wattroute.runtime.records import PROGRESS_FIELDS, JobRecord
 from wattroute.sim.jobs import JobTable
 
 
@@ -95,3 +95,13 @@ def store_table(
             r.state = "queued"
         out.append(r)
     return out
+
+
+def changed(before: list[JobRecord], after: list[JobRecord]) -> list[JobRecord]:
+    """The records of ``after`` whose state, progress or allocation differ from ``before``
+    (same order, same jobs): what a tick has to write back."""
+    return [
+        a
+        for b, a in zip(before, after, strict=True)
+        if any(getattr(b, f) != getattr(a, f) for f in PROGRESS_FIELDS)
+    ]

@@ -18,6 +18,22 @@ JOB_STATES = ("queued", "running", "paused", "completed", "cancelled")
 """queued: not yet run; running; paused: ran and was stopped; completed; cancelled."""
 
 
+# What a tick changes in a job: its state, progress and allocation.
+PROGRESS_FIELDS = (
+    "state",
+    "done_accelerator_hours",
+    "site",
+    "accelerators",
+    "last_site",
+    "pending_overhead_h",
+    "overhead_paid_h",
+    "moves",
+    "stops",
+    "completed_at",
+    "remaining_at_deadline",
+)
+
+
 @dataclass
 class JobRecord:
     """One batch job as stored: its request and its progress.
@@ -109,6 +125,27 @@ class TickRecord:
     state: dict[str, Any]
 
 
+@dataclass
+class Heartbeat:
+    """What the controller last reported about itself, so that any API process can answer
+    health, readiness and signal queries without sharing its memory.
+
+    ``at`` is wall-clock time (UTC) when written; ``time`` and ``step`` are the fleet's time
+    of the last tick; ``signals`` holds, per site and signal, the latest received value and
+    the forecast the controller plans with (``{"step_minutes": .., "sites": {site: {signal:
+    {"latest": v, "forecast": [...]}}}}``).
+    """
+
+    at: pd.Timestamp
+    step: int = -1
+    time: pd.Timestamp | None = None
+    degraded: bool = False
+    reasons: tuple[str, ...] = ()
+    lag_s: float = 0.0
+    finished: bool = False
+    signals: dict[str, Any] = field(default_factory=dict)
+
+
 class Store(Protocol):
     """What the controller needs of durable state."""
 
@@ -128,6 +165,10 @@ class Store(Protocol):
         """Record a tick and the jobs and events it changed, all or nothing."""
         ...
 
+    def heartbeat(self, beat: Heartbeat) -> None:
+        """Replace the controller's report about itself."""
+        ...
+
 
 class MemoryStore:
     """:class:`Store` in memory (for tests and for embedding the controller)."""
@@ -139,6 +180,7 @@ class MemoryStore:
         self.events: dict[str, GridEventRecord] = {}
         self.overrides: dict[str, SiteOverride] = {}
         self.ticks: list[TickRecord] = []
+        self.beat: Heartbeat | None = None
 
     def add_job(self, job: JobRecord) -> None:
         with self._lock:
@@ -179,3 +221,7 @@ class MemoryStore:
                 self.jobs[job.id] = copy.deepcopy(job)
             for event in events:
                 self.events[event.id] = copy.deepcopy(event)
+
+    def heartbeat(self, beat: Heartbeat) -> None:
+        with self._lock:
+            self.beat = copy.deepcopy(beat)
