@@ -236,3 +236,40 @@ def test_readiness_reports_degraded_while_a_signal_is_withheld(tmp_path):
         assert "wattroute_degraded 1.0" in svc.client.get("/metrics").text
         svc.tick(4)
         assert svc.client.get("/readyz").status_code == 200
+
+
+def test_readiness_follows_the_controller_heartbeat(svc):
+    ready = svc.client.get("/readyz")
+    assert ready.status_code == 503
+    assert "has not reported yet" in ready.json()["reasons"][0]
+    svc.tick()
+    assert svc.client.get("/readyz").status_code == 200
+    svc.state.stale_after_s = 0.0  # as if the controller had gone quiet
+    silent = svc.client.get("/readyz")
+    assert silent.status_code == 503
+    assert "silent" in silent.json()["reasons"][0]
+
+
+def test_signals_come_from_the_controller_heartbeat_within_24_h(svc):
+    h = svc.token("acme", "read")
+    assert svc.client.get("/v1/signals", headers=h).json()["sites"] == {}
+    svc.tick()
+    body = svc.client.get("/v1/signals?horizon_h=24", headers=h).json()
+    assert set(body["sites"]) == {"a", "b"}
+    assert len(body["sites"]["a"]["carbon_g_per_kwh"]["forecast"]) == 288
+    too_far = svc.client.get("/v1/signals?horizon_h=48", headers=h)
+    assert too_far.status_code == 422
+    assert "horizon_h" in too_far.json()["message"]
+
+
+def test_a_database_failure_is_a_503_to_retry_not_a_500(svc, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    def down(*args, **kwargs):
+        raise OperationalError("INSERT", {}, ConnectionError("server closed the connection"))
+
+    monkeypatch.setattr(svc.store, "submit_job", down)
+    r = svc.client.post("/v1/jobs", json=JOB, headers=svc.token("acme", "submit"))
+    assert r.status_code == 503
+    assert r.headers["Retry-After"] == "1"
+    assert "retry" in r.json()["detail"]

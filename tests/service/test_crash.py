@@ -3,12 +3,9 @@ resumes every job from its last committed progress."""
 
 from __future__ import annotations
 
-import os
 import random
 import signal
-import socket
 import subprocess
-import sys
 import textwrap
 import threading
 import time
@@ -17,6 +14,7 @@ from pathlib import Path
 import httpx
 import sqlalchemy as sa
 
+from tests.service.processes import free_port, start_server, stop_group
 from wattroute.service.server import open_store
 
 CONFIG = """
@@ -44,52 +42,18 @@ auth: {required: false}
 """
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _start(config: Path, port: int) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "wattroute.cli.main",
-            "serve",
-            "--config",
-            str(config),
-            "--port",
-            str(port),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(
-                process.stderr.read().decode() if process.stderr else "server exited"
-            )
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("server did not come up")
+    return start_server(config, port, timeout_s=60)
 
 
 def _kill(process: subprocess.Popen[bytes]) -> None:
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=30)
+    stop_group(process, signal.SIGKILL)
 
 
 def test_kill_minus_9_loses_nothing_accepted_and_duplicates_nothing(tmp_path):
     config = tmp_path / "service.yaml"
     config.write_text(textwrap.dedent(CONFIG))
-    port = _port()
+    port = free_port()
     rng = random.Random(7)
     accepted: dict[str, str] = {}  # idempotency key -> job id, answered 2xx
     attempted: set[str] = set()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from benchmarks.vessim_twin import TwinBattery, run_vessim
 
+from benchmarks.vessim_twin import TwinBattery, run_vessim
 from tests.builders import SHARED_DATA, DemandPoint, needs_shared_data, scenario, service, site
 from wattroute.iotools import read_solcast
 from wattroute.model import Battery

@@ -201,10 +201,13 @@ def _bench(args: argparse.Namespace, console: Console) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from wattroute.service.config import load_service_config
-    from wattroute.service.server import serve
+    from wattroute.service.workers import prepare_workers
 
     config = load_service_config(args.config, args.database)
-    serve(config, args.host, args.port)
+    prepare_workers(config.spec.api.workers)  # before the server imports prometheus_client
+    from wattroute.service.server import serve
+
+    serve(config, args.host, args.port, config_path=args.config)
     return 0
 
 

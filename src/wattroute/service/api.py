@@ -19,11 +19,14 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-import numpy as np
 import pandas as pd
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import BaseModel
+from sqlalchemy.exc import OperationalError
+from starlette.concurrency import run_in_threadpool
 
 from wattroute.model import Scenario
 from wattroute.runtime.clock import Clock
@@ -47,13 +50,12 @@ from wattroute.service.schemas import (
     error_responses,
 )
 from wattroute.service.store import SqlStore
-from wattroute.signals.forecast import History
 
 log = logging.getLogger("wattroute.api")
-READ = error_responses(401, 403)
-READ_ONE = error_responses(401, 403, 404)
-WRITE = error_responses(400, 401, 403, 413)
-WRITE_ONE = error_responses(400, 401, 403, 404, 413)
+READ = error_responses(401, 403, 503)
+READ_ONE = error_responses(401, 403, 404, 503)
+WRITE = error_responses(400, 401, 403, 413, 503)
+WRITE_ONE = error_responses(400, 401, 403, 404, 413, 503)
 OPEN = Principal("public", frozenset({"read", "submit", "admin"}))
 
 
@@ -70,6 +72,7 @@ class AppState:
     metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
     tokens: TokenCache = field(default_factory=TokenCache)
     run_controller: bool = True
+    stale_after_s: float = 30.0
     stop: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
 
@@ -78,6 +81,12 @@ def _unprocessable(field_path: list[str | int], message: str) -> HTTPException:
     return HTTPException(
         status_code=422, detail=[{"loc": field_path, "msg": message, "type": "value_error"}]
     )
+
+
+def _json(body: BaseModel, status: int = 200) -> Response:
+    """``body`` as JSON, without FastAPI validating it a second time against the route's
+    response model (the hot routes: a submission and a read of one job)."""
+    return Response(body.model_dump_json(), status_code=status, media_type="application/json")
 
 
 class BodyLimit:
@@ -122,10 +131,49 @@ class _TooLargeError(Exception):
     pass
 
 
-def _authorize(scope: str) -> Callable[..., Principal]:
+class Timing:
+    """Observe each request's latency by method, route template and status (a plain ASGI
+    middleware: Starlette's ``BaseHTTPMiddleware`` costs more than a submission's commit)."""
+
+    def __init__(self, app: Callable[..., Awaitable[None]], metrics: ServiceMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(
+        self,
+        scope: dict[str, Any],
+        receive: Callable[..., Awaitable[Any]],
+        send: Callable[..., Awaitable[None]],
+    ) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def observed(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observed)
+        finally:
+            route = scope.get("route")
+            self.metrics.http.labels(
+                scope["method"], getattr(route, "path", "unmatched"), str(status)
+            ).observe(time.perf_counter() - started)
+
+
+def _authorize(scope: str) -> Callable[..., Awaitable[Principal]]:
     """A dependency admitting callers whose token has ``scope``."""
 
-    def check(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
+    async def check(
+        request: Request, authorization: Annotated[str | None, Header()] = None
+    ) -> Principal:
+        # Async so that a cached token costs no trip through the thread pool; a miss looks the
+        # token up in a worker thread.
         state: AppState = request.app.state.wattroute
         if not state.auth_required:
             return OPEN
@@ -134,7 +182,7 @@ def _authorize(scope: str) -> Callable[..., Principal]:
         digest = token_hash(authorization[len("Bearer ") :].strip())
         known, who = state.tokens.get(digest)
         if not known:
-            found = state.store.token(digest)
+            found = await run_in_threadpool(state.store.token, digest)
             who = None if found is None else Principal(found[0], _scopes(found[1]))
             state.tokens.put(digest, who)
         if who is None:
@@ -178,19 +226,18 @@ def create_app(state: AppState) -> FastAPI:
     )
     app.state.wattroute = state
     app.add_middleware(BodyLimit, limit=state.max_body_bytes)
+    app.add_middleware(Timing, metrics=state.metrics)
 
-    @app.middleware("http")
-    async def timing(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        state.metrics.http.labels(request.method, path, str(response.status_code)).observe(
-            time.perf_counter() - started
+    @app.exception_handler(OperationalError)
+    async def database_unavailable(request: Request, exc: OperationalError) -> JSONResponse:
+        # Lost connection, a locked SQLite file past its timeout: nothing was accepted, and a
+        # retry (with the same Idempotency-Key) is safe.
+        log.warning("database unavailable", extra={"fields": {"error": type(exc.orig).__name__}})
+        return JSONResponse(
+            {"detail": "the database is unavailable; retry shortly"},
+            status_code=503,
+            headers={"Retry-After": "1"},
         )
-        return response
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -218,24 +265,29 @@ def create_app(state: AppState) -> FastAPI:
 
     @app.get("/readyz", response_model=Health, tags=["health"], responses={503: {"model": Health}})
     def readyz(response: Response) -> Health:
-        """Ready: the database answers and the controller plans on fresh signals."""
+        """Ready: the database answers, and the controller reports in on time and plans on
+        fresh signals (read from its heartbeat, so every API process answers alike)."""
         reasons = []
+        beat = None
         try:
-            state.store.ping()
+            beat = state.store.last_heartbeat()
         except Exception:
             reasons.append("database unreachable")
-        c = state.controller
-        if c is not None:
-            if c.status.degraded:
-                reasons.append("degraded: " + "; ".join(c.status.reasons))
-            if state.thread is not None and not state.thread.is_alive() and not c.status.finished:
-                reasons.append("controller stopped")
+        if beat is None:
+            if not reasons:
+                reasons.append("the controller has not reported yet")
+        else:
+            silent = (pd.Timestamp.now(tz="UTC") - beat.at).total_seconds()
+            if silent > state.stale_after_s and not beat.finished:
+                reasons.append(f"the controller has been silent for {silent:.0f} s")
+            if beat.degraded:
+                reasons.append("degraded: " + "; ".join(beat.reasons))
         if reasons:
             response.status_code = 503
         return Health(
             status="degraded" if reasons else "ready",
-            time=None if c is None or c.status.time is None else c.status.time.to_pydatetime(),
-            step=None if c is None else c.status.step,
+            time=None if beat is None or beat.time is None else beat.time.to_pydatetime(),
+            step=None if beat is None else beat.step,
             reasons=reasons,
         )
 
@@ -243,9 +295,11 @@ def create_app(state: AppState) -> FastAPI:
     def metrics() -> Response:
         """Prometheus metrics."""
         state.metrics.set_jobs(state.store.job_counts())
-        if state.controller is not None:
-            state.metrics.lag.set(state.controller.status.lag_s)
-        return Response(state.metrics.render(), media_type="text/plain; version=0.0.4")
+        beat = state.store.last_heartbeat()
+        if beat is not None:
+            state.metrics.lag.set(beat.lag_s)
+            state.metrics.degraded.set(1.0 if beat.degraded else 0.0)
+        return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     # -- fleet -------------------------------------------------------------------------------
 
@@ -372,10 +426,9 @@ def create_app(state: AppState) -> FastAPI:
     )
     def submit_job(
         body: JobSubmission,
-        response: Response,
         who: Submitter,
         idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
-    ) -> JobOut:
+    ) -> Response:
         """Submit a batch job; committed before the answer. Resubmitting with the same
         ``Idempotency-Key`` returns the first job (200) instead of creating another."""
         now = state.clock.now()
@@ -402,7 +455,7 @@ def create_app(state: AppState) -> FastAPI:
         deadline = (
             pd.Timestamp(body.deadline).tz_convert("UTC")
             if body.deadline is not None
-            else now + pd.Timedelta(hours=shortest_h + (body.slack_h or 0.0))
+            else (now + pd.Timedelta(hours=shortest_h + (body.slack_h or 0.0))).floor("us")
         )
         available_h = (deadline - now).total_seconds() / 3600
         if available_h + 1e-9 < shortest_h:
@@ -432,9 +485,7 @@ def create_app(state: AppState) -> FastAPI:
             idempotency_key=idempotency_key,
         )
         stored, created = state.store.submit_job(job)
-        if not created:
-            response.status_code = 200
-        return job_out(stored)
+        return _json(job_out(stored), 201 if created else 200)
 
     def own_job(job_id: str, who: Principal) -> JobRecord:
         job = state.store.job(job_id)
@@ -443,8 +494,8 @@ def create_app(state: AppState) -> FastAPI:
         return job
 
     @app.get("/v1/jobs/{job_id}", response_model=JobOut, tags=["jobs"], responses=READ_ONE)
-    def get_job(job_id: str, who: Reader) -> JobOut:
-        return job_out(own_job(job_id, who))
+    def get_job(job_id: str, who: Reader) -> Response:
+        return _json(job_out(own_job(job_id, who)))
 
     @app.get("/v1/jobs", response_model=JobList, tags=["jobs"], responses=READ)
     def list_jobs(
@@ -561,31 +612,26 @@ def create_app(state: AppState) -> FastAPI:
 
     @app.get("/v1/signals", tags=["plan"], responses=READ)
     def signals(
-        _: Reader, horizon_h: Annotated[float, Query(gt=0, le=168)] = 24.0
+        _: Reader, horizon_h: Annotated[float, Query(gt=0, le=24)] = 24.0
     ) -> dict[str, Any]:
-        """Latest received value and the controller's forecast of each signal, per site."""
-        c = state.controller
-        if c is None or c.status.step < 0:
+        """Latest received value and the controller's forecast of each signal, per site, as
+        of its last tick (forecasts reach 24 h ahead)."""
+        beat = state.store.last_heartbeat()
+        if beat is None or not beat.signals:
             return {"time": None, "sites": {}}
-        k = c.status.step
-        steps = max(1, round(horizon_h / c.step_h))
-        history = History(c.received, k)
-        out: dict[str, Any] = {name: {} for name in site_names}
-        for signal_name in c.received:
-            latest = history.now(signal_name)
-            forecast = history.forecast(
-                signal_name, steps, c.options.forecaster, max(1, round(24 / c.step_h))
-            )
-            for i, name in enumerate(site_names):
-                out[name][signal_name] = {
-                    "latest": float(latest[i]),
-                    "forecast": np.round(forecast[:, i], 4).tolist(),
-                }
+        snapshot = beat.signals
+        steps = max(1, round(horizon_h * 60 / snapshot["step_minutes"]))
         return {
-            "time": c.time_of(k).isoformat(),
-            "step_minutes": c.step_h * 60,
-            "degraded": c.status.degraded,
-            "sites": out,
+            "time": snapshot["time"],
+            "step_minutes": snapshot["step_minutes"],
+            "degraded": beat.degraded,
+            "sites": {
+                site: {
+                    name: {"latest": v["latest"], "forecast": v["forecast"][:steps]}
+                    for name, v in signals.items()
+                }
+                for site, signals in snapshot["sites"].items()
+            },
         }
 
     def event_out(e: Any) -> GridEventOut:

@@ -29,7 +29,8 @@ class Principal:
     scopes: frozenset[str]
 
     def may(self, scope: str) -> bool:
-        return scope in self.scopes
+        """Whether a granted scope covers ``scope`` (admin covers submit, submit covers read)."""
+        return any(scope in IMPLIED.get(granted, ()) for granted in self.scopes)
 
     @property
     def admin(self) -> bool:

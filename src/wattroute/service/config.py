@@ -15,7 +15,7 @@ database and the clock::
     executor: simulated
     database: sqlite:///wattroute.db
     clock: {kind: replay, speedup: 3600}
-    api: {host: 127.0.0.1, port: 8080, max_body_bytes: 65536}
+    api: {host: 127.0.0.1, port: 8080, max_body_bytes: 65536, workers: 1}
     auth: {required: true}
 
 A relative ``sqlite:///`` path and relative data files resolve against the config file's folder
@@ -97,9 +97,14 @@ class ClockConfig(_Strict):
 
 
 class ApiConfig(_Strict):
+    """Where the API listens. ``workers`` > 1 runs that many API processes on the port (the
+    controller runs once, in the parent process); each is one Python interpreter, so on a
+    machine with spare cores more workers answer more requests."""
+
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     max_body_bytes: PositiveInt = 64 * 1024
+    workers: PositiveInt = Field(default=1, le=64)
 
 
 class AuthConfig(_Strict):

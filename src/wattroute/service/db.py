@@ -143,6 +143,22 @@ class TickRow(Base):
     state: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
+class HeartbeatRow(Base):
+    """The controller's report about itself: one row, replaced at every tick and while it
+    waits (see :class:`wattroute.runtime.records.Heartbeat`)."""
+
+    __tablename__ = "controller_heartbeat"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    step: Mapped[int] = mapped_column(Integer)
+    time: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    degraded: Mapped[bool] = mapped_column(Boolean)
+    reasons: Mapped[list[str]] = mapped_column(JSON)
+    lag_s: Mapped[float] = mapped_column(Float)
+    finished: Mapped[bool] = mapped_column(Boolean)
+    signals: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite gets WAL, a busy timeout and foreign keys."""
     if url.startswith("sqlite"):
@@ -162,7 +178,10 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+    # No ping before each checkout (a round trip per request): a connection the server
+    # dropped fails its request with 503 (retry is safe) and SQLAlchemy then discards the
+    # pool's stale connections; pool_recycle retires idle ones before servers time them out.
+    return create_engine(url, pool_size=20, max_overflow=20, pool_recycle=1800)
 
 
 def migrate(engine: Engine) -> None:

@@ -1,8 +1,18 @@
-"""Prometheus metrics of the service (``GET /metrics``), on a registry of its own."""
+"""Prometheus metrics of the service (``GET /metrics``), on a registry of its own.
+
+With several API worker processes (``api.workers`` > 1) the service runs prometheus_client in
+multiprocess mode (``PROMETHEUS_MULTIPROC_DIR`` set before any process imports it): counters
+and histograms are summed over the processes, and gauges report the most recent value any
+process set, so whichever worker answers a scrape tells the same story.
+"""
 
 from __future__ import annotations
 
+import os
+from functools import partial
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from wattroute.runtime.executor import StepReport
 from wattroute.runtime.records import TickRecord
@@ -25,34 +35,35 @@ class ServiceMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.power = Gauge(
+        gauge = partial(Gauge, multiprocess_mode="mostrecent")
+        self.power = gauge(
             "wattroute_site_power_kw",
             "Mean power over the last step, kW",
             ["site", "source"],
             registry=r,
         )
-        self.load = Gauge(
+        self.load = gauge(
             "wattroute_site_load_kw",
             "Facility load served over the last step, kW",
             ["site"],
             registry=r,
         )
-        self.price = Gauge(
+        self.price = gauge(
             "wattroute_site_price_usd_per_mwh", "Grid price in force, USD/MWh", ["site"], registry=r
         )
-        self.carbon = Gauge(
+        self.carbon = gauge(
             "wattroute_site_carbon_g_per_kwh",
             "Grid carbon intensity in force, gCO2eq/kWh",
             ["site"],
             registry=r,
         )
-        self.battery = Gauge(
+        self.battery = gauge(
             "wattroute_site_battery_kwh", "Battery energy, kWh", ["site"], registry=r
         )
-        self.accelerators = Gauge(
+        self.accelerators = gauge(
             "wattroute_site_busy_accelerators", "Busy accelerators", ["site", "kind"], registry=r
         )
-        self.jobs = Gauge(
+        self.jobs = gauge(
             "wattroute_jobs",
             "Batch jobs by state (queued is the queue depth)",
             ["state"],
@@ -65,8 +76,8 @@ class ServiceMetrics:
             buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
         self.ticks = Counter("wattroute_ticks_total", "Planning ticks", registry=r)
-        self.degraded = Gauge("wattroute_degraded", "1 while planning on stale signals", registry=r)
-        self.lag = Gauge(
+        self.degraded = gauge("wattroute_degraded", "1 while planning on stale signals", registry=r)
+        self.lag = gauge(
             "wattroute_controller_lag_seconds",
             "How far the controller trails the clock, s",
             registry=r,
@@ -114,4 +125,8 @@ class ServiceMetrics:
             self.jobs.labels(state).set(counts.get(state, 0))
 
     def render(self) -> bytes:
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            merged = CollectorRegistry()
+            MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
+            return generate_latest(merged)
         return generate_latest(self.registry)

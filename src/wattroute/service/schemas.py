@@ -182,6 +182,7 @@ _ERRORS = {
     404: "no such object, or one that belongs to another tenant",
     409: "the object exists already",
     413: "the request body is over the size limit",
+    503: "the database is unavailable: nothing was changed; retry (same Idempotency-Key)",
 }
 
 
