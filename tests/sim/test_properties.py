@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from tests.builders import Battery, DemandPoint, Genset, job, scenario, service, site
 from wattroute.policies import get_policy
 from wattroute.sim import SimulationOptions, simulate, summarize
+from wattroute.sim.simulator import UNSERVED_TOLERANCE_KW
 
 QUARTER = pd.Timedelta("15min")
 
@@ -104,8 +105,9 @@ def test_every_run_balances_energy_respects_capacity_and_accounts_for_all_work(p
     assert supply == pytest.approx(
         e["load"] + e["battery_charge"] + e["export"], rel=1e-9, abs=1e-9
     )
-    # Repairs leave nothing unserved: idle accelerators are powered down first.
-    assert e["unserved"] == pytest.approx(0.0, abs=1e-6)
+    # Repairs leave nothing unserved (idle accelerators are powered down first), up to the
+    # tolerance below which a block goes on: at any site and step.
+    assert (record.sites.data["unserved_kw"] <= UNSERVED_TOLERANCE_KW).all()
     # Never more accelerators busy than a site has, or than are powered.
     used = record.sites.data["batch_accelerators"] + record.sites.data["inference_accelerators"]
     assert (used <= record.sites.data["powered_accelerators"] + 1e-4).all()

@@ -242,3 +242,26 @@ def test_greedy_defers_to_the_cheap_hours_it_has_seen_before():
 def test_unlimited_import_is_infinite_in_the_arrays():
     sc = scenario([site(import_limit_kw=math.inf)], jobs=[job("j", 0, 1.0, 1, 5.0)])
     assert _run(sc)["energy_kwh"]["unserved"] == 0.0
+
+
+def test_capping_inference_for_power_never_powers_more_accelerators_than_the_site_has():
+    # Islanded, a battery for power: 1 kW can run two 0.5 kW accelerators, but there is one.
+    # Demand for three replicas; the repair caps inference at what the site has and can power.
+    sc = scenario(
+        [
+            site(
+                "island",
+                grid=False,
+                accelerators=1,
+                busy_kw=0.5,
+                idle_kw=0.0,
+                battery=Battery(2.0, 1.0, 1.0, 1.0, 0.1, 0.95, 0.5),
+            )
+        ],
+        points=[DemandPoint("p", 40.0, -100.0)],
+        services=[service("v", "p", np.full(288, 28.0), slo_ms=10.0, throughput=10.0)],
+    )
+    record = simulate(sc, get_policy("greedy"), SimulationOptions(check_energy_balance=True))
+    data = record.sites.data
+    assert data["inference_accelerators"].max() <= 1.0
+    assert (data["inference_accelerators"] <= data["powered_accelerators"] + 1e-6).all()

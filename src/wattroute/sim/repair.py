@@ -227,7 +227,8 @@ def repair(
         else:
             # c) cap inference, counting its replicas as fully busy.
             counts.sites_inference_capped += 1
-            limit[s] = float(max(np.floor(max(it_room[s], 0.0) / fleet.busy_kw[s]), 0.0))
+            fully_busy = np.floor(max(it_room[s], 0.0) / fleet.busy_kw[s])
+            limit[s] = float(min(fleet.accelerators[s], max(fully_busy, 0.0)))
     if changed:
         counts.decisions_repaired += 1
 
