@@ -10,14 +10,14 @@ on stale ones. A real engine (Ray) implements the same interface.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import Protocol
+from dataclasses import dataclass, field, fields
+from typing import Any, Protocol
 
 import numpy as np
 
 from wattroute.model.arrays import FleetSignals, FleetStatic, ServiceArrays
 from wattroute.sim.dispatch import check_energy_balance, dispatch
-from wattroute.sim.inference import route, serve
+from wattroute.sim.inference import Served, route, serve
 from wattroute.sim.jobs import JobTable
 
 
@@ -33,6 +33,10 @@ class Allocation:
     battery_kw: np.ndarray | None
     genset_kw: np.ndarray | None
     accelerator_limit: np.ndarray
+    # What runs real work needs: per job id its code (module:function) and arguments, per
+    # service its handler (module:function returning a model; None: the built-in one).
+    code: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
+    handlers: dict[str, str | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, eq=False)
@@ -51,6 +55,7 @@ class StepReport:
     dropped: float
     batch_accelerators: np.ndarray
     inference_accelerators: np.ndarray
+    failures: dict[str, str] = field(default_factory=dict)  # job id -> what its code raised
 
 
 class Executor(Protocol):
@@ -65,6 +70,25 @@ class Executor(Protocol):
         services: tuple[ServiceArrays, ...],
     ) -> StepReport:
         """Run ``allocation`` for step ``step``, advancing ``jobs`` by what ran."""
+        ...
+
+    def enact(
+        self,
+        jobs: JobTable,
+        ids: np.ndarray,
+        allocation: Allocation,
+        services: tuple[ServiceArrays, ...],
+    ) -> None:
+        """Make ``allocation`` so now, between ticks (a correction: a grid event, a lost
+        site), without accounting for energy; ``jobs`` shows what runs where afterwards."""
+        ...
+
+    def load_kw_now(self, pue: np.ndarray) -> np.ndarray:
+        """Each site's facility load from what runs right now, kW."""
+        ...
+
+    def unavailable_sites(self) -> frozenset[str]:
+        """Sites the engine cannot run anything at now (their nodes are gone)."""
         ...
 
     @property
@@ -104,6 +128,8 @@ class SimulatedExecutor:
         self.step_h = step_h
         self.check_balance = check_balance
         self._soc = fleet.battery_initial_kwh.copy()
+        self._enacted: Allocation | None = None
+        self._enacted_services: tuple[ServiceArrays, ...] = ()
 
     @property
     def soc_kwh(self) -> np.ndarray:
@@ -126,23 +152,103 @@ class SimulatedExecutor:
         services: tuple[ServiceArrays, ...],
     ) -> StepReport:
         fleet, dt = self.fleet, self.step_h
-        n_sites = fleet.n_sites
         jobs.apply_allocation(ids, allocation.site, allocation.accelerators, step)
+        self._enacted, self._enacted_services = allocation, services
         running = ids[jobs.site[ids] >= 0]
         batch = np.bincount(
-            jobs.site[running], weights=jobs.accelerators[running], minlength=n_sites
-        )
-        busy = batch.astype(float)
+            jobs.site[running], weights=jobs.accelerators[running], minlength=fleet.n_sites
+        ).astype(float)
+        busy = batch.copy()
         hours_left = jobs.hours_to_completion(running)
         if running.size:  # jobs that finish within the step run only part of it
             unused = np.clip(dt - hours_left, 0.0, dt) / dt * jobs.accelerators[running]
-            busy -= np.bincount(jobs.site[running], weights=unused, minlength=n_sites)
-        inference_busy = np.zeros(n_sites)
-        inference_acc = np.zeros(n_sites)
+            busy -= np.bincount(jobs.site[running], weights=unused, minlength=fleet.n_sites)
+        report = self.account(
+            step, busy, allocation, services, allocation.accelerator_limit - batch
+        )
+        jobs.advance(ids, step * dt, dt)
+        return report
+
+    def enact(
+        self,
+        jobs: JobTable,
+        ids: np.ndarray,
+        allocation: Allocation,
+        services: tuple[ServiceArrays, ...],
+    ) -> None:
+        """The model has no time between ticks: the allocation stands from now on."""
+        jobs.site[ids] = allocation.site
+        jobs.accelerators[ids] = np.where(allocation.site >= 0, allocation.accelerators, 0)
+        self._enacted = allocation
+        self._enacted_services = services
+
+    def load_kw_now(self, pue: np.ndarray) -> np.ndarray:
+        a = self._enacted
+        if a is None:
+            return np.zeros(self.fleet.n_sites)
+        ok = a.site >= 0
+        batch = np.bincount(a.site[ok], weights=a.accelerators[ok], minlength=self.fleet.n_sites)
+        return self.it_kw(batch, a, self._enacted_services) * pue
+
+    def unavailable_sites(self) -> frozenset[str]:
+        return frozenset()
+
+    def it_kw(
+        self,
+        batch_busy: np.ndarray,
+        allocation: Allocation,
+        services: tuple[ServiceArrays, ...],
+        inference_capacity: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """IT power per site (kW) with ``batch_busy`` accelerators of batch work and the
+        allocation's inference served within ``inference_capacity`` accelerators (default:
+        what the batch work leaves)."""
+        capacity = (
+            allocation.accelerator_limit - batch_busy
+            if inference_capacity is None
+            else inference_capacity
+        )
+        served = self._serve(allocation, services, capacity)
+        inference_busy = (
+            np.zeros(self.fleet.n_sites) if served is None else served.busy_equivalent[0]
+        )
+        return self._it_kw(batch_busy, inference_busy, allocation)
+
+    def _it_kw(
+        self, batch_busy: np.ndarray, inference_busy: np.ndarray, allocation: Allocation
+    ) -> np.ndarray:
+        fleet = self.fleet
+        return (
+            fleet.base_it_kw
+            + fleet.idle_kw * allocation.accelerator_limit
+            + (fleet.busy_kw - fleet.idle_kw) * (batch_busy + inference_busy)
+        )
+
+    def _serve(
+        self, allocation: Allocation, services: tuple[ServiceArrays, ...], capacity: np.ndarray
+    ) -> Served | None:
+        if not services:
+            return None
+        load = route(services, allocation.routing, 0, 1)
+        return serve(services, load, capacity, self.step_h * 3600.0)
+
+    def account(
+        self,
+        step: int,
+        batch_busy: np.ndarray,
+        allocation: Allocation,
+        services: tuple[ServiceArrays, ...],
+        inference_capacity: np.ndarray,
+    ) -> StepReport:
+        """Power, cost and emissions of one step in which ``batch_busy`` accelerators (mean
+        over the step) ran batch work and inference was served within
+        ``inference_capacity`` accelerators per site; advances the battery."""
+        fleet, dt = self.fleet, self.step_h
+        inference_busy = np.zeros(fleet.n_sites)
+        inference_acc = np.zeros(fleet.n_sites)
         counts = np.zeros(4)
-        if services:
-            load = route(services, allocation.routing, 0, 1)
-            served = serve(services, load, allocation.accelerator_limit - batch, dt * 3600.0)
+        served = self._serve(allocation, services, inference_capacity)
+        if served is not None:
             inference_busy = served.busy_equivalent[0]
             inference_acc = served.accelerators[0]
             counts = np.array(
@@ -153,11 +259,7 @@ class SimulatedExecutor:
                     served.dropped.sum(),
                 ]
             )
-        it_kw = (
-            fleet.base_it_kw
-            + fleet.idle_kw * allocation.accelerator_limit
-            + (fleet.busy_kw - fleet.idle_kw) * (busy + inference_busy)
-        )
+        it_kw = self._it_kw(batch_busy, inference_busy, allocation)
         sig = self.actual
         row = min(step, sig.pue.shape[0] - 1)
         demand = (it_kw * sig.pue[row])[np.newaxis, :]
@@ -173,7 +275,6 @@ class SimulatedExecutor:
         )
         if self.check_balance:
             check_energy_balance(result, self._soc, fleet, dt, where=f"at step {step}")
-        jobs.advance(ids, step * dt, dt)
         self._soc = result.soc_kwh[-1].copy()
         flows = {
             f.name: getattr(result, f.name)[0].copy() for f in fields(result) if f.name != "soc_kwh"
@@ -200,6 +301,6 @@ class SimulatedExecutor:
             within_slo=float(counts[1]),
             late=float(counts[2]),
             dropped=float(counts[3]),
-            batch_accelerators=busy,
+            batch_accelerators=batch_busy,
             inference_accelerators=inference_acc,
         )

@@ -8,14 +8,16 @@ The controller never talks to a database: it reads and commits these records thr
 from __future__ import annotations
 
 import copy
+import dataclasses
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import pandas as pd
 
-JOB_STATES = ("queued", "running", "paused", "completed", "cancelled")
-"""queued: not yet run; running; paused: ran and was stopped; completed; cancelled."""
+JOB_STATES = ("queued", "running", "paused", "completed", "cancelled", "failed")
+"""queued: not yet run; running; paused: ran and was stopped; completed; cancelled; failed:
+its code raised (``error`` says what)."""
 
 
 # What a tick changes in a job: its state, progress and allocation.
@@ -31,6 +33,7 @@ PROGRESS_FIELDS = (
     "stops",
     "completed_at",
     "remaining_at_deadline",
+    "error",
 )
 
 
@@ -53,6 +56,7 @@ class JobRecord:
     migration_overhead_h: float = 0.0
     allowed_sites: tuple[str, ...] | None = None
     function: str | None = None
+    args: dict[str, Any] = field(default_factory=dict)
     state: str = "queued"
     done_accelerator_hours: float = 0.0
     site: str | None = None
@@ -65,6 +69,7 @@ class JobRecord:
     completed_at: pd.Timestamp | None = None
     remaining_at_deadline: float | None = None
     idempotency_key: str | None = None
+    error: str | None = None
 
     @property
     def active(self) -> bool:
@@ -96,6 +101,9 @@ class GridEventRecord:
     reason: str = ""
     peak_kw: float = 0.0  # the most the site drew during the event so far
     complied: bool | None = None  # None while pending or active
+    # Wall seconds from the event taking effect (accepted, or its start if later) until the
+    # site's load measured below max_kw; None until then.
+    compliance_s: float | None = None
 
 
 @dataclass
@@ -169,6 +177,15 @@ class Store(Protocol):
         """Replace the controller's report about itself."""
         ...
 
+    def commit_correction(self, step: int, plan: dict[str, Any], jobs: list[JobRecord]) -> None:
+        """Record a correction between ticks: the plan of step ``step`` now in force and the
+        jobs it changed, all or nothing."""
+        ...
+
+    def record_compliance(self, event_id: str, seconds: float) -> None:
+        """Record how long a grid event took to be complied with."""
+        ...
+
 
 class MemoryStore:
     """:class:`Store` in memory (for tests and for embedding the controller)."""
@@ -225,3 +242,20 @@ class MemoryStore:
     def heartbeat(self, beat: Heartbeat) -> None:
         with self._lock:
             self.beat = copy.deepcopy(beat)
+
+    def commit_correction(self, step: int, plan: dict[str, Any], jobs: list[JobRecord]) -> None:
+        with self._lock:
+            for i, tick in enumerate(self.ticks):
+                if tick.step == step:
+                    self.ticks[i] = dataclasses.replace(tick, plan=copy.deepcopy(plan))
+            for job in jobs:
+                current = self.jobs.get(job.id)
+                if current is not None and current.state == "cancelled":
+                    continue
+                self.jobs[job.id] = copy.deepcopy(job)
+
+    def record_compliance(self, event_id: str, seconds: float) -> None:
+        with self._lock:
+            event = self.events.get(event_id)
+            if event is not None and event.compliance_s is None:
+                event.compliance_s = seconds

@@ -403,6 +403,8 @@ def create_app(state: AppState) -> FastAPI:
             max_accelerators=job.max_accelerators,
             allowed_sites=list(job.allowed_sites) if job.allowed_sites is not None else None,
             function=job.function,
+            args=job.args,
+            error=job.error,
             site=job.site,
             accelerators=job.accelerators,
             moves=job.moves,
@@ -482,6 +484,7 @@ def create_app(state: AppState) -> FastAPI:
             migration_overhead_h=body.migration_overhead_h,
             allowed_sites=tuple(body.allowed_sites) if body.allowed_sites is not None else None,
             function=body.function,
+            args=dict(body.args),
             idempotency_key=idempotency_key,
         )
         stored, created = state.store.submit_job(job)
@@ -502,7 +505,7 @@ def create_app(state: AppState) -> FastAPI:
         who: Reader,
         state_: Annotated[
             str | None,
-            Query(alias="state", pattern="^(queued|running|paused|completed|cancelled)$"),
+            Query(alias="state", pattern="^(queued|running|paused|completed|cancelled|failed)$"),
         ] = None,
         site: Annotated[str | None, Query(max_length=128)] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Float,
     Integer,
     String,
+    Text,
     UniqueConstraint,
     create_engine,
     event,
@@ -94,6 +95,8 @@ class JobRow(Base):
     completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     remaining_at_deadline: Mapped[float | None] = mapped_column(Float, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    args: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class ServiceRow(Base):
@@ -119,6 +122,7 @@ class GridEventRow(Base):
     peak_kw: Mapped[float] = mapped_column(Float, default=0.0)
     complied: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    compliance_s: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class SiteOverrideRow(Base):

@@ -28,7 +28,13 @@ class JobSubmission(_In):
     migration_overhead_h: float = Field(default=0.0, ge=0, le=24)
     allowed_sites: list[str] | None = Field(default=None, max_length=1000)
     function: str | None = Field(
-        default=None, max_length=512, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"
+        default=None,
+        max_length=512,
+        pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
+        description="the job's code, module.path:function, called as function(ctx, **args)",
+    )
+    args: dict[str, Any] = Field(
+        default_factory=dict, max_length=100, description="keyword arguments for the function"
     )
 
     @model_validator(mode="after")
@@ -44,7 +50,7 @@ class JobOut(BaseModel):
     id: str
     tenant: str
     name: str
-    state: Literal["queued", "running", "paused", "completed", "cancelled"]
+    state: Literal["queued", "running", "paused", "completed", "cancelled", "failed"]
     submitted_at: datetime
     deadline: datetime
     work_accelerator_hours: float
@@ -53,6 +59,8 @@ class JobOut(BaseModel):
     max_accelerators: int
     allowed_sites: list[str] | None
     function: str | None
+    args: dict[str, Any]
+    error: str | None
     site: str | None
     accelerators: int
     moves: int

@@ -53,6 +53,7 @@ JOB_FIELDS = (
     "checkpoint_overhead_h",
     "migration_overhead_h",
     "function",
+    "args",
     *PROGRESS_FIELDS,
     "idempotency_key",
 )
@@ -288,30 +289,45 @@ class SqlStore:
                     state=tick.state,
                 )
             )
-            if jobs:
-                # One executemany; a cancellation that landed while the tick ran wins over
-                # the tick's progress.
-                table = _jobs_table()
-                s.connection().execute(
-                    update(table).where(
-                        table.c.id == bindparam("job_id"), table.c.state != "cancelled"
-                    ),
-                    [
-                        {
-                            "job_id": job.id,
-                            "updated_at": now,
-                            **{f: getattr(job, f) for f in PROGRESS_FIELDS},
-                            "completed_at": _dt(job.completed_at),
-                        }
-                        for job in jobs
-                    ],
-                )
+            self._write_progress(s, jobs, now)
             for e in events:
                 s.execute(
                     update(GridEventRow)
                     .where(GridEventRow.id == e.id)
                     .values(peak_kw=e.peak_kw, complied=e.complied)
                 )
+
+    @staticmethod
+    def _write_progress(s: Session, jobs: list[JobRecord], now: datetime) -> None:
+        """One executemany; a cancellation that landed meanwhile wins over the progress."""
+        if not jobs:
+            return
+        table = _jobs_table()
+        s.connection().execute(
+            update(table).where(table.c.id == bindparam("job_id"), table.c.state != "cancelled"),
+            [
+                {
+                    "job_id": job.id,
+                    "updated_at": now,
+                    **{f: getattr(job, f) for f in PROGRESS_FIELDS},
+                    "completed_at": _dt(job.completed_at),
+                }
+                for job in jobs
+            ],
+        )
+
+    def commit_correction(self, step: int, plan: dict[str, Any], jobs: list[JobRecord]) -> None:
+        with self._write() as s:
+            s.execute(update(TickRow).where(TickRow.step == step).values(plan=plan))
+            self._write_progress(s, jobs, _utcnow())
+
+    def record_compliance(self, event_id: str, seconds: float) -> None:
+        with self._write() as s:
+            s.execute(
+                update(GridEventRow)
+                .where(GridEventRow.id == event_id, GridEventRow.compliance_s.is_(None))
+                .values(compliance_s=seconds)
+            )
 
     def recent_ticks(self, count: int) -> list[TickRecord]:
         with self.session() as s:
@@ -422,7 +438,9 @@ def _event(r: GridEventRow) -> GridEventRecord:
     start, end = _ts(r.start), _ts(r.end)
     assert start is not None
     assert end is not None
-    return GridEventRecord(r.id, r.site, r.max_kw, start, end, r.reason, r.peak_kw, r.complied)
+    return GridEventRecord(
+        r.id, r.site, r.max_kw, start, end, r.reason, r.peak_kw, r.complied, r.compliance_s
+    )
 
 
 def _tick(r: TickRow) -> TickRecord:
