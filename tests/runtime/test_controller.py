@@ -235,3 +235,37 @@ def test_the_controller_reports_in_while_it_waits_and_when_the_period_ends():
     assert beats[-1].finished
     assert set(beats[1].signals["sites"]) == {"a", "b"}
     assert len(beats[1].signals["sites"]["a"]["price_usd_per_mwh"]["forecast"]) == DAY
+
+
+def test_a_grid_event_in_force_between_ticks_is_acted_on_at_once_and_timed():
+    sc = _fleet()
+    store = MemoryStore()
+    for i in range(6):
+        store.add_job(_job(i, sc, work=20.0, slack=30))
+    clock = ManualClock(sc.start)
+    controller = build_controller(sc, store, get_policy("agnostic"), clock)
+    controller.tick()
+    before = store.ticks[-1].plan["jobs"]
+    assert any(a["site"] == "a" for a in before.values())
+    # Mid-step, the grid asks site a to stay under 1 kW until later in the day.
+    clock.current = sc.start + pd.Timedelta(minutes=2)
+    store.events["e1"] = GridEventRecord(
+        "e1",
+        "a",
+        1.0,
+        sc.start,
+        sc.start + pd.Timedelta(hours=2),
+        created_at=pd.Timestamp.now(tz="UTC"),
+    )
+    controller.watch()
+    plan = store.ticks[-1].plan
+    assert "grid events" in plan["correction"]["reason"]
+    on_a = sum(a["accelerators"] for a in plan["jobs"].values() if a["site"] == "a")
+    assert on_a * 1.0 <= 1.0  # 1 kW per busy accelerator: at most one runs there now
+    assert all(store.jobs[j].site == a["site"] for j, a in plan["jobs"].items())
+    # The (simulated) load fell within the cap as soon as the correction was enacted.
+    assert store.events["e1"].compliance_s is not None
+    assert store.events["e1"].compliance_s < 5.0
+    # Nothing changed since: no second correction.
+    controller.watch()
+    assert store.ticks[-1].plan["correction"] == plan["correction"]

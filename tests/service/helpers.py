@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from fastapi.testclient import TestClient
@@ -12,11 +13,15 @@ from tests.builders import Battery, DemandPoint, scenario, site
 from wattroute.model import Scenario
 from wattroute.policies import get_policy
 from wattroute.runtime import Controller, ManualClock, build_controller
+from wattroute.runtime.executor import Executor, SimulatedExecutor
 from wattroute.runtime.providers import SignalProvider
 from wattroute.service.api import AppState, create_app
 from wattroute.service.auth import new_token, parse_scopes, token_hash
 from wattroute.service.server import open_store
 from wattroute.service.store import SqlStore
+
+if TYPE_CHECKING:
+    from wattroute.execution.gateway import Gateway
 
 DAY = 288
 
@@ -67,13 +72,25 @@ def make_service(
     policy: str = "greedy",
     provider: SignalProvider | None = None,
     max_body_bytes: int = 64 * 1024,
+    fleet: Scenario | None = None,
+    executor: Executor | None = None,
+    gateway: Gateway | None = None,
 ) -> Service:
-    sc = small_fleet()
+    sc = fleet if fleet is not None else small_fleet()
     store = open_store(database)
     clock = ManualClock(sc.start)
-    controller = build_controller(sc, store, get_policy(policy), clock, provider=provider)
+    controller = build_controller(
+        sc, store, get_policy(policy), clock, provider=provider, executor=executor
+    )
     state = AppState(
-        sc, store, clock, controller, run_controller=False, max_body_bytes=max_body_bytes
+        sc,
+        store,
+        clock,
+        controller,
+        run_controller=False,
+        max_body_bytes=max_body_bytes,
+        gateway=gateway,
+        jobs_need_code=executor is not None and not isinstance(executor, SimulatedExecutor),
     )
     client = TestClient(create_app(state))
     return Service(client, state, store, controller, clock)

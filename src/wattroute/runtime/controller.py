@@ -24,7 +24,7 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -42,6 +42,7 @@ from wattroute.runtime.providers import SIGNAL_NAMES, SignalProvider
 from wattroute.runtime.records import (
     GridEventRecord,
     Heartbeat,
+    JobRecord,
     ServiceRecord,
     Store,
     TickRecord,
@@ -100,6 +101,9 @@ class ControllerOptions:
         Wall-clock seconds between heartbeats while waiting for the next step.
     signal_horizon_h
         How far ahead the forecast in the heartbeat reaches, hours.
+    watch_s
+        Wall-clock seconds between looks, while waiting, at what bounds the fleet (grid events,
+        overrides, lost sites) and at grid events' compliance.
     """
 
     power_safety_margin: float = 0.1
@@ -107,6 +111,7 @@ class ControllerOptions:
     check_balance: bool = True
     heartbeat_s: float = 5.0
     signal_horizon_h: float = 24.0
+    watch_s: float = 0.25
 
 
 @dataclass
@@ -178,6 +183,10 @@ class Controller:
         self._totals = dict.fromkeys(TOTAL_KEYS, 0.0)
         self._job_numbers: dict[str, int] = {}
         self._signals: dict[str, Any] = {}
+        self._handlers: dict[str, str | None] = {}
+        self._envelope: tuple[Any, ...] = ((), (), ())
+        self._in_force_since: dict[str, float] = {}
+        self.notices: list[Callable[[str, dict[str, Any]], None]] = []
         self.policy.reset()
         self._resume()
 
@@ -232,19 +241,24 @@ class Controller:
         self._beat()
 
     def _wait(self, due: pd.Timestamp, stop: threading.Event) -> bool:
-        """Wait for ``due`` with a heartbeat every ``heartbeat_s``; ``False`` if stopped."""
-        beat = self.options.heartbeat_s
-        while self.clock.seconds_until(due) > beat:
-            if stop.wait(beat):
+        """Wait for ``due``, watching the envelope every ``watch_s`` and writing a heartbeat
+        every ``heartbeat_s``; ``False`` if stopped."""
+        last_beat = time.monotonic()
+        while (remaining := self.clock.seconds_until(due)) > 0:
+            if stop.wait(min(remaining, self.options.watch_s, self.options.heartbeat_s)):
                 return False
-            self._beat()
+            try:
+                self.watch()
+            except Exception:
+                log.exception("watch failed")
+            if time.monotonic() - last_beat >= self.options.heartbeat_s:
+                self._beat()
+                last_beat = time.monotonic()
         return self.clock.wait_until(due, stop)
 
-    def tick(self) -> TickRecord:
-        """Plan, enact and commit the next step."""
-        k = self._next_step
-        now = self.time_of(k)
-        self._receive(k)
+    def _decide(self, k: int, now: pd.Timestamp) -> _Decided:
+        """Ask the policy for step ``k`` with the fleet as it stands at ``now``, and repair
+        the decision to fit."""
         fleet = self._effective_fleet(now)
         records = self.store.active_jobs()
         table, ids = load_table(records, fleet.names, self.scenario.start)
@@ -281,9 +295,23 @@ class Controller:
             fixed.battery_kw,
             fixed.genset_kw,
             fixed.accelerator_limit,
+            code={r.id: (r.function, dict(r.args)) for r in records if r.function},
+            handlers={s.name: self._handlers.get(s.name) for s in services},
         )
+        return _Decided(fleet, records, table, ids, service_arrays, fixed, allocation, decision_s)
+
+    def tick(self) -> TickRecord:
+        """Plan, enact and commit the next step."""
+        k = self._next_step
+        now = self.time_of(k)
+        self._receive(k)
+        d = self._decide(k, now)
+        fleet, records, table, ids = d.fleet, d.records, d.table, d.ids
+        services, fixed, allocation, decision_s = d.services, d.fixed, d.allocation, d.decision_s
+        service_arrays = services
         report = self.executor.execute(k, table, ids, allocation, service_arrays)
         updated = store_table(records, table, fleet.names, self.scenario.start)
+        _mark_failed(updated, report.failures)
         events = self._grid_events(now, report, fleet.names)
         self._accumulate(report)
         tick = TickRecord(
@@ -308,10 +336,92 @@ class Controller:
         self.status.ticks += 1
         self.status.last_decision_s = decision_s
         self._signals = self._signal_snapshot(k)
+        self._envelope = self._envelope_at(now)
         self._beat()
         for listener in self.listeners:
             listener(tick, report)
         return tick
+
+    # -- between ticks: corrections and compliance --------------------------------------------
+
+    def _envelope_at(self, now: pd.Timestamp) -> tuple[Any, ...]:
+        """What bounds the fleet at ``now`` besides the signals: grid events in force,
+        operator overrides, sites the engine has lost."""
+        events = tuple(
+            sorted(
+                (e.id, e.site, e.max_kw)
+                for e in self.store.grid_events(now, now + self.scenario.step)
+                if e.start <= now < e.end
+            )
+        )
+        overrides = tuple(
+            sorted(
+                (name, o.import_limit_kw, o.power_cap_kw, o.offline)
+                for name, o in self.store.site_overrides().items()
+            )
+        )
+        return events, overrides, tuple(sorted(self.executor.unavailable_sites()))
+
+    def watch(self) -> None:
+        """Between ticks: re-decide at once when the envelope changed (a grid event came into
+        force or ended, an operator changed a site, the engine lost or regained a site), and
+        time how long each grid event in force took to be complied with."""
+        if self._next_step == 0:
+            return
+        now = self.clock.now()
+        envelope = self._envelope_at(now)
+        if envelope != self._envelope:
+            self.correct(_what_changed(self._envelope, envelope), now)
+        self._check_compliance(now)
+
+    def correct(self, reason: str, now: pd.Timestamp | None = None) -> None:
+        """Re-decide the step in force under the fleet as it stands now, enact it at once and
+        commit it; energy is still accounted for at the next tick."""
+        k = self._next_step - 1
+        if k < 0:
+            return
+        now = self.clock.now() if now is None else now
+        d = self._decide(k, now)
+        self.executor.enact(d.table, d.ids, d.allocation, d.services)
+        updated = store_table(d.records, d.table, d.fleet.names, self.scenario.start)
+        plan = self._plan_payload(d.records, d.fixed, d.services, d.fleet.names)
+        plan["correction"] = {"reason": reason, "at": now.isoformat()}
+        self.store.commit_correction(k, plan, changed(d.records, updated))
+        self._envelope = self._envelope_at(now)
+        log.info("corrected", extra={"fields": {"step": k, "reason": reason}})
+        for notify in self.notices:
+            notify("correction", {"reason": reason})
+
+    def _check_compliance(self, now: pd.Timestamp) -> None:
+        k = max(self._next_step - 1, 0)
+        pending = [
+            e
+            for e in self.store.grid_events(now, now + self.scenario.step)
+            if e.start <= now < e.end and e.compliance_s is None
+        ]
+        if not pending:
+            return
+        load = self.executor.load_kw_now(np.maximum(self.received["pue"][k], 1.0))
+        index = {name: i for i, name in enumerate(self.fleet.names)}
+        wall = time.time()
+        for e in pending:
+            i = index.get(e.site)
+            if i is None:
+                continue
+            seen = self._in_force_since.setdefault(e.id, wall)
+            # Measured from acceptance for an event already in force when it came in, from
+            # when it came into force otherwise.
+            created = e.created_at.timestamp() if e.created_at is not None else seen
+            since = created if seen - created <= self.options.watch_s + 1.0 else seen
+            if load[i] <= e.max_kw * (1 + 1e-6) + 1e-6:
+                seconds = max(wall - since, 0.0)
+                self.store.record_compliance(e.id, seconds)
+                log.info(
+                    "grid event complied",
+                    extra={"fields": {"event": e.id, "site": e.site, "seconds": seconds}},
+                )
+                for notify in self.notices:
+                    notify("compliance", {"site": e.site, "seconds": seconds})
 
     # -- the heartbeat -----------------------------------------------------------------------
 
@@ -403,6 +513,10 @@ class Controller:
                 caps[i] = min(caps[i], override.power_cap_kw)
             if override.offline:
                 count[i], idle[i], base[i], caps[i] = 0, 0.0, 0.0, 0.0
+        for name in self.executor.unavailable_sites():
+            i = index.get(name)
+            if i is not None:  # the engine lost the site: nothing runs there
+                count[i], idle[i], base[i], caps[i] = 0, 0.0, 0.0, 0.0
         for event in self.store.grid_events(now, now + self.scenario.step):
             i = index.get(event.site)
             if i is not None and event.start <= now < event.end:
@@ -426,6 +540,7 @@ class Controller:
         points = {p.name: p for p in self.scenario.demand_points}
         sites = [(s.latitude, s.longitude, s.zone) for s in self.scenario.sites]
         for record in self.store.services():
+            self._handlers[record.name] = record.handler
             names = tuple(p for p in record.demand_rps if p in points)
             key = (record.name, names, record.latency_slo_ms, record.service_time_ms)
             if key not in self._service_cache:
@@ -534,7 +649,7 @@ class Controller:
 
     @staticmethod
     def _plan_payload(
-        records: list[Any], fixed: Any, services: list[ServiceArrays], sites: tuple[str, ...]
+        records: list[Any], fixed: Any, services: Sequence[ServiceArrays], sites: tuple[str, ...]
     ) -> dict[str, Any]:
         jobs = {
             r.id: {"site": sites[int(s)], "accelerators": int(a)}
@@ -585,6 +700,36 @@ class Controller:
             "late": report.late,
             "dropped": report.dropped,
         }
+
+
+@dataclass
+class _Decided:
+    fleet: FleetStatic
+    records: list[JobRecord]
+    table: Any
+    ids: np.ndarray
+    services: tuple[ServiceArrays, ...]
+    fixed: Any
+    allocation: Allocation
+    decision_s: float
+
+
+def _mark_failed(records: list[JobRecord], failures: dict[str, str]) -> None:
+    """Jobs whose code raised: failed, with the error, and no longer placed."""
+    for record in records:
+        error = failures.get(record.id)
+        if error is not None:
+            record.state, record.error = "failed", error
+            record.site, record.accelerators = None, 0
+
+
+def _what_changed(before: tuple[Any, ...], after: tuple[Any, ...]) -> str:
+    parts = []
+    names = ("grid events", "site overrides", "sites lost")
+    for name, old, new in zip(names, before, after, strict=True):
+        if old != new:
+            parts.append(f"{name}: {list(old)} -> {list(new)}")
+    return "; ".join(parts)
 
 
 def _service_arrays(

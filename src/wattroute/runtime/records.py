@@ -87,6 +87,7 @@ class ServiceRecord:
     replica_throughput_rps: float
     accelerators_per_replica: int
     demand_rps: dict[str, float] = field(default_factory=dict)
+    handler: str | None = None  # module:function returning the model (None: built-in)
 
 
 @dataclass
@@ -104,6 +105,7 @@ class GridEventRecord:
     # Wall seconds from the event taking effect (accepted, or its start if later) until the
     # site's load measured below max_kw; None until then.
     compliance_s: float | None = None
+    created_at: pd.Timestamp | None = None  # when it was accepted
 
 
 @dataclass

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import pandas as pd
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response
@@ -28,6 +28,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 
+from wattroute.execution.errors import NoReplicaError
 from wattroute.model import Scenario
 from wattroute.runtime.clock import Clock
 from wattroute.runtime.controller import Controller
@@ -39,6 +40,8 @@ from wattroute.service.schemas import (
     GridEventIn,
     GridEventOut,
     Health,
+    InferIn,
+    InferOut,
     JobList,
     JobOut,
     JobSubmission,
@@ -50,6 +53,9 @@ from wattroute.service.schemas import (
     error_responses,
 )
 from wattroute.service.store import SqlStore
+
+if TYPE_CHECKING:
+    from wattroute.execution.gateway import Gateway
 
 log = logging.getLogger("wattroute.api")
 READ = error_responses(401, 403, 503)
@@ -73,6 +79,10 @@ class AppState:
     tokens: TokenCache = field(default_factory=TokenCache)
     run_controller: bool = True
     stale_after_s: float = 30.0
+    # With an execution engine: the inference gateway, and jobs must name their code.
+    gateway: Gateway | None = None
+    jobs_need_code: bool = False
+    on_close: list[Callable[[], None]] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
 
@@ -208,6 +218,7 @@ def create_app(state: AppState) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if state.controller is not None:
             state.controller.listeners.append(state.metrics.on_tick)
+            state.controller.notices.append(state.metrics.on_notice)
         if state.controller is not None and state.run_controller:
             state.thread = threading.Thread(
                 target=state.controller.run, args=(state.stop,), name="controller", daemon=True
@@ -217,6 +228,8 @@ def create_app(state: AppState) -> FastAPI:
         state.stop.set()
         if state.thread is not None:
             state.thread.join(timeout=30)
+        for close in reversed(state.on_close):
+            close()
 
     app = FastAPI(
         title="wattroute",
@@ -434,6 +447,11 @@ def create_app(state: AppState) -> FastAPI:
         """Submit a batch job; committed before the answer. Resubmitting with the same
         ``Idempotency-Key`` returns the first job (200) instead of creating another."""
         now = state.clock.now()
+        if state.jobs_need_code and body.function is None:
+            raise _unprocessable(
+                ["body", "function"],
+                "required: the execution engine runs real code; name it as module:function",
+            )
         if body.allowed_sites is not None:
             unknown = [s for s in body.allowed_sites if s not in site_names]
             if unknown:
@@ -572,6 +590,7 @@ def create_app(state: AppState) -> FastAPI:
             body.replica_throughput_rps,
             body.accelerators_per_replica,
             dict(body.demand_rps),
+            body.handler,
         )
         state.store.put_service(record)
         return service_out(record)
@@ -592,6 +611,54 @@ def create_app(state: AppState) -> FastAPI:
         state.store.delete_service(name)
         return Response(status_code=204)
 
+    routing_cache: dict[str, Any] = {"at": -1e9, "routing": {}}
+
+    def plan_routing() -> dict[str, Any]:
+        """The routing of the plan in force (read at most twice a second)."""
+        if time.monotonic() - routing_cache["at"] > 0.5:
+            last = state.store.last_tick()
+            routing_cache["routing"] = {} if last is None else last.plan.get("routing", {})
+            routing_cache["at"] = time.monotonic()
+        routing: dict[str, Any] = routing_cache["routing"]
+        return routing
+
+    @app.post(
+        "/v1/infer/{service}",
+        response_model=InferOut,
+        tags=["inference"],
+        responses={**WRITE_ONE, **error_responses(409)},
+    )
+    async def infer(service: str, body: InferIn, who: Submitter) -> InferOut:
+        """Serve one request from a demand point at the site the plan routes it to; the
+        network round trip is emulated (``emulated_network_ms``) and end-to-end latency held
+        against the SLO."""
+        gateway = state.gateway
+        if gateway is None:
+            raise HTTPException(
+                409, "inference runs on an execution engine: serve with `executor: ray`"
+            )
+        record = await run_in_threadpool(own_service, service, who)
+        if body.point not in record.demand_rps:
+            raise _unprocessable(
+                ["body", "point"],
+                f"{service!r} has no demand from {body.point!r}; its points are "
+                f"{', '.join(sorted(record.demand_rps)) or '(none)'}",
+            )
+        shares = await run_in_threadpool(plan_routing)
+        try:
+            result = await gateway.infer(
+                record, body.point, shares.get(service, {}).get(body.point, {}), body.input
+            )
+        except NoReplicaError as exc:
+            raise HTTPException(
+                503, f"{exc}; replicas start with the next plan", headers={"Retry-After": "1"}
+            ) from None
+        state.metrics.inference_latency.labels(service).observe(result.latency_ms / 1000.0)
+        state.metrics.inference_answers.labels(
+            service, result.site, str(result.within_slo).lower()
+        ).inc()
+        return InferOut(**result.__dict__)
+
     # -- plan, signals, grid events, summary -------------------------------------------------
 
     @app.get("/v1/plan", tags=["plan"], responses=READ)
@@ -611,6 +678,8 @@ def create_app(state: AppState) -> FastAPI:
             "jobs": jobs,
             "routing": last.plan.get("routing", {}),
             "setpoints": last.plan.get("setpoints", {}),
+            # Set when the plan was re-decided between ticks (grid event, override, lost site).
+            "correction": last.plan.get("correction"),
         }
 
     @app.get("/v1/signals", tags=["plan"], responses=READ)
@@ -652,6 +721,7 @@ def create_app(state: AppState) -> FastAPI:
             status=status,
             peak_kw=e.peak_kw,
             complied=e.complied,
+            compliance_s=e.compliance_s,
         )
 
     @app.post(

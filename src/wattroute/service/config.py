@@ -12,7 +12,7 @@ database and the clock::
       demand_points: [...]
     signals: {provider: replay, start: 2023-06-05T00:00:00Z, end: 2023-06-12T00:00:00Z}
     policy: mpc
-    executor: simulated
+    executor: simulated         # or ray (see RayConfig)
     database: sqlite:///wattroute.db
     clock: {kind: replay, speedup: 3600}
     api: {host: 127.0.0.1, port: 8080, max_body_bytes: 65536, workers: 1}
@@ -113,13 +113,32 @@ class AuthConfig(_Strict):
     required: bool = True
 
 
+class RayConfig(_Strict):
+    """The Ray cluster that ``executor: ray`` runs work on.
+
+    ``address: local`` starts one on this machine with a node per site (emulated sites, each
+    with ``cpus_per_site`` CPUs and ``object_store_mb`` MiB of object store, carrying
+    ``site:<name>`` sized to its accelerators) and stops it at exit. Any other address
+    (``auto``, ``host:port``, ``ray://host:port``) joins a running cluster whose site nodes
+    carry those resources. ``checkpoint_dir`` is where jobs checkpoint: a directory every node
+    reaches (relative to the config file), or an fsspec URL.
+    """
+
+    address: str = "local"
+    checkpoint_dir: str = "checkpoints"
+    cpus_per_site: PositiveInt = 1
+    object_store_mb: int = Field(default=80, ge=80, le=1_000_000)
+    stop_timeout_s: PositiveFloat = 30.0
+
+
 class ServiceConfigSpec(_Strict):
     name: str = "wattroute"
     data_dir: str | None = None
     fleet: FleetConfig
     signals: SignalsConfig = SignalsConfig()
     policy: str = "mpc"
-    executor: Literal["simulated"] = "simulated"
+    executor: Literal["simulated", "ray"] = "simulated"
+    ray: RayConfig = RayConfig()
     database: str = "sqlite:///wattroute.db"
     clock: ClockConfig = ClockConfig()
     api: ApiConfig = ApiConfig()
@@ -134,6 +153,13 @@ class ServiceConfig:
     scenario: Scenario
     database_url: str
     folder: Path
+
+    @property
+    def checkpoint_root(self) -> str:
+        """Where jobs checkpoint: an fsspec URL as given, a path resolved against the config
+        file's folder."""
+        root = self.spec.ray.checkpoint_dir
+        return root if "://" in root else str((self.folder / root).resolve())
 
 
 def _absolute_sqlite(url: str, folder: Path) -> str:

@@ -109,6 +109,7 @@ class ServiceRow(Base):
     accelerators_per_replica: Mapped[int] = mapped_column(Integer)
     demand_rps: Mapped[dict[str, float]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    handler: Mapped[str | None] = mapped_column(String(512), nullable=True)
 
 
 class GridEventRow(Base):

@@ -90,6 +90,30 @@ class ServiceMetrics:
         )
         self.cost = Counter("wattroute_cost_usd_total", "Energy cost, USD", registry=r)
         self.emissions = Counter("wattroute_emissions_kg_total", "Emissions, kg CO2eq", registry=r)
+        self.inference_latency = Histogram(
+            "wattroute_inference_latency_seconds",
+            "End-to-end latency of gateway requests (emulated network included), s",
+            ["service"],
+            registry=r,
+            buckets=(0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5),
+        )
+        self.inference_answers = Counter(
+            "wattroute_gateway_requests_total",
+            "Gateway requests answered, by site and whether within the SLO",
+            ["service", "site", "within_slo"],
+            registry=r,
+        )
+        self.compliance = Histogram(
+            "wattroute_grid_event_compliance_seconds",
+            "Wall time from a grid event taking effect to the site's load within its cap, s",
+            registry=r,
+            buckets=(0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60),
+        )
+        self.corrections = Counter(
+            "wattroute_corrections_total",
+            "Re-decisions between ticks (grid events, overrides, lost sites)",
+            registry=r,
+        )
         self.http = Histogram(
             "wattroute_http_request_seconds",
             "API latency, s",
@@ -120,8 +144,17 @@ class ServiceMetrics:
         self.requests.inc(requests)
         self.violations.inc(max(requests - float(tick.outcome.get("within_slo", 0.0)), 0.0))
 
+    def on_notice(self, kind: str, fields: dict[str, object]) -> None:
+        """Count corrections and time compliance, as the controller reports them."""
+        if kind == "correction":
+            self.corrections.inc()
+        elif kind == "compliance":
+            seconds = fields.get("seconds")
+            if isinstance(seconds, int | float):
+                self.compliance.observe(float(seconds))
+
     def set_jobs(self, counts: dict[str, int]) -> None:
-        for state in ("queued", "running", "paused", "completed", "cancelled"):
+        for state in ("queued", "running", "paused", "completed", "cancelled", "failed"):
             self.jobs.labels(state).set(counts.get(state, 0))
 
     def render(self) -> bytes:

@@ -83,6 +83,12 @@ class ServiceIn(_In):
     replica_throughput_rps: float = Field(gt=0, le=1e9)
     accelerators_per_replica: int = Field(default=1, ge=1, le=10_000)
     demand_rps: dict[str, Rate] = Field(default_factory=dict, max_length=1000)
+    handler: str | None = Field(
+        default=None,
+        max_length=512,
+        pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
+        description="module.path:function returning the model callable (default: built-in)",
+    )
 
     @model_validator(mode="after")
     def _sane(self) -> ServiceIn:
@@ -103,6 +109,7 @@ class ServiceOut(BaseModel):
     replica_throughput_rps: float
     accelerators_per_replica: int
     demand_rps: dict[str, float]
+    handler: str | None
 
 
 class GridEventIn(_In):
@@ -131,6 +138,10 @@ class GridEventOut(BaseModel):
     status: Literal["upcoming", "active", "past"]
     peak_kw: float
     complied: bool | None
+    compliance_s: float | None = Field(
+        description="wall seconds from the event taking effect until the site's measured "
+        "load was within max_kw"
+    )
 
 
 class SitePatch(_In):
@@ -197,3 +208,24 @@ _ERRORS = {
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` documenting the error answers ``codes`` a route can give."""
     return {code: {"model": ErrorOut, "description": _ERRORS[code]} for code in codes}
+
+
+class InferIn(_In):
+    """An inference request from a demand point."""
+
+    point: str = Field(min_length=1, max_length=128, description="the demand point it comes from")
+    input: list[float] = Field(default_factory=list, max_length=1024)
+
+
+class InferOut(BaseModel):
+    """The answer, where it was served, and how long it took (ms). ``emulated_network_ms`` is
+    the modelled round trip the gateway waited, standing in for the network on one machine."""
+
+    service: str
+    point: str
+    site: str
+    output: Any
+    emulated_network_ms: float
+    service_ms: float
+    latency_ms: float
+    within_slo: bool

@@ -13,7 +13,9 @@ import logging
 import os
 import shutil
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 import uvicorn
@@ -33,6 +35,7 @@ from wattroute.service.workers import (
     ENV_CONFIG,
     ENV_DATABASE,
     ENV_METRICS_DIR,
+    ENV_RAY_ADDRESS,
 )
 
 log = logging.getLogger("wattroute.service")
@@ -66,10 +69,26 @@ def build_state(
     store = store if store is not None else open_store(config.database_url)
     clock = clock if clock is not None else make_clock(config, store)
     spec = config.spec
+    on_close: list[Callable[[], None]] = []
+    executor = None
+    gateway = None
+    if spec.executor == "ray":
+        from wattroute.execution.gateway import Gateway
+
+        address = os.environ.get(ENV_RAY_ADDRESS)
+        if with_controller:
+            executor, address = _start_ray(config, on_close)
+            os.environ[ENV_RAY_ADDRESS] = address  # for API workers
+        gateway = Gateway(config.scenario, address)
     controller = None
     if with_controller:
         controller = build_controller(
-            config.scenario, store, get_policy(spec.policy), clock, options=ControllerOptions()
+            config.scenario,
+            store,
+            get_policy(spec.policy),
+            clock,
+            executor=executor,
+            options=ControllerOptions(),
         )
     return AppState(
         scenario=config.scenario,
@@ -78,7 +97,44 @@ def build_state(
         controller=controller,
         auth_required=spec.auth.required,
         max_body_bytes=spec.api.max_body_bytes,
+        gateway=gateway,
+        jobs_need_code=spec.executor == "ray",
+        on_close=on_close,
     )
+
+
+def _start_ray(config: ServiceConfig, on_close: list[Callable[[], None]]) -> tuple[Any, str]:
+    """Join (or start, for ``address: local``) the Ray cluster; the executor and address.
+    What it starts is stopped by ``on_close`` (run in reverse)."""
+    import ray
+
+    from wattroute.execution.actors import NAMESPACE
+    from wattroute.execution.cluster import LocalSites
+    from wattroute.execution.executor import RayExecutor, RayOptions
+    from wattroute.model.arrays import FleetSignals, FleetStatic
+
+    sc, settings = config.scenario, config.spec.ray
+    if settings.address == "local":
+        sites = LocalSites(
+            [(s.name, s.accelerators.count) for s in sc.sites],
+            cpus_per_site=settings.cpus_per_site,
+            object_store_mb=settings.object_store_mb,
+        )
+        on_close.append(sites.stop)
+        address = sites.start()
+    else:
+        ray.init(address=settings.address, namespace=NAMESPACE, log_to_driver=False)
+        on_close.append(ray.shutdown)
+        address = str(ray.get_runtime_context().gcs_address)
+    executor = RayExecutor(
+        FleetStatic.from_scenario(sc),
+        FleetSignals.from_scenario(sc),
+        sc.step_h,
+        RayOptions(checkpoint_root=config.checkpoint_root, stop_timeout_s=settings.stop_timeout_s),
+    )
+    on_close.append(executor.close)
+    log.info("ray executor ready", extra={"fields": {"address": address}})
+    return executor, address
 
 
 def build_app(config: ServiceConfig, clock: Clock | None = None) -> tuple[FastAPI, AppState]:
@@ -131,6 +187,7 @@ def _serve_workers(config: ServiceConfig, listen: _Listen, config_path: str | No
     state = build_state(config)
     controller = state.controller
     assert controller is not None
+    controller.notices.append(state.metrics.on_notice)
     os.environ[ENV_CONFIG] = os.path.abspath(config_path) if config_path else ""
     os.environ[ENV_DATABASE] = config.database_url
     if isinstance(state.clock, ReplayClock):
@@ -153,6 +210,8 @@ def _serve_workers(config: ServiceConfig, listen: _Listen, config_path: str | No
     finally:
         stop.set()
         thread.join(timeout=30)
+        for close in reversed(state.on_close):
+            close()
         shutil.rmtree(os.environ[ENV_METRICS_DIR], ignore_errors=True)
 
 

@@ -242,6 +242,7 @@ class SqlStore:
                     r.replica_throughput_rps,
                     r.accelerators_per_replica,
                     dict(r.demand_rps),
+                    r.handler,
                 )
                 for r in s.scalars(select(ServiceRow).order_by(ServiceRow.name))
             ]
@@ -353,6 +354,7 @@ class SqlStore:
             row.replica_throughput_rps = record.replica_throughput_rps
             row.accelerators_per_replica = record.accelerators_per_replica
             row.demand_rps = dict(record.demand_rps)
+            row.handler = record.handler
         return created
 
     def delete_service(self, name: str) -> bool:
@@ -439,7 +441,16 @@ def _event(r: GridEventRow) -> GridEventRecord:
     assert start is not None
     assert end is not None
     return GridEventRecord(
-        r.id, r.site, r.max_kw, start, end, r.reason, r.peak_kw, r.complied, r.compliance_s
+        r.id,
+        r.site,
+        r.max_kw,
+        start,
+        end,
+        r.reason,
+        r.peak_kw,
+        r.complied,
+        r.compliance_s,
+        _ts(r.created_at),
     )
 
 

@@ -1,5 +1,5 @@
-"""Jobs carry their code's arguments and, when it fails, the error; grid events how long
-compliance took.
+"""Jobs carry their code's arguments and, when it fails, the error; services their handler;
+grid events how long compliance took.
 
 Revision ID: 0003
 Revises: 0002
@@ -23,9 +23,13 @@ def upgrade() -> None:
         jobs.add_column(sa.Column("error", sa.Text, nullable=True))
     with op.batch_alter_table("grid_events") as events:
         events.add_column(sa.Column("compliance_s", sa.Float, nullable=True))
+    with op.batch_alter_table("services") as services:
+        services.add_column(sa.Column("handler", sa.String(512), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("services") as services:
+        services.drop_column("handler")
     with op.batch_alter_table("grid_events") as events:
         events.drop_column("compliance_s")
     with op.batch_alter_table("jobs") as jobs:
