@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/wattroute simulate --out out/demo
+	$(BIN)/wattroute demo
 
 serve: $(STAMP)
 	$(BIN)/wattroute serve

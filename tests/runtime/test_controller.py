@@ -259,7 +259,7 @@ def test_a_grid_event_in_force_between_ticks_is_acted_on_at_once_and_timed():
     )
     controller.watch()
     plan = store.ticks[-1].plan
-    assert "grid events" in plan["correction"]["reason"]
+    assert plan["correction"]["reason"] == "grid event in force: a at most 1.00 kW"
     on_a = sum(a["accelerators"] for a in plan["jobs"].values() if a["site"] == "a")
     assert on_a * 1.0 <= 1.0  # 1 kW per busy accelerator: at most one runs there now
     assert all(store.jobs[j].site == a["site"] for j, a in plan["jobs"].items())
@@ -269,3 +269,39 @@ def test_a_grid_event_in_force_between_ticks_is_acted_on_at_once_and_timed():
     # Nothing changed since: no second correction.
     controller.watch()
     assert store.ticks[-1].plan["correction"] == plan["correction"]
+
+
+def test_a_service_created_mid_run_is_planned_for_at_once_by_mpc():
+    sc = _fleet()
+    store = MemoryStore()
+    store.add_job(_job(0, sc))
+    controller = _controller(sc, store, "mpc")
+    for _ in range(3):
+        controller.tick()
+    store.service_records["v"] = ServiceRecord("v", "t", 80.0, 5.0, 10.0, 1, {"p": 30.0})
+    tick = controller.tick()
+    shares = tick.plan["routing"]["v"]["p"]
+    assert sum(shares.values()) == pytest.approx(1.0)
+    assert tick.outcome["requests"] > 0
+    assert controller.status.policy_failures == 0
+
+
+class _Broken:
+    name = "broken"
+
+    def reset(self) -> None:
+        pass
+
+    def decide(self, observation):
+        raise RuntimeError("bug")
+
+
+def test_a_failing_policy_does_not_stall_the_fleet():
+    sc = _fleet()
+    store = MemoryStore()
+    store.add_job(_job(0, sc))
+    controller = build_controller(sc, store, _Broken(), ManualClock(sc.start))
+    for _ in range(3):
+        controller.tick()
+    assert controller.status.policy_failures == 3
+    assert store.ticks[-1].plan["jobs"]  # greedy ran the job meanwhile

@@ -109,6 +109,12 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--config", help="service config YAML, for its database")
     create.add_argument("--database", help="database URL (overrides the config's)")
 
+    demo = sub.add_parser(
+        "demo", help="the control plane driving Ray on three emulated sites, narrated"
+    )
+    demo.add_argument("--config", help="service config (default: examples/demo_ray.yaml)")
+    demo.add_argument("--out", default="out/demo", help="folder for its database and checkpoints")
+
     sub.add_parser("policies", help="list the policies")
     return parser
 
@@ -264,6 +270,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args)
         if args.command == "token":
             return _token(args, console)
+        if args.command == "demo":
+            from wattroute.cli.demo import run_demo
+
+            return run_demo(console, Path(args.config) if args.config else None, Path(args.out))
         return _policies(console)
     except InputError as exc:
         errors.print(

@@ -34,11 +34,15 @@ class LocalSites:
         CPUs each site's node offers (work asks for none: the site resource decides).
     object_store_mb
         Object store of each node, MiB.
+    failure_detection_s
+        About how long Ray takes to declare a node that stopped answering dead (its health
+        checks: every quarter of this, four misses), seconds. Ray's default is about 15 s.
     """
 
     sites: list[tuple[str, int]]
     cpus_per_site: int = 1
     object_store_mb: int = 80
+    failure_detection_s: float = 2.0
     cluster: Cluster | None = None
     nodes: dict[str, Any] = field(default_factory=dict)
 
@@ -51,6 +55,11 @@ class LocalSites:
                 "num_cpus": 1,
                 "object_store_memory": self.object_store_mb * MB,
                 "include_dashboard": False,
+                "_system_config": {
+                    "health_check_period_ms": int(self.failure_detection_s * 250),
+                    "health_check_timeout_ms": int(self.failure_detection_s * 250),
+                    "health_check_failure_threshold": 4,
+                },
             },
         )
         for name, _ in self.sites:

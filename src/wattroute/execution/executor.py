@@ -366,6 +366,8 @@ class RayExecutor:
             what = outcome["outcome"]
             if what in ("completed", "failed"):
                 self._outcomes[job_id] = outcome
+            if what == "lost":
+                self._last_node_check = -1e9  # look at the nodes before starting anything
             self._note(run, what, outcome.get("error", ""))
 
     def _check_nodes(self, force: bool = False) -> None:
@@ -403,10 +405,12 @@ class RayExecutor:
         now = time.monotonic()
         for job_id, run in self._runs.items():
             want = self._desired.get(job_id)
+            # More accelerators at the same site are not worth a checkpoint and a restart:
+            # the job keeps what it has (less power than planned, never more). Fewer are.
             keep = (
                 want is not None
                 and want.site == run.site
-                and want.accelerators == run.accelerators
+                and want.accelerators >= run.accelerators
                 and run.site in self._alive
             )
             if keep:
@@ -416,7 +420,12 @@ class RayExecutor:
                 run.stop_asked_at = now
                 with contextlib.suppress(RayError):
                     run.actor.request_stop.remote()
-                reason = "not in the plan" if want is None else f"to {want.site}"
+                if want is None:
+                    reason = "not in the plan"
+                elif want.site == run.site:
+                    reason = f"to restart on {want.accelerators}"
+                else:
+                    reason = f"to {want.site}"
                 self._note(run, "stopping", reason)
             elif now - run.stop_asked_at > self.options.stop_timeout_s:
                 log.warning(

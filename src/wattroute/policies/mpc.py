@@ -85,6 +85,7 @@ class _Committed:
 
     plan: Plan
     step: int
+    services: tuple[tuple[str, int], ...]  # (name, demand points) planned for
     job_ids: np.ndarray  # active job ids at planning time
     row_of: np.ndarray  # plan row of each of those jobs
     remaining: np.ndarray  # their remaining work then, accelerator-hours
@@ -181,7 +182,17 @@ class MPCPolicy:
     def decide(self, observation: Observation) -> Decision:
         k = self._steps_per_period(observation)
         last = self._last_attempt
-        if last is None or observation.step - last >= k or observation.step % k == 0:
+        # A service created, changed or deleted since the plan was made (live control):
+        # the plan has no routing for it, so plan again now.
+        services_changed = self._committed is not None and self._committed.services != (
+            _service_key(observation)
+        )
+        if (
+            last is None
+            or observation.step - last >= k
+            or observation.step % k == 0
+            or services_changed
+        ):
             self._last_attempt = observation.step
             self._replan(observation, k)
         if self._committed is None:  # the last re-plan failed: greedy until the next one
@@ -206,7 +217,12 @@ class MPCPolicy:
         self._stats.solve_s.append(plan.solution.seconds)
         self._stats.columns = max(self._stats.columns, plan.solution.x.size)
         self._committed = _Committed(
-            plan, obs.step, obs.jobs.ids.copy(), row_of, obs.jobs.remaining_accelerator_hours.copy()
+            plan,
+            obs.step,
+            _service_key(obs),
+            obs.jobs.ids.copy(),
+            row_of,
+            obs.jobs.remaining_accelerator_hours.copy(),
         )
 
     def _horizon_signals(self, obs: Observation, k: int, h_n: int) -> dict[str, np.ndarray]:
@@ -658,3 +674,7 @@ def _classes(block: JobBlock, deadline_period: np.ndarray) -> tuple[JobBlock, np
         ),
         row_of,
     )
+
+
+def _service_key(obs: Observation) -> tuple[tuple[str, int], ...]:
+    return tuple((s.name, len(s.rate_rps)) for s in obs.services)

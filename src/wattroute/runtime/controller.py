@@ -35,6 +35,7 @@ import pandas as pd
 from wattroute.model.arrays import FleetSignals, FleetStatic, ServiceArrays, steps_per_day
 from wattroute.model.scenario import Scenario
 from wattroute.policies.base import ActiveJobs, Observation, Policy, ServiceState
+from wattroute.policies.greedy import GreedyPolicy
 from wattroute.runtime.clock import Clock
 from wattroute.runtime.executor import Allocation, Executor, StepReport
 from wattroute.runtime.jobs import changed, load_table, store_table
@@ -126,6 +127,7 @@ class ControllerStatus:
     lag_s: float = 0.0
     last_decision_s: float = 0.0
     finished: bool = False
+    policy_failures: int = 0
 
 
 class Controller:
@@ -187,6 +189,7 @@ class Controller:
         self._envelope: tuple[Any, ...] = ((), (), ())
         self._in_force_since: dict[str, float] = {}
         self.notices: list[Callable[[str, dict[str, Any]], None]] = []
+        self._fallback = GreedyPolicy()
         self.policy.reset()
         self._resume()
 
@@ -265,10 +268,17 @@ class Controller:
         services = self._services(k)
         observation = self._observe(k, now, fleet, table, ids, services)
         started = time.perf_counter()
-        decision = self.policy.decide(observation)
-        decision_s = time.perf_counter() - started
         shapes = [(len(s.points), fleet.n_sites) for s in services]
-        check_shapes(decision, len(ids), shapes, fleet.n_sites)
+        try:
+            decision = self.policy.decide(observation)
+            check_shapes(decision, len(ids), shapes, fleet.n_sites)
+        except Exception:
+            # A live fleet must not stall on a policy's bug: greedy decides this step.
+            log.exception("policy failed: greedy decides this step", extra={"fields": {"step": k}})
+            self.status.policy_failures += 1
+            decision = self._fallback.decide(observation)
+            check_shapes(decision, len(ids), shapes, fleet.n_sites)
+        decision_s = time.perf_counter() - started
         routing = clean_routing(decision.routing, self.repairs)
         service_arrays = tuple(services)
         need = np.zeros(fleet.n_sites)
@@ -382,15 +392,15 @@ class Controller:
             return
         now = self.clock.now() if now is None else now
         d = self._decide(k, now)
+        log.info("correcting", extra={"fields": {"step": k, "reason": reason}})
+        for notify in self.notices:
+            notify("correction", {"reason": reason})
         self.executor.enact(d.table, d.ids, d.allocation, d.services)
         updated = store_table(d.records, d.table, d.fleet.names, self.scenario.start)
         plan = self._plan_payload(d.records, d.fixed, d.services, d.fleet.names)
         plan["correction"] = {"reason": reason, "at": now.isoformat()}
         self.store.commit_correction(k, plan, changed(d.records, updated))
         self._envelope = self._envelope_at(now)
-        log.info("corrected", extra={"fields": {"step": k, "reason": reason}})
-        for notify in self.notices:
-            notify("correction", {"reason": reason})
 
     def _check_compliance(self, now: pd.Timestamp) -> None:
         k = max(self._next_step - 1, 0)
@@ -724,12 +734,25 @@ def _mark_failed(records: list[JobRecord], failures: dict[str, str]) -> None:
 
 
 def _what_changed(before: tuple[Any, ...], after: tuple[Any, ...]) -> str:
+    """In words: which grid events began or ended, which sites an operator changed, which
+    sites the engine lost or got back."""
     parts = []
-    names = ("grid events", "site overrides", "sites lost")
-    for name, old, new in zip(names, before, after, strict=True):
-        if old != new:
-            parts.append(f"{name}: {list(old)} -> {list(new)}")
-    return "; ".join(parts)
+    events_before = {e[0]: e for e in before[0]}
+    events_after = {e[0]: e for e in after[0]}
+    for key in events_after.keys() - events_before.keys():
+        _, site, max_kw = events_after[key]
+        parts.append(f"grid event in force: {site} at most {max_kw:.2f} kW")
+    for key in events_before.keys() - events_after.keys():
+        parts.append(f"grid event over at {events_before[key][1]}")
+    if before[1] != after[1]:
+        changed = sorted({o[0] for o in set(before[1]) ^ set(after[1])})
+        parts.append(f"operator changed {', '.join(changed)}")
+    lost, back = set(after[2]) - set(before[2]), set(before[2]) - set(after[2])
+    if lost:
+        parts.append(f"site lost: {', '.join(sorted(lost))}")
+    if back:
+        parts.append(f"site back: {', '.join(sorted(back))}")
+    return "; ".join(parts) or "envelope changed"
 
 
 def _service_arrays(

@@ -86,7 +86,8 @@ def store_table(
         r.remaining_at_deadline = None if np.isnan(undone) else float(undone)
         if table.finished[i]:
             r.state = "completed"
-            r.completed_at = epoch + pd.Timedelta(hours=float(table.completed_h[i]))
+            # Microseconds: what databases and datetime keep.
+            r.completed_at = (epoch + pd.Timedelta(hours=float(table.completed_h[i]))).floor("us")
         elif site >= 0:
             r.state = "running"
         elif last >= 0:

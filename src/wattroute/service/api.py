@@ -83,6 +83,7 @@ class AppState:
     gateway: Gateway | None = None
     jobs_need_code: bool = False
     on_close: list[Callable[[], None]] = field(default_factory=list)
+    cluster: Any = None  # the emulated Ray cluster the service started, if any
     stop: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
 

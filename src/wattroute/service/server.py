@@ -72,12 +72,13 @@ def build_state(
     on_close: list[Callable[[], None]] = []
     executor = None
     gateway = None
+    cluster = None
     if spec.executor == "ray":
         from wattroute.execution.gateway import Gateway
 
         address = os.environ.get(ENV_RAY_ADDRESS)
         if with_controller:
-            executor, address = _start_ray(config, on_close)
+            executor, address, cluster = _start_ray(config, on_close)
             os.environ[ENV_RAY_ADDRESS] = address  # for API workers
         gateway = Gateway(config.scenario, address)
     controller = None
@@ -100,12 +101,14 @@ def build_state(
         gateway=gateway,
         jobs_need_code=spec.executor == "ray",
         on_close=on_close,
+        cluster=cluster,
     )
 
 
-def _start_ray(config: ServiceConfig, on_close: list[Callable[[], None]]) -> tuple[Any, str]:
-    """Join (or start, for ``address: local``) the Ray cluster; the executor and address.
-    What it starts is stopped by ``on_close`` (run in reverse)."""
+def _start_ray(config: ServiceConfig, on_close: list[Callable[[], None]]) -> tuple[Any, str, Any]:
+    """Join (or start, for ``address: local``) the Ray cluster; the executor, the address and
+    the emulated cluster (None when joining one). What it starts is stopped by ``on_close``
+    (run in reverse)."""
     import ray
 
     from wattroute.execution.actors import NAMESPACE
@@ -114,6 +117,7 @@ def _start_ray(config: ServiceConfig, on_close: list[Callable[[], None]]) -> tup
     from wattroute.model.arrays import FleetSignals, FleetStatic
 
     sc, settings = config.scenario, config.spec.ray
+    sites = None
     if settings.address == "local":
         sites = LocalSites(
             [(s.name, s.accelerators.count) for s in sc.sites],
@@ -134,7 +138,7 @@ def _start_ray(config: ServiceConfig, on_close: list[Callable[[], None]]) -> tup
     )
     on_close.append(executor.close)
     log.info("ray executor ready", extra={"fields": {"address": address}})
-    return executor, address
+    return executor, address, sites
 
 
 def build_app(config: ServiceConfig, clock: Clock | None = None) -> tuple[FastAPI, AppState]:
