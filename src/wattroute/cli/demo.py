@@ -13,11 +13,9 @@ import contextlib
 import dataclasses
 import io
 import shutil
-import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -27,7 +25,8 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from wattroute.service.config import ServiceConfig, load_service_config
+from wattroute.service.config import load_service_config
+from wattroute.service.server import serve_in_thread
 
 TRAIN = "wattroute.execution.examples:train_logistic_regression"
 DEFAULT_CONFIG = Path("examples/demo_ray.yaml")
@@ -84,12 +83,6 @@ def _is_ray_noise(line: str) -> bool:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _conditions(controller: Any, site: str) -> str:
     """Price, carbon and renewables at ``site`` now, as the controller received them."""
     k = max(controller.next_step - 1, 0)
@@ -103,37 +96,6 @@ def _conditions(controller: Any, site: str) -> str:
     if renewables > 0.05:
         parts.append(f"{renewables:.1f} kW on-site renewables")
     return ", ".join(parts)
-
-
-@contextlib.contextmanager
-def _running_service(config: ServiceConfig) -> Iterator[tuple[str, Any]]:
-    """The service in this process (uvicorn in a thread); yields its URL and state."""
-    import uvicorn
-
-    from wattroute.service.api import create_app
-    from wattroute.service.logs import configure
-    from wattroute.service.server import build_state
-
-    configure("error")  # the narration tells what the logs would
-    state = build_state(config)
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(state), host="127.0.0.1", port=port, log_level="warning", access_log=False
-        )
-    )
-    thread = threading.Thread(target=server.run, name="api", daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 60
-        while not server.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise RuntimeError("the API did not start")
-            time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}", state
-    finally:
-        server.should_exit = True  # the app's lifespan stops the controller, Ray and its nodes
-        thread.join(timeout=60)
 
 
 def run_demo(
@@ -179,8 +141,10 @@ def _run(console: Console, config_path: Path | None, out: Path) -> int:
         f"({', '.join(sites)}), signals replayed at {config.spec.clock.speedup:g}x from "
         f"{config.scenario.start:%Y-%m-%d %H:%M} UTC, policy {config.spec.policy}. Starting..."
     )
-    with _running_service(config) as (url, state):
-        controller, executor = state.controller, state.controller.executor
+    with serve_in_thread(config, log_level="error") as (url, state):
+        controller = state.controller
+        assert controller is not None
+        executor: Any = controller.executor  # a RayExecutor
         story.say(None, f"API at {url} (docs: {url}/docs); Ray cluster up")
 
         def on_notice(kind: str, fields: dict[str, Any]) -> None:

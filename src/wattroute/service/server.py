@@ -9,11 +9,14 @@ and the replay clock's anchor (passed in the environment) keeps their time in st
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
+import socket
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -232,6 +235,37 @@ def worker_app() -> FastAPI:
             float(os.environ[ENV_CLOCK_ANCHOR]),
         )
     return create_app(build_state(config, clock, store, with_controller=False))
+
+
+@contextlib.contextmanager
+def serve_in_thread(
+    config: ServiceConfig, log_level: str = "warning"
+) -> Iterator[tuple[str, AppState]]:
+    """The service in this process, uvicorn in a thread on a free loopback port; yields its
+    URL and state. On leaving, the app's lifespan stops the controller and whatever the
+    executor started (Ray actors, an emulated cluster)."""
+    configure(log_level)
+    state = build_state(config)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(state), host="127.0.0.1", port=port, log_level="warning", access_log=False
+        )
+    )
+    thread = threading.Thread(target=server.run, name="api", daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError("the API did not start")
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}", state
+    finally:
+        server.should_exit = True
+        thread.join(timeout=60)
 
 
 def _redact(url: str) -> str:
