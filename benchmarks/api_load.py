@@ -274,7 +274,6 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     if args.write:
         replace_section(args.write, "API load", text)
-        print(f"updated {args.write}")
     return 0
 
 

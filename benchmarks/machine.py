@@ -34,7 +34,8 @@ def describe_machine() -> str:
 
 
 def replace_section(path: Path, title: str, body: str) -> None:
-    """Replace the ``## title`` section of a markdown file (or append it) with ``body``."""
+    """Replace the ``## title`` section of a markdown file (or append it) with ``body``,
+    and say so."""
     text = path.read_text() if path.exists() else "# Benchmarks\n"
     heading = f"## {title}"
     section = f"{heading}\n\n{body.strip()}\n"
@@ -45,3 +46,4 @@ def replace_section(path: Path, title: str, body: str) -> None:
         text = text.rstrip() + "\n\n" + section
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
+    print(f"updated {path}")

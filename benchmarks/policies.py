@@ -174,7 +174,6 @@ def main() -> int:
                 ]
             ),
         )
-        print(f"updated {args.write}")
     return 0
 
 

@@ -191,7 +191,6 @@ def main() -> int:
     )
     if args.write:
         replace_section(args.write, "Re-planning speed", text)
-        print(f"updated {args.write}")
     return 0
 
 

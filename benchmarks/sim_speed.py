@@ -144,7 +144,6 @@ def main() -> int:
             ]
         )
         replace_section(args.write, "Simulator speed", body)
-        print(f"updated {args.write}")
     return 0
 
 
