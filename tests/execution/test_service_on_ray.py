@@ -1,11 +1,13 @@
 """The control plane driving Ray: jobs submitted through the API run as actors, a grid event
-is shed within seconds, inference answers through the gateway, a lost site's work resumes
-elsewhere, and a job whose code raises is reported failed."""
+and a sudden drop of on-site power are shed within seconds, inference answers through the
+gateway, a lost site's work resumes elsewhere, and a job whose code raises is reported
+failed."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,7 +27,18 @@ def _fleet():
     n = 2 * DAY
     return scenario(
         [
-            site("a", n=n, accelerators=4, idle_kw=0.1, price=20.0, latitude=40, longitude=-100),
+            site(
+                "a",
+                n=n,
+                accelerators=4,
+                idle_kw=0.1,
+                price=20.0,
+                import_limit_kw=1.0,
+                solar_kw=8.0,  # a solar farm behind a small grid link
+                solar_profile=np.ones(n),
+                latitude=40,
+                longitude=-100,
+            ),
             site("b", n=n, accelerators=4, idle_kw=0.1, price=60.0, latitude=41, longitude=-99),
             site("c", n=n, accelerators=4, idle_kw=0.1, price=90.0, latitude=42, longitude=-98),
         ],
@@ -78,6 +91,18 @@ def _job(svc, h, **args):
     return r.json()["id"]
 
 
+def _two_jobs_running(svc: Service) -> RayExecutor:
+    """Submit two long training jobs, tick, and wait until both run; the executor."""
+    h = svc.token("acme", "submit")
+    for _ in range(2):
+        _job(svc, h, epochs=2000, seconds_per_epoch=0.05)
+    svc.tick()
+    executor = svc.controller.executor
+    assert isinstance(executor, RayExecutor)
+    assert _until(lambda: len([t for t in executor.transitions if t.what == "started"]) == 2)
+    return executor
+
+
 def test_jobs_need_code_on_an_execution_engine(svc):
     h = svc.token("acme", "submit")
     body = {"name": "x", "work_accelerator_hours": 1.0, "slack_h": 4.0}
@@ -100,13 +125,8 @@ def test_a_submitted_job_runs_on_ray_and_completes(svc):
 
 
 def test_a_grid_event_is_shed_within_seconds_and_timed(svc):
-    h = svc.token("acme", "submit")
     admin = svc.token("ops", "admin")
-    for _ in range(2):
-        _job(svc, h, epochs=2000, seconds_per_epoch=0.05)
-    svc.tick()
-    executor = svc.controller.executor
-    assert _until(lambda: len([t for t in executor.transitions if t.what == "started"]) == 2)
+    executor = _two_jobs_running(svc)
     load = executor.load_kw_now(np.ones(3))[0]
     assert load > 2.0  # both at a, the cheapest site
     now = svc.clock.now()
@@ -130,6 +150,27 @@ def test_a_grid_event_is_shed_within_seconds_and_timed(svc):
     correction = svc.client.get("/v1/plan", headers=admin).json()["correction"]
     assert "grid event in force: a at most" in correction["reason"]
     assert "wattroute_grid_event_compliance_seconds_count 1.0" in svc.client.get("/metrics").text
+
+
+def test_a_sudden_drop_of_on_site_power_is_shed_within_seconds_and_timed(svc):
+    admin = svc.token("ops", "admin")
+    executor = _two_jobs_running(svc)
+    assert executor.load_kw_now(np.ones(3))[0] > 2.0  # both at a, on its solar
+    # A cloud: the farm's meters read no solar; its 1 kW grid link powers its idle
+    # accelerators (0.4 kW) and no busy one (0.9 kW more each).
+    r = svc.client.post("/v1/sites/a/readings", json={"solar_kw": 0.0}, headers=admin)
+    assert r.status_code == 202, r.text
+
+    def reading() -> dict[str, Any]:
+        return svc.client.get("/v1/sites/a", headers=admin).json()["reading"]
+
+    assert _until(lambda: reading()["compliance_s"] is not None, svc)
+    assert reading()["compliance_s"] < 5.0
+    assert executor.load_kw_now(np.ones(3))[0] <= 1.0 + 1e-9
+    assert {run.site for run in executor._runs.values()} <= {"b", "c"}
+    correction = svc.client.get("/v1/plan", headers=admin).json()["correction"]
+    assert correction["reason"] == "reading at a: solar 8.0 -> 0.0 kW"
+    assert "wattroute_power_drop_compliance_seconds_count 1.0" in svc.client.get("/metrics").text
 
 
 def test_inference_answers_through_the_gateway_at_a_routed_site(svc):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,7 @@ from wattroute.runtime import (
     ReplayProvider,
     ServiceRecord,
     SiteOverride,
+    SiteReading,
     WithholdingProvider,
     build_controller,
 )
@@ -305,3 +307,73 @@ def test_a_failing_policy_does_not_stall_the_fleet():
         controller.tick()
     assert controller.status.policy_failures == 3
     assert store.ticks[-1].plan["jobs"]  # greedy ran the job meanwhile
+
+
+def _solar_farm():
+    """Site ``farm``: 8 kW of solar at noon behind a 1 kW grid link, cheap; ``town``: an
+    unlimited grid link at twice the price."""
+    n = DAY
+    return scenario(
+        [
+            site(
+                "farm",
+                n=n,
+                accelerators=8,
+                import_limit_kw=1.0,
+                solar_kw=8.0,
+                solar_profile=np.ones(n),
+                price=20.0,
+            ),
+            site("town", n=n, accelerators=8, price=40.0, latitude=41),
+        ],
+        n=n,
+    )
+
+
+def _on_site(plan: dict[str, Any], name: str) -> int:
+    """Accelerators the plan gives batch jobs at site ``name``."""
+    return sum(a["accelerators"] for a in plan["jobs"].values() if a["site"] == name)
+
+
+def test_a_meter_reading_that_cuts_on_site_power_sheds_work_at_once_and_is_timed():
+    sc = _solar_farm()
+    store = MemoryStore()
+    for i in range(4):
+        store.add_job(_job(i, sc, work=20.0, slack=30))
+    clock = ManualClock(sc.start)
+    controller = build_controller(sc, store, get_policy("greedy"), clock)
+    controller.tick()
+    # The sun powers more than the grid link could.
+    assert _on_site(store.ticks[-1].plan, "farm") > 1
+    # A cloud: the farm's meters read no solar, mid-step.
+    clock.current = sc.start + pd.Timedelta(minutes=1)
+    store.set_reading(SiteReading("farm", clock.current, pd.Timestamp.now(tz="UTC"), solar_kw=0.0))
+    controller.watch()
+    plan = store.ticks[-1].plan
+    assert plan["correction"]["reason"] == "reading at farm: solar 8.0 -> 0.0 kW"
+    assert _on_site(plan, "farm") <= 1  # 1 kW of grid powers one busy accelerator (1 kW)
+    seconds = store.readings["farm"].compliance_s
+    assert seconds is not None
+    assert seconds < 5.0
+    # The same reading again moves nothing: no second correction.
+    controller.watch()
+    assert store.ticks[-1].plan["correction"] == plan["correction"]
+    # It stands for one step: the next tick plans with it, the one after with the provider.
+    clock.current = sc.start + sc.step
+    tick = controller.tick()
+    assert _on_site(tick.plan, "farm") <= 1
+    clock.current = sc.start + 2 * sc.step
+    tick = controller.tick()
+    assert _on_site(tick.plan, "farm") > 1
+
+
+def test_a_small_move_in_a_reading_waits_for_the_next_tick():
+    sc = _solar_farm()
+    store = MemoryStore()
+    store.add_job(_job(0, sc, work=20.0, slack=30))
+    clock = ManualClock(sc.start)
+    controller = build_controller(sc, store, get_policy("greedy"), clock)
+    controller.tick()
+    store.set_reading(SiteReading("farm", clock.current, pd.Timestamp.now(tz="UTC"), solar_kw=7.9))
+    controller.watch()  # 0.1 kW is under 2 % of the farm's 8 kW busy load: no correction
+    assert "correction" not in store.ticks[-1].plan

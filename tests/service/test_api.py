@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import pandas as pd
 import pytest
 
 from tests.service.helpers import make_service, sqlite_url
@@ -273,3 +274,38 @@ def test_a_database_failure_is_a_503_to_retry_not_a_500(svc, monkeypatch):
     assert r.status_code == 503
     assert r.headers["Retry-After"] == "1"
     assert "retry" in r.json()["detail"]
+
+
+def test_a_meter_reading_is_validated_stored_and_acted_on(svc):
+    admin = svc.token("ops", "admin")
+    post = svc.client.post
+    bad = [
+        ({}, "solar_kw, wind_kw or both"),
+        ({"solar_kw": -1}, "solar_kw"),
+        ({"solar_kw": 1, "sun": 2}, "sun"),
+        ({"wind_kw": 1.0}, "site 'a' has no wind; leave wind_kw out"),
+        ({"solar_kw": 6000}, "above the site's rated solar of 6 kW; give the AC output in kW"),
+    ]
+    for body, message in bad:
+        r = post("/v1/sites/a/readings", json=body, headers=admin)
+        assert r.status_code == 422, body
+        assert message in r.text, (body, r.text)
+    assert (
+        post("/v1/sites/nowhere/readings", json={"solar_kw": 1}, headers=admin).status_code == 404
+    )
+    submitter = svc.token("acme", "submit")
+    assert post("/v1/sites/a/readings", json={"solar_kw": 1}, headers=submitter).status_code == 403
+
+    svc.client.post("/v1/jobs", json=JOB, headers=submitter)
+    svc.tick(144)  # noon: the sun is up at site a
+    svc.clock.current += pd.Timedelta(minutes=1)
+    r = post("/v1/sites/a/readings", json={"solar_kw": 0.0}, headers=admin)
+    assert r.status_code == 202
+    assert r.json()["solar_kw"] == 0.0
+    assert r.json()["wind_kw"] is None
+    svc.controller.watch()
+    plan = svc.client.get("/v1/plan", headers=admin).json()
+    assert plan["correction"]["reason"].startswith("reading at a: solar ")
+    reading = svc.client.get("/v1/sites/a", headers=admin).json()["reading"]
+    assert reading["solar_kw"] == 0.0
+    assert reading["time"].startswith(str(svc.clock.current.date()))

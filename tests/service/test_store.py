@@ -7,7 +7,7 @@ import threading
 import pandas as pd
 import pytest
 
-from wattroute.runtime import JobRecord, SiteOverride, TickRecord
+from wattroute.runtime import JobRecord, SiteOverride, SiteReading, TickRecord
 from wattroute.service.server import open_store
 
 T0 = pd.Timestamp("2023-06-01T00:00Z")
@@ -82,6 +82,30 @@ def test_tokens_overrides_and_events(database_url):
     assert store.token("cd" * 32) is None
     store.set_override("a", SiteOverride(import_limit_kw=5.0, offline=True))
     assert store.site_overrides()["a"].offline
+    received = pd.Timestamp("2026-11-27T06:00:00.123456Z")
+    store.set_reading(SiteReading("a", T0, received, solar_kw=1.5))
+    store.record_reading_compliance("a", T0 + pd.Timedelta(minutes=1), 0.5)  # not that one
+    store.record_reading_compliance("a", T0, 0.25)
+    store.record_reading_compliance("a", T0, 9.0)  # the first timing stands
+    assert store.site_readings() == {"a": SiteReading("a", T0, received, 1.5, None, 0.25)}
+    store.set_reading(SiteReading("a", T0 + pd.Timedelta(minutes=1), received, wind_kw=2.0))
+    assert store.site_readings()["a"] == SiteReading(
+        "a", T0 + pd.Timedelta(minutes=1), received, None, 2.0, None
+    )
     event = store.add_grid_event("a", 2.0, T0, T0 + pd.Timedelta(hours=1), "DR")
     assert [e.id for e in store.grid_events(T0, T0 + pd.Timedelta(minutes=5))] == [event.id]
     assert store.grid_events(T0 + pd.Timedelta(hours=2), T0 + pd.Timedelta(hours=3)) == []
+
+
+def test_the_migrations_build_the_schema_the_code_declares(database_url):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from wattroute.service.db import Base, make_engine, migrate
+
+    engine = make_engine(database_url)
+    migrate(engine)
+    with engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    engine.dispose()
+    assert diff == [], "a model changed without a migration (or the reverse)"

@@ -2,8 +2,9 @@
 
 It starts a local Ray cluster with one node per site, the service (API, controller, SQLite
 store) on a replay of real signals, submits training jobs and an inference service through the
-API, sends inference requests through the gateway, declares a grid event, blacks out a site
-and brings it back — printing what moves where and why — then prints a summary and stops
+API, sends inference requests through the gateway, reports a sudden drop of a site's solar and
+wind through its meter readings, declares a grid event, blacks out a site and brings it
+back — printing what moves where and why — then prints a summary and stops
 everything it started.
 """
 
@@ -152,6 +153,12 @@ def _run(console: Console, config_path: Path | None, out: Path) -> int:
                 with story.lock:
                     story.reason, story.reason_at = str(fields["reason"]), time.monotonic()
                 story.say(state.clock.now(), f"[yellow]re-plan now[/yellow]: {fields['reason']}")
+            elif kind == "compliance" and fields.get("cause") == "power drop":
+                story.say(
+                    state.clock.now(),
+                    f"[green]{fields['site']} within the power it has left "
+                    f"{fields['seconds']:.2f} s after its meters reported the drop[/green]",
+                )
             elif kind == "compliance":
                 story.say(
                     state.clock.now(),
@@ -245,6 +252,26 @@ def _script(client: httpx.Client, state: Any, story: _Story, sites: list[str]) -
     _wait(lambda: len(story.sites_run) >= 2, 30)
     time.sleep(4)
     requests(20)
+
+    # A sudden drop of on-site power: the meters of the site with the most solar and wind
+    # output now read none, every 0.4 s for 5 s (a reading stands for one step).
+    k = controller.next_step - 1
+    output = controller.received["solar_kw"][k] + controller.received["wind_kw"][k]
+    if output.max() > 0.5:  # kW: a drop worth showing
+        i = int(np.argmax(output))
+        spec = state.scenario.sites[i]
+        reading = {f"{kind}_kw": 0.0 for kind in ("solar", "wind") if getattr(spec, kind)}
+        say(
+            state.clock.now(),
+            f"[yellow]power drop[/yellow]: {sites[i]}'s meters read no "
+            f"{' or '.join(r.removesuffix('_kw') for r in reading)} (was {output[i]:.1f} kW)",
+        )
+        until = time.monotonic() + 5
+        while time.monotonic() < until:
+            client.post(f"/v1/sites/{sites[i]}/readings", json=reading).raise_for_status()
+            time.sleep(0.4)
+        say(state.clock.now(), f"{sites[i]}'s meters stop reporting: the signals count again")
+        requests(10)
 
     # A grid event: the busiest site to half its load, for three hours.
     load = controller.executor.load_kw_now(np.ones(len(sites)))

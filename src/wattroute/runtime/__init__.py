@@ -10,6 +10,7 @@ from wattroute.runtime.records import (
     MemoryStore,
     ServiceRecord,
     SiteOverride,
+    SiteReading,
     Store,
     TickRecord,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "SignalProvider",
     "SimulatedExecutor",
     "SiteOverride",
+    "SiteReading",
     "StepReport",
     "Store",
     "TickRecord",

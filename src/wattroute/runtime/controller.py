@@ -6,13 +6,19 @@ Each tick, for the step the clock has reached:
    forward from the last good one and the controller reports itself **degraded** (with the
    reasons) until data returns; while degraded it holds back ``power_safety_margin`` of every
    import limit and power cap;
-2. load the active jobs, the services and their demand, the operator's site overrides and
-   the grid events in force (a demand-response event caps the site's power);
+2. load the active jobs, the services and their demand, the operator's site overrides, the
+   grid events in force (a demand-response event caps the site's power) and the sites' meter
+   readings of their solar and wind output (a reading stands in for the provider's value for
+   one step);
 3. ask the policy for a decision (the same policies, observations and forecasts as the
    simulator: the forecasts only ever see what was received), and repair it as the simulator
    does;
 4. hand it to the executor, which enacts it and advances the jobs;
 5. commit the tick, the jobs it changed and the grid events' compliance, all or nothing.
+
+Between ticks it watches, every ``watch_s``, what bounds the fleet — grid events, overrides,
+sites the engine lost, meter readings — and re-decides the step in force at once when that
+changes (a *correction*), timing how long each grid event or power drop took to be met.
 
 A restarted controller resumes after the last committed tick, with the battery state and
 running totals it had then: nothing is replayed twice and nothing committed is lost.
@@ -45,6 +51,7 @@ from wattroute.runtime.records import (
     Heartbeat,
     JobRecord,
     ServiceRecord,
+    SiteReading,
     Store,
     TickRecord,
 )
@@ -104,7 +111,11 @@ class ControllerOptions:
         How far ahead the forecast in the heartbeat reaches, hours.
     watch_s
         Wall-clock seconds between looks, while waiting, at what bounds the fleet (grid events,
-        overrides, lost sites) and at grid events' compliance.
+        overrides, lost sites, meter readings) and at compliance.
+    reading_threshold
+        How far a meter reading must move a site's solar or wind from the value in force to
+        re-decide at once, as a share of the site's IT power with every accelerator busy
+        (smaller moves wait for the next tick).
     """
 
     power_safety_margin: float = 0.1
@@ -113,6 +124,7 @@ class ControllerOptions:
     heartbeat_s: float = 5.0
     signal_horizon_h: float = 24.0
     watch_s: float = 0.25
+    reading_threshold: float = 0.02
 
 
 @dataclass
@@ -188,6 +200,14 @@ class Controller:
         self._handlers: dict[str, str | None] = {}
         self._envelope: tuple[Any, ...] = ((), (), ())
         self._in_force_since: dict[str, float] = {}
+        # Readings that lowered a site's supply, until its load fits (site -> reading).
+        self._drops: dict[str, SiteReading] = {}
+        self._supply_kw = np.full(s, np.inf)  # what each site could draw, last decision
+        self._reading_kw = np.maximum(
+            self.options.reading_threshold
+            * (self.fleet.base_it_kw + self.fleet.busy_kw * self.fleet.accelerators),
+            1e-3,
+        )
         self.notices: list[Callable[[str, dict[str, Any]], None]] = []
         self._fallback = GreedyPolicy()
         self.policy.reset()
@@ -287,6 +307,7 @@ class Controller:
             load = route(service_arrays, routing, 0, 1)
             need, busy = np.minimum(load.need[0], fleet.accelerators), load.busy[0]
         supply = observation.supply_kw()
+        self._supply_kw = supply
         fixed = repair(
             decision,
             routing,
@@ -315,6 +336,7 @@ class Controller:
         k = self._next_step
         now = self.time_of(k)
         self._receive(k)
+        self._apply_readings(k, now)
         d = self._decide(k, now)
         fleet, records, table, ids = d.fleet, d.records, d.table, d.ids
         services, fixed, allocation, decision_s = d.services, d.fixed, d.allocation, d.decision_s
@@ -372,16 +394,51 @@ class Controller:
         )
         return events, overrides, tuple(sorted(self.executor.unavailable_sites()))
 
+    def _apply_readings(self, k: int, now: pd.Timestamp) -> tuple[list[str], list[SiteReading]]:
+        """Put the meter readings in force at ``now`` into step ``k``'s received signals.
+
+        Returns what moved a site's solar or wind by more than the threshold, in words, and
+        the readings among those that lowered it."""
+        index = {name: i for i, name in enumerate(self.fleet.names)}
+        changes: list[str] = []
+        drops: list[SiteReading] = []
+        for reading in self.store.site_readings().values():
+            i = index.get(reading.site)
+            if i is None or not reading.time <= now < reading.time + self.scenario.step:
+                continue
+            moved, lowered = [], False
+            for name, value in (("solar_kw", reading.solar_kw), ("wind_kw", reading.wind_kw)):
+                if value is None:
+                    continue
+                before = float(self.received[name][k, i])
+                self.received[name][k, i] = value
+                if abs(value - before) > self._reading_kw[i]:
+                    moved.append(f"{name.removesuffix('_kw')} {before:.1f} -> {value:.1f} kW")
+                    lowered = lowered or value < before
+            if moved:
+                changes.append(f"reading at {reading.site}: {', '.join(moved)}")
+                if lowered:
+                    drops.append(reading)
+        return changes, drops
+
     def watch(self) -> None:
         """Between ticks: re-decide at once when the envelope changed (a grid event came into
-        force or ended, an operator changed a site, the engine lost or regained a site), and
-        time how long each grid event in force took to be complied with."""
+        force or ended, an operator changed a site, the engine lost or regained a site, a
+        meter reading moved a site's generation), and time how long each grid event in force
+        and each power drop took to be met."""
         if self._next_step == 0:
             return
         now = self.clock.now()
+        k = self._next_step - 1
+        readings, drops = self._apply_readings(k, now)
         envelope = self._envelope_at(now)
-        if envelope != self._envelope:
-            self.correct(_what_changed(self._envelope, envelope), now)
+        if envelope != self._envelope or readings:
+            reasons = readings
+            if envelope != self._envelope:
+                reasons = [_what_changed(self._envelope, envelope), *readings]
+            self.correct("; ".join(reasons), now)
+        for reading in drops:
+            self._drops[reading.site] = reading
         self._check_compliance(now)
 
     def correct(self, reason: str, now: pd.Timestamp | None = None) -> None:
@@ -403,6 +460,7 @@ class Controller:
         self._envelope = self._envelope_at(now)
 
     def _check_compliance(self, now: pd.Timestamp) -> None:
+        self._check_power_drops(now)
         k = max(self._next_step - 1, 0)
         pending = [
             e
@@ -431,7 +489,30 @@ class Controller:
                     extra={"fields": {"event": e.id, "site": e.site, "seconds": seconds}},
                 )
                 for notify in self.notices:
-                    notify("compliance", {"site": e.site, "seconds": seconds})
+                    fields = {"site": e.site, "seconds": seconds, "cause": "grid event"}
+                    notify("compliance", fields)
+
+    def _check_power_drops(self, now: pd.Timestamp) -> None:
+        """Time each power drop a reading reported: from its receipt until the site's load
+        fits what the site can draw now. A drop still unmet when its reading goes out of
+        force is left unmet (``compliance_s`` stays null)."""
+        for site, r in list(self._drops.items()):
+            if now >= r.time + self.scenario.step:
+                del self._drops[site]
+        if not self._drops:
+            return
+        k = max(self._next_step - 1, 0)
+        load = self.executor.load_kw_now(np.maximum(self.received["pue"][k], 1.0))
+        index = {name: i for i, name in enumerate(self.fleet.names)}
+        for site, r in list(self._drops.items()):
+            i = index[site]
+            if load[i] <= self._supply_kw[i] * (1 + 1e-6) + 1e-6:
+                seconds = max(time.time() - r.received_at.timestamp(), 0.0)
+                self.store.record_reading_compliance(site, r.time, seconds)
+                del self._drops[site]
+                log.info("power drop met", extra={"fields": {"site": site, "seconds": seconds}})
+                for notify in self.notices:
+                    notify("compliance", {"site": site, "seconds": seconds, "cause": "power drop"})
 
     # -- the heartbeat -----------------------------------------------------------------------
 

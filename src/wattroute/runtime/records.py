@@ -118,6 +118,25 @@ class SiteOverride:
 
 
 @dataclass
+class SiteReading:
+    """A measurement of a site's on-site generation, pushed by its meters between ticks.
+
+    ``time`` is fleet time when it was received (the controller's clock), ``received_at`` wall
+    time (UTC). ``solar_kw`` and ``wind_kw`` are AC output, kW; ``None`` where not measured.
+    The reading stands in for the signal provider's value at that site for one step from
+    ``time``. ``compliance_s`` is set when a reading that lowered the site's supply was met:
+    wall seconds from ``received_at`` until the site's load fitted the supply left.
+    """
+
+    site: str
+    time: pd.Timestamp
+    received_at: pd.Timestamp
+    solar_kw: float | None = None
+    wind_kw: float | None = None
+    compliance_s: float | None = None
+
+
+@dataclass
 class TickRecord:
     """One planning tick: when, what was decided, what it cost, in which state.
 
@@ -167,6 +186,10 @@ class Store(Protocol):
 
     def site_overrides(self) -> dict[str, SiteOverride]: ...
 
+    def site_readings(self) -> dict[str, SiteReading]:
+        """The latest reading of each site that has one."""
+        ...
+
     def last_tick(self) -> TickRecord | None: ...
 
     def commit_tick(
@@ -188,6 +211,11 @@ class Store(Protocol):
         """Record how long a grid event took to be complied with."""
         ...
 
+    def record_reading_compliance(self, site: str, time: pd.Timestamp, seconds: float) -> None:
+        """Record how long the site's reading at fleet time ``time`` took to be met (if it is
+        still the site's latest)."""
+        ...
+
 
 class MemoryStore:
     """:class:`Store` in memory (for tests and for embedding the controller)."""
@@ -198,6 +226,7 @@ class MemoryStore:
         self.service_records: dict[str, ServiceRecord] = {}
         self.events: dict[str, GridEventRecord] = {}
         self.overrides: dict[str, SiteOverride] = {}
+        self.readings: dict[str, SiteReading] = {}
         self.ticks: list[TickRecord] = []
         self.beat: Heartbeat | None = None
 
@@ -222,6 +251,14 @@ class MemoryStore:
     def site_overrides(self) -> dict[str, SiteOverride]:
         with self._lock:
             return copy.deepcopy(self.overrides)
+
+    def site_readings(self) -> dict[str, SiteReading]:
+        with self._lock:
+            return copy.deepcopy(self.readings)
+
+    def set_reading(self, reading: SiteReading) -> None:
+        with self._lock:
+            self.readings[reading.site] = copy.deepcopy(reading)
 
     def last_tick(self) -> TickRecord | None:
         with self._lock:
@@ -261,3 +298,9 @@ class MemoryStore:
             event = self.events.get(event_id)
             if event is not None and event.compliance_s is None:
                 event.compliance_s = seconds
+
+    def record_reading_compliance(self, site: str, time: pd.Timestamp, seconds: float) -> None:
+        with self._lock:
+            reading = self.readings.get(site)
+            if reading is not None and reading.time == time and reading.compliance_s is None:
+                reading.compliance_s = seconds

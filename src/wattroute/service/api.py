@@ -32,7 +32,7 @@ from wattroute.execution.errors import NoReplicaError
 from wattroute.model import Scenario
 from wattroute.runtime.clock import Clock
 from wattroute.runtime.controller import Controller
-from wattroute.runtime.records import JobRecord, ServiceRecord, SiteOverride
+from wattroute.runtime.records import JobRecord, ServiceRecord, SiteOverride, SiteReading
 from wattroute.service.auth import Principal, TokenCache, token_hash
 from wattroute.service.metrics import ServiceMetrics
 from wattroute.service.schemas import (
@@ -50,6 +50,8 @@ from wattroute.service.schemas import (
     ServicePatch,
     SiteOut,
     SitePatch,
+    SiteReadingIn,
+    SiteReadingOut,
     error_responses,
 )
 from wattroute.service.store import SqlStore
@@ -317,9 +319,22 @@ def create_app(state: AppState) -> FastAPI:
 
     # -- fleet -------------------------------------------------------------------------------
 
-    def site_out(i: int, overrides: dict[str, SiteOverride]) -> SiteOut:
+    def reading_out(r: SiteReading) -> SiteReadingOut:
+        return SiteReadingOut(
+            site=r.site,
+            time=r.time.to_pydatetime(),
+            received_at=r.received_at.to_pydatetime(),
+            solar_kw=r.solar_kw,
+            wind_kw=r.wind_kw,
+            compliance_s=r.compliance_s,
+        )
+
+    def site_out(
+        i: int, overrides: dict[str, SiteOverride], readings: dict[str, SiteReading]
+    ) -> SiteOut:
         s = sc.sites[i]
         o = overrides.get(s.name)
+        r = readings.get(s.name)
         return SiteOut(
             name=s.name,
             latitude=s.latitude,
@@ -344,6 +359,7 @@ def create_app(state: AppState) -> FastAPI:
                 "power_cap_kw": o.power_cap_kw,
                 "offline": o.offline,
             },
+            reading=None if r is None else reading_out(r),
         )
 
     def site_index(name: str) -> int:
@@ -354,13 +370,13 @@ def create_app(state: AppState) -> FastAPI:
     @app.get("/v1/fleet", response_model=FleetOut, tags=["fleet"], responses=READ)
     def fleet(_: Reader) -> FleetOut:
         """The fleet: sites (with operator overrides) and demand points."""
-        overrides = state.store.site_overrides()
+        overrides, readings = state.store.site_overrides(), state.store.site_readings()
         return FleetOut(
             name=sc.name,
             step_minutes=sc.step.total_seconds() / 60,
             period_start=sc.start.to_pydatetime(),
             period_end=sc.end.to_pydatetime(),
-            sites=[site_out(i, overrides) for i in range(len(sc.sites))],
+            sites=[site_out(i, overrides, readings) for i in range(len(sc.sites))],
             demand_points=[
                 {"name": p.name, "latitude": p.latitude, "longitude": p.longitude, "zone": p.zone}
                 for p in sc.demand_points
@@ -369,7 +385,7 @@ def create_app(state: AppState) -> FastAPI:
 
     @app.get("/v1/sites/{name}", response_model=SiteOut, tags=["fleet"], responses=READ_ONE)
     def get_site(name: str, _: Reader) -> SiteOut:
-        return site_out(site_index(name), state.store.site_overrides())
+        return site_out(site_index(name), state.store.site_overrides(), state.store.site_readings())
 
     @app.patch("/v1/sites/{name}", response_model=SiteOut, tags=["fleet"], responses=WRITE_ONE)
     def patch_site(name: str, body: SitePatch, _: Admin) -> SiteOut:
@@ -379,7 +395,46 @@ def create_app(state: AppState) -> FastAPI:
             name, SiteOverride(body.import_limit_kw, body.power_cap_kw, body.offline)
         )
         log.info("site changed", extra={"fields": {"site": name, **body.model_dump()}})
-        return site_out(i, state.store.site_overrides())
+        return site_out(i, state.store.site_overrides(), state.store.site_readings())
+
+    @app.post(
+        "/v1/sites/{name}/readings",
+        response_model=SiteReadingOut,
+        status_code=202,
+        tags=["fleet"],
+        responses=WRITE_ONE,
+    )
+    def post_reading(name: str, body: SiteReadingIn, _: Admin) -> SiteReadingOut:
+        """A meter reading of the site's solar or wind output now (admin: the site's
+        telemetry). It stands in for the signal provider's value for one step; if it lowers
+        what the site can draw, the controller sheds work there within a second and times it
+        (``compliance_s``)."""
+        s = sc.sites[site_index(name)]
+        for field_name, source in (("solar_kw", s.solar), ("wind_kw", s.wind)):
+            value = getattr(body, field_name)
+            if value is None:
+                continue
+            kind = field_name.removesuffix("_kw")
+            if source is None:
+                raise _unprocessable(
+                    ["body", field_name], f"site {name!r} has no {kind}; leave {field_name} out"
+                )
+            if value > 1.1 * source.capacity_kw:
+                raise _unprocessable(
+                    ["body", field_name],
+                    f"{value:g} kW is above the site's rated {kind} of "
+                    f"{source.capacity_kw:g} kW; give the AC output in kW",
+                )
+        reading = SiteReading(
+            site=name,
+            time=state.clock.now(),
+            received_at=pd.Timestamp.now(tz="UTC"),
+            solar_kw=body.solar_kw,
+            wind_kw=body.wind_kw,
+        )
+        state.store.set_reading(reading)
+        log.info("site reading", extra={"fields": {"site": name, **body.model_dump()}})
+        return reading_out(reading)
 
     @app.get("/v1/sites/{name}/allocation", tags=["fleet"], responses=READ_ONE)
     def allocation(name: str, _: Reader) -> dict[str, Any]:

@@ -135,6 +135,18 @@ class SiteOverrideRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+class SiteReadingRow(Base):
+    """The latest reading of each site's on-site generation (one row per site)."""
+
+    __tablename__ = "site_readings"
+    site: Mapped[str] = mapped_column(String(128), primary_key=True)
+    time: Mapped[datetime] = mapped_column(UtcDateTime)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    solar_kw: Mapped[float | None] = mapped_column(Float, nullable=True)
+    wind_kw: Mapped[float | None] = mapped_column(Float, nullable=True)
+    compliance_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
 class TickRow(Base):
     __tablename__ = "ticks"
     step: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -109,9 +109,16 @@ class ServiceMetrics:
             registry=r,
             buckets=(0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60),
         )
+        self.power_drop_compliance = Histogram(
+            "wattroute_power_drop_compliance_seconds",
+            "Wall time from a meter reading lowering a site's generation to the site's load "
+            "within what it can draw, s",
+            registry=r,
+            buckets=(0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60),
+        )
         self.corrections = Counter(
             "wattroute_corrections_total",
-            "Re-decisions between ticks (grid events, overrides, lost sites)",
+            "Re-decisions between ticks (grid events, overrides, lost sites, meter readings)",
             registry=r,
         )
         self.http = Histogram(
@@ -151,7 +158,12 @@ class ServiceMetrics:
         elif kind == "compliance":
             seconds = fields.get("seconds")
             if isinstance(seconds, int | float):
-                self.compliance.observe(float(seconds))
+                histogram = (
+                    self.power_drop_compliance
+                    if fields.get("cause") == "power drop"
+                    else self.compliance
+                )
+                histogram.observe(float(seconds))
 
     def set_jobs(self, counts: dict[str, int]) -> None:
         for state in ("queued", "running", "paused", "completed", "cancelled", "failed"):

@@ -152,6 +152,33 @@ class SitePatch(_In):
     offline: bool = False
 
 
+class SiteReadingIn(_In):
+    """A meter reading of the site's on-site generation now: AC output, kW. Give at least one
+    of ``solar_kw`` and ``wind_kw``."""
+
+    solar_kw: float | None = Field(default=None, ge=0, le=1e9)
+    wind_kw: float | None = Field(default=None, ge=0, le=1e9)
+
+    @model_validator(mode="after")
+    def _something(self) -> SiteReadingIn:
+        if self.solar_kw is None and self.wind_kw is None:
+            raise ValueError("give solar_kw, wind_kw or both")
+        return self
+
+
+class SiteReadingOut(BaseModel):
+    """A site's latest reading: when it was received (``time`` on the fleet's clock,
+    ``received_at`` on the wall clock) and, if it lowered the power the site can draw, how
+    long until the site's load fitted (``compliance_s``, wall seconds; null until then)."""
+
+    site: str
+    time: datetime
+    received_at: datetime
+    solar_kw: float | None
+    wind_kw: float | None
+    compliance_s: float | None
+
+
 class SiteOut(BaseModel):
     name: str
     latitude: float
@@ -168,6 +195,9 @@ class SiteOut(BaseModel):
     battery_kwh: float
     genset_kw: float
     override: dict[str, Any] | None
+    reading: SiteReadingOut | None = Field(
+        default=None, description="the latest meter reading of on-site generation"
+    )
 
 
 class FleetOut(BaseModel):

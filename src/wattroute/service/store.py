@@ -28,6 +28,7 @@ from wattroute.runtime.records import (
     JobRecord,
     ServiceRecord,
     SiteOverride,
+    SiteReading,
     TickRecord,
 )
 from wattroute.service.db import (
@@ -36,6 +37,7 @@ from wattroute.service.db import (
     JobRow,
     ServiceRow,
     SiteOverrideRow,
+    SiteReadingRow,
     TickRow,
     TokenRow,
     sessions,
@@ -267,6 +269,35 @@ class SqlStore:
                 for r in s.scalars(select(SiteOverrideRow))
             }
 
+    def site_readings(self) -> dict[str, SiteReading]:
+        with self.session() as s:
+            return {r.site: _reading(r) for r in s.scalars(select(SiteReadingRow))}
+
+    def set_reading(self, reading: SiteReading) -> None:
+        """Replace the site's latest reading."""
+        with self._write() as s:
+            row = s.get(SiteReadingRow, reading.site)
+            if row is None:
+                row = SiteReadingRow(site=reading.site)
+                s.add(row)
+            row.time = reading.time.to_pydatetime()
+            row.received_at = reading.received_at.to_pydatetime()
+            row.solar_kw = reading.solar_kw
+            row.wind_kw = reading.wind_kw
+            row.compliance_s = None
+
+    def record_reading_compliance(self, site: str, time: pd.Timestamp, seconds: float) -> None:
+        with self._write() as s:
+            s.execute(
+                update(SiteReadingRow)
+                .where(
+                    SiteReadingRow.site == site,
+                    SiteReadingRow.time == time.to_pydatetime(),
+                    SiteReadingRow.compliance_s.is_(None),
+                )
+                .values(compliance_s=seconds)
+            )
+
     def last_tick(self) -> TickRecord | None:
         with self.session() as s:
             row = s.scalars(select(TickRow).order_by(TickRow.step.desc()).limit(1)).first()
@@ -434,6 +465,13 @@ class SqlStore:
         with self.engine.connect() as c:
             c.exec_driver_sql("SELECT 1")
         return True
+
+
+def _reading(r: SiteReadingRow) -> SiteReading:
+    time, received_at = _ts(r.time), _ts(r.received_at)
+    assert time is not None
+    assert received_at is not None
+    return SiteReading(r.site, time, received_at, r.solar_kw, r.wind_kw, r.compliance_s)
 
 
 def _event(r: GridEventRow) -> GridEventRecord:
