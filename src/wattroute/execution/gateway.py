@@ -14,6 +14,7 @@ SLO.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import random
 import threading
@@ -28,6 +29,8 @@ from wattroute.execution.errors import NoReplicaError
 from wattroute.execution.executor import parse_replica_name
 from wattroute.model import Scenario
 from wattroute.runtime.records import ServiceRecord
+
+PROBE_WAIT_S = 0.05  # how long a request waits, at most, for new replicas to say they are up
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,10 @@ class Gateway:
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self._listed_at = -1e9
-        self._replicas: dict[tuple[str, str], list[str]] = {}
+        self._replicas: dict[tuple[str, str], list[str]] = {}  # the ready ones
+        self._found: dict[tuple[str, str], list[str]] = {}  # every one listed
+        self._ready: set[str] = set()
+        self._probes: dict[str, Any] = {}  # name -> the pending readiness call
         self._turns: dict[tuple[str, str], itertools.count[int]] = {}
         self._handles: dict[str, Any] = {}
         self._rtt: dict[tuple[str, str], float] = {}
@@ -98,22 +104,72 @@ class Gateway:
             ray.init(address=self.address or "auto", namespace=NAMESPACE, log_to_driver=False)
 
     def _list(self) -> dict[tuple[str, str], list[str]]:
+        """Replicas that are ready, by (service, site). A replica is listed (its name is
+        registered) as soon as it is created, before it has a place and a model; it is used
+        only once it has answered a readiness call, so that no request waits on a replica
+        starting up. The listing is reused for ``refresh_s``; pending readiness calls are
+        checked at every request."""
         now = time.monotonic()
         with self._lock:
-            if now - self._listed_at < self.refresh_s:
+            fresh = now - self._listed_at < self.refresh_s
+            if fresh and not self._probes:
                 return self._replicas
-        self._connect()
-        found: dict[tuple[str, str], list[str]] = {}
-        for entry in ray.util.list_named_actors(all_namespaces=True):
-            if entry.get("namespace") != NAMESPACE:
-                continue
-            key = parse_replica_name(entry["name"])
-            if key is not None:
-                found.setdefault(key, []).append(entry["name"])
+        if not fresh:
+            self._connect()
+            found: dict[tuple[str, str], list[str]] = {}
+            for entry in ray.util.list_named_actors(all_namespaces=True):
+                if entry.get("namespace") != NAMESPACE:
+                    continue
+                key = parse_replica_name(entry["name"])
+                if key is not None:
+                    found.setdefault(key, []).append(entry["name"])
+            with self._lock:
+                self._found = {k: sorted(v) for k, v in found.items()}
+                self._listed_at = now
         with self._lock:
-            self._replicas = {k: sorted(v) for k, v in found.items()}
-            self._listed_at = now
+            found = self._found
+            names = {n for listed in found.values() for n in listed}
+            ready = self._probe(names)
+            self._replicas = {
+                k: [n for n in v if n in ready] for k, v in found.items() if ready.intersection(v)
+            }
             return self._replicas
+
+    def _probe(self, names: set[str]) -> set[str]:
+        """The replicas among ``names`` that are ready; sends a readiness call to each new one
+        and collects the calls that have answered (waiting ``PROBE_WAIT_S`` at most, and only
+        when there are new ones). Holds the lock."""
+        self._ready &= names
+        for name in list(self._probes):
+            if name not in names:
+                del self._probes[name]
+        new = names - self._ready - set(self._probes)
+        for name in new:
+            with contextlib.suppress(ValueError):  # gone since it was listed
+                self._probes[name] = self._handle(name).ready.remote()
+        if self._probes:
+            refs = list(self._probes.values())
+            # A replica that is up answers in a millisecond or two: give new ones that long.
+            wait_s = PROBE_WAIT_S if new else 0.0
+            done, _ = ray.wait(refs, num_returns=len(refs), timeout=wait_s)
+            answered = {ref.hex() for ref in done}
+            for name, ref in list(self._probes.items()):
+                if ref.hex() not in answered:
+                    continue
+                del self._probes[name]
+                try:
+                    ray.get(ref)
+                    self._ready.add(name)
+                except ray.exceptions.RayError:
+                    self._handles.pop(name, None)  # it died starting: probe it anew if listed
+        return set(self._ready)
+
+    def _handle(self, name: str) -> Any:
+        handle = self._handles.get(name)
+        if handle is None:
+            handle = ray.get_actor(name, namespace=NAMESPACE)
+            self._handles[name] = handle
+        return handle
 
     def choose_site(self, service: str, shares: dict[str, float]) -> str:
         """A site drawn by the routing ``shares`` among those with a replica."""
@@ -132,17 +188,14 @@ class Gateway:
                 return site
         raise NoReplicaError(f"no live replica of {service!r}")
 
-    def _replica(self, service: str, site: str) -> Any:
+    def _replica(self, service: str, site: str) -> tuple[str, Any]:
         names = self._list().get((service, site)) or []
         if not names:
             raise NoReplicaError(f"no live replica of {service!r} at {site!r}")
         turn = self._turns.setdefault((service, site), itertools.count())
         name = names[next(turn) % len(names)]
-        handle = self._handles.get(name)
-        if handle is None:
-            handle = ray.get_actor(name, namespace=NAMESPACE)
-            self._handles[name] = handle
-        return handle
+        with self._lock:
+            return name, self._handle(name)
 
     # -- answering ---------------------------------------------------------------------------
 
@@ -154,13 +207,14 @@ class Gateway:
         site = await asyncio.to_thread(self.choose_site, service.name, shares)
         rtt = self.rtt_ms(point, site)
         await asyncio.sleep(rtt / 1000.0)  # the emulated network round trip
-        replica = await asyncio.to_thread(self._replica, service.name, site)
+        name, replica = await asyncio.to_thread(self._replica, service.name, site)
         try:
             answer = await replica.infer.remote(payload)
         except ray.exceptions.RayActorError:
             with self._lock:
                 self._listed_at = -1e9  # the replica is gone: list again next time
-            self._handles.clear()
+                self._ready.discard(name)  # its name may come back as a new replica
+                self._handles.pop(name, None)
             raise NoReplicaError(f"the replica of {service.name!r} at {site!r} is gone") from None
         latency = (time.perf_counter() - started) * 1000.0
         return InferResult(
