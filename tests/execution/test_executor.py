@@ -178,6 +178,24 @@ def test_a_lost_site_is_reported_and_its_job_resumes_elsewhere(harness, ray_site
     assert h.wait_for(lambda: "b" not in h.executor.unavailable_sites(), timeout=30)
 
 
+def test_a_site_that_just_lost_work_gets_none_new_for_a_while(harness):
+    h = harness([_job(1, epochs=400, seconds_per_epoch=0.05, checkpoint_every=5)])
+    h.executor.options.suspect_s = 2.0
+    h.tick([0])
+    assert h.wait_for(lambda: ("job1", "a") in h.transitions("started"))
+    # Its actor dies (as when its node dies, before Ray has noticed the node is gone).
+    ray.kill(h.executor._runs["job1"].actor)
+    assert h.wait_for(lambda: ("job1", "a") in h.transitions("lost"), timeout=30)
+
+    def at(what: str) -> list[float]:
+        return [t.at for t in h.executor.transitions if t.what == what]
+
+    # The plan still wants it at a: it waits out the suspicion, then starts there again.
+    assert h.wait_for(lambda: len(at("placed")) == 2, sites=[0], timeout=30)
+    assert at("placed")[1] - at("lost")[0] >= 2.0 - 0.05
+    assert "a" not in h.executor.unavailable_sites()  # a lost job alone does not lose a site
+
+
 def test_shedding_stops_the_job_and_the_measured_load_falls(harness):
     h = harness(
         [_job(1, epochs=400, seconds_per_epoch=0.05), _job(2, epochs=400, seconds_per_epoch=0.05)]

@@ -85,12 +85,18 @@ class RayOptions:
         Seconds a job gets to checkpoint and return before it is killed.
     node_check_s
         Seconds between checks of which sites have live nodes.
+    suspect_s
+        Seconds a site where a job was just lost gets no new work (jobs or replicas) unless
+        Ray has declared its node dead by then: a node that dies takes its actors with it
+        before Ray notices (about 2 s here), and work started there meanwhile is lost again.
+        What still runs at the site keeps running.
     """
 
     checkpoint_root: str
     reconcile_s: float = 0.1
     stop_timeout_s: float = 30.0
     node_check_s: float = 0.5
+    suspect_s: float = 5.0
 
 
 @dataclass
@@ -172,6 +178,7 @@ class RayExecutor:
         self._allocation: Allocation | None = None
         self._services: tuple[ServiceArrays, ...] = ()
         self._alive: frozenset[str] = frozenset(fleet.names)
+        self._suspect_until: dict[str, float] = {}  # site -> monotonic time
         self._last_node_check = 0.0
         self._batch_acc_s = np.zeros(fleet.n_sites)
         self._inference_acc_s = np.zeros(fleet.n_sites)
@@ -368,6 +375,7 @@ class RayExecutor:
                 self._outcomes[job_id] = outcome
             if what == "lost":
                 self._last_node_check = -1e9  # look at the nodes before starting anything
+                self._suspect_until[run.site] = time.monotonic() + self.options.suspect_s
             self._note(run, what, outcome.get("error", ""))
 
     def _check_nodes(self, force: bool = False) -> None:
@@ -434,11 +442,15 @@ class RayExecutor:
                 )
                 _kill(run.actor)
 
+    def _placeable(self, site: str) -> bool:
+        """Whether new work may start at ``site``: it has a live node and lost none lately."""
+        return site in self._alive and self._suspect_until.get(site, 0.0) <= time.monotonic()
+
     def _start_wanted(self) -> None:
         for job_id, want in self._desired.items():
             if job_id in self._runs or job_id in self._outcomes or job_id in self._ended:
                 continue
-            if want.site not in self._alive:
+            if not self._placeable(want.site):
                 continue
             if self.checkpoints.has_result(job_id):
                 self._outcomes[job_id] = {"outcome": "completed", "progress": 1.0}
@@ -478,7 +490,7 @@ class RayExecutor:
             handles = self._replicas.setdefault(key, [])
             while len(handles) > want:
                 _kill(handles.pop())
-            while len(handles) < want:
+            while len(handles) < want and self._placeable(site):
                 n = len(handles)
                 handle = RemoteReplica.options(
                     name=replica_name(service, site, n),

@@ -35,6 +35,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    NonNegativeFloat,
     PositiveFloat,
     PositiveInt,
     ValidationError,
@@ -129,6 +130,7 @@ class RayConfig(_Strict):
     cpus_per_site: PositiveInt = 1
     object_store_mb: int = Field(default=80, ge=80, le=1_000_000)
     stop_timeout_s: PositiveFloat = 30.0
+    suspect_s: NonNegativeFloat = 5.0
 
 
 class ServiceConfigSpec(_Strict):

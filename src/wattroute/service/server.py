@@ -137,7 +137,11 @@ def _start_ray(config: ServiceConfig, on_close: list[Callable[[], None]]) -> tup
         FleetStatic.from_scenario(sc),
         FleetSignals.from_scenario(sc),
         sc.step_h,
-        RayOptions(checkpoint_root=config.checkpoint_root, stop_timeout_s=settings.stop_timeout_s),
+        RayOptions(
+            checkpoint_root=config.checkpoint_root,
+            stop_timeout_s=settings.stop_timeout_s,
+            suspect_s=settings.suspect_s,
+        ),
     )
     on_close.append(executor.close)
     log.info("ray executor ready", extra={"fields": {"address": address}})
