@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -77,6 +78,34 @@ def test_one_job_runs_in_the_one_cheap_hour():
     np.testing.assert_allclose(plan.work[0, 0], [0.0, 4.0], atol=1e-7)
     assert plan.totals()["cost_usd"] == pytest.approx(4 * 0.020)
     assert plan.solution.objective == pytest.approx(0.080, abs=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("restart_usd", "objective"),
+    [
+        # A pause and resume costs more than the cheaper hour saves: no accelerator is
+        # restarted; the relaxation runs it at half its accelerators in each hour instead.
+        (0.05, 0.025),
+        (0.002, 0.022),  # it costs less: pause now, run in the cheap hour, pay the restart
+        (None, 0.020),  # restarts not priced (the oracle): the cheap hour, for free
+    ],
+)
+def test_a_running_job_pauses_only_if_the_cheaper_hour_pays_for_the_restart(restart_usd, objective):
+    fleet = _fleet(site(accelerators=1, busy_kw=1.0, idle_kw=0.0))
+    jobs = dataclasses.replace(
+        _jobs([1.0], [1], [[1, 1]], [[True]]),
+        current_site=np.zeros(1, np.int64),
+        accelerators_now=np.ones(1),
+        restart_cost_usd_per_accelerator=None if restart_usd is None else np.array([restart_usd]),
+    )
+    # The second hour saves 10 USD/MWh on 1 kWh: 0.01 USD.
+    plan = optimise(_problem(fleet, [30.0, 20.0], jobs=jobs))
+    work = plan.work[0, 0]
+    if restart_usd == 0.05:
+        assert work[1] <= work[0] + 1e-9
+    else:
+        np.testing.assert_allclose(work, [0.0, 1.0], atol=1e-7)
+    assert plan.solution.objective == pytest.approx(objective, abs=1e-4)
 
 
 def test_parallelism_limits_force_work_into_dearer_hours():

@@ -260,6 +260,11 @@ def _job_bounds_and_costs(
     else:
         upper[deferred] = jobs.deferrable_accelerator_hours
         cost[deferred] = jobs.deferral_cost_usd_per_accelerator_hour
+    if jobs.restart_cost_usd_per_accelerator is not None and len(jobs):
+        # Each accelerator a job gains over the period before costs a checkpoint restore.
+        periods = min(problem.n_periods, problem.restart_periods)
+        rise = layout.offsets["rise"] + np.arange(len(jobs) * periods)
+        cost[rise] = np.repeat(jobs.restart_cost_usd_per_accelerator, periods)
 
 
 def _service_costs(problem: PlanningProblem, layout: Layout, cost: np.ndarray) -> None:
