@@ -42,9 +42,10 @@ ERRORS = (0.0, 0.05, 0.1, 0.2, 0.4)
 
 WHY = {
     "temporal-shifting": (
-        "the oracle pauses and resumes jobs for free, while every pause costs `mpc` a "
-        "10-minute checkpoint ({overhead:.0f} accelerator-hours of overhead in all); the rest "
-        "is forecast error and not knowing the jobs that have yet to arrive"
+        "with perfect forecasts `mpc` clears the target, so most of the gap is forecast error "
+        "(the default forecaster sees only the past: persistence fading into the same hour "
+        "yesterday); the rest is not knowing the jobs that have yet to arrive, and the "
+        "checkpoints the oracle never pays ({overhead:.0f} accelerator-hours of overhead)"
     ),
     "multi-site-fleet": (
         "the relaxation the oracle solves is far from what any schedule can do here: it splits "
