@@ -117,6 +117,29 @@ def test_inference_services_are_served_within_their_slo():
     assert totals["within_slo"] == pytest.approx(totals["requests"])
 
 
+def test_a_latency_margin_keeps_sites_that_fit_the_slo_only_without_it_out_of_the_routing():
+    sc = _fleet()
+    rtt = sc.network.rtt_matrix_ms(
+        [(40.0, -100.0, None)], [(s.latitude, s.longitude, s.zone) for s in sc.sites]
+    )[0]
+    # An SLO that site a meets with 0.5 ms to spare, and b not at all.
+    slo = float(rtt[0]) + 5.0 + 0.5
+    assert float(rtt[1]) + 5.0 > slo
+
+    def routed_to_a(margin_ms: float) -> float:
+        store = MemoryStore()
+        store.service_records["v"] = ServiceRecord("v", "t", slo, 5.0, 10.0, 1, {"p": 25.0})
+        options = ControllerOptions(latency_margin_ms=margin_ms)
+        controller = build_controller(
+            sc, store, get_policy("agnostic"), ManualClock(sc.start), options=options
+        )
+        tick = controller.tick()
+        return float(tick.plan["routing"]["v"]["p"].get("a", 0.0))
+
+    assert routed_to_a(0.0) == pytest.approx(1.0)
+    assert routed_to_a(1.0) == 0.0  # a gateway that takes 1 ms would miss the SLO at a
+
+
 def test_a_withheld_signal_degrades_the_controller_which_plans_on_and_recovers():
     sc = _fleet()
     store = MemoryStore()

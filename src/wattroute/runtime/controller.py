@@ -112,6 +112,10 @@ class ControllerOptions:
     watch_s
         Wall-clock seconds between looks, while waiting, at what bounds the fleet (grid events,
         overrides, lost sites, meter readings) and at compliance.
+    latency_margin_ms
+        Milliseconds the request path adds beyond the network round trip and the service's
+        own time (a gateway's overhead), counted in the test of which sites can serve a demand
+        point within its SLO.
     reading_threshold
         How far a meter reading must move a site's solar or wind from the value in force to
         re-decide at once, as a share of the site's IT power with every accelerator busy
@@ -125,6 +129,7 @@ class ControllerOptions:
     signal_horizon_h: float = 24.0
     watch_s: float = 0.25
     reading_threshold: float = 0.02
+    latency_margin_ms: float = 0.0
 
 
 @dataclass
@@ -639,7 +644,8 @@ class Controller:
                     [(points[p].latitude, points[p].longitude, points[p].zone) for p in names],
                     sites,
                 )
-                feasible = rtt + record.service_time_ms <= record.latency_slo_ms + 1e-9
+                path_ms = rtt + record.service_time_ms + self.options.latency_margin_ms
+                feasible = path_ms <= record.latency_slo_ms + 1e-9
                 self._service_cache[key] = (rtt, feasible)
             rtt, feasible = self._service_cache[key]
             rate = np.array([[record.demand_rps[p] for p in names]], dtype=float)

@@ -122,7 +122,9 @@ class RayConfig(_Strict):
     ``site:<name>`` sized to its accelerators) and stops it at exit. Any other address
     (``auto``, ``host:port``, ``ray://host:port``) joins a running cluster whose site nodes
     carry those resources. ``checkpoint_dir`` is where jobs checkpoint: a directory every node
-    reaches (relative to the config file), or an fsspec URL.
+    reaches (relative to the config file), or an fsspec URL. ``gateway_margin_ms`` is the
+    gateway's own time counted in the planner's SLO test: a site is routed to only if the round
+    trip, the service time and this margin fit the SLO.
     """
 
     address: str = "local"
@@ -131,6 +133,7 @@ class RayConfig(_Strict):
     object_store_mb: int = Field(default=80, ge=80, le=1_000_000)
     stop_timeout_s: PositiveFloat = 30.0
     suspect_s: NonNegativeFloat = 5.0
+    gateway_margin_ms: NonNegativeFloat = 10.0
 
 
 class ServiceConfigSpec(_Strict):

@@ -92,7 +92,10 @@ def build_state(
             get_policy(spec.policy),
             clock,
             executor=executor,
-            options=ControllerOptions(),
+            # Requests pass through the gateway: its time counts against the SLO.
+            options=ControllerOptions(
+                latency_margin_ms=spec.ray.gateway_margin_ms if spec.executor == "ray" else 0.0
+            ),
         )
     return AppState(
         scenario=config.scenario,
