@@ -3,6 +3,7 @@ shedding, replicas."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from typing import Any
@@ -17,7 +18,7 @@ from wattroute.execution.checkpoints import CheckpointStore
 from wattroute.execution.context import JobContext
 from wattroute.execution.examples import train_logistic_regression
 from wattroute.execution.executor import RayExecutor, RayOptions
-from wattroute.model.arrays import FleetSignals, FleetStatic
+from wattroute.model.arrays import FleetSignals, FleetStatic, ServiceArrays
 from wattroute.runtime.executor import Allocation
 from wattroute.runtime.jobs import load_table
 from wattroute.runtime.records import JobRecord
@@ -211,3 +212,31 @@ def test_shedding_stops_the_job_and_the_measured_load_falls(harness):
     assert h.wait_for(lambda: h.executor.load_kw_now(pue)[0] <= after + 1e-9, timeout=30)
     assert time.monotonic() - asked < 5.0
     assert ("job2", "a") in h.transitions("stopped")  # checkpointed and returned, not killed
+
+
+def test_replicas_fit_in_what_a_power_short_site_keeps_powered(harness):
+    h = harness([])
+    service = ServiceArrays(
+        name="vision",
+        points=("p",),
+        rate_rps=np.array([[90.0]]),
+        rtt_ms=np.zeros((1, 3)),
+        feasible=np.ones((1, 3), bool),
+        latency_slo_ms=100.0,
+        service_time_ms=5.0,
+        replica_throughput_rps=30.0,
+        accelerators_per_replica=1,
+    )
+    routing = (np.array([[1.0, 0.0, 0.0]]),)  # all 90 requests/s to a: three replicas
+
+    def allocation(limit_a: float) -> Allocation:
+        return dataclasses.replace(
+            h.allocation([]), routing=routing, accelerator_limit=np.array([limit_a, 4.0, 4.0])
+        )
+
+    h.executor.enact(h.table, h.ids, allocation(4.0), (service,))
+    assert h.wait_for(lambda: len(h.executor._replicas.get(("vision", "a"), [])) == 3)
+    # Power at a falls: the decision powers one accelerator there; two replicas go.
+    h.executor.enact(h.table, h.ids, allocation(1.0), (service,))
+    assert h.wait_for(lambda: len(h.executor._replicas.get(("vision", "a"), [])) == 1)
+    assert h.executor.load_kw_now(np.ones(3))[0] <= 1.0 + 1e-9  # 1 kW busy, none idle

@@ -279,12 +279,25 @@ class RayExecutor:
         wanted: dict[tuple[str, str], int] = {}
         if services:
             load = route(services, allocation.routing, 0, 1)
+            # Where the decision powers fewer accelerators than a site has (its power is short
+            # and batch work is already stopped there), replicas fit in what is powered.
+            limit = np.asarray(allocation.accelerator_limit, dtype=float)
+            capped = limit < self.fleet.accelerators
+            room = limit - np.bincount(
+                np.array([self._index[w.site] for w in desired.values()], dtype=np.int64),
+                weights=np.array([w.accelerators for w in desired.values()], dtype=float),
+                minlength=len(self.sites),
+            )
             for k, service in enumerate(services):
-                self._replica_acc[service.name] = service.accelerators_per_replica
+                per = service.accelerators_per_replica
+                self._replica_acc[service.name] = per
                 self._handlers[service.name] = allocation.handlers.get(service.name)
                 routed = load.routed_rps[k][0]
                 for s, name in enumerate(self.sites):
                     count = math.ceil(routed[s] / service.replica_throughput_rps - 1e-9)
+                    if capped[s]:
+                        count = min(count, int(max(room[s], 0.0) // per))
+                        room[s] -= count * per
                     if count > 0:
                         wanted[(service.name, name)] = count
         self._replicas_wanted = wanted
