@@ -178,7 +178,7 @@ def _run(console: Console, config_path: Path | None, out: Path) -> int:
                     f"accelerators ({t.detail}); there: {_conditions(controller, t.site)}",
                 )
             elif t.what == "stopping":
-                if recent:
+                if recent and t.site in recent:  # a correction about this site
                     why = recent
                 elif t.detail.startswith("to restart on "):
                     why = f"the plan gives it {t.detail.rsplit(' ', 1)[1]} accelerators now"
