@@ -215,7 +215,7 @@ class ServiceArrays:
                 if service.demand
                 else np.zeros((scenario.n_steps, 0))
             )
-            feasible = rtt + service.service_time_ms <= service.latency_slo_ms + 1e-9
+            feasible = slo_feasible(rtt, service.service_time_ms, service.latency_slo_ms)
             for a in (rate, rtt, feasible):
                 a.setflags(write=False)
             out.append(
@@ -232,6 +232,14 @@ class ServiceArrays:
                 )
             )
         return tuple(out)
+
+
+def slo_feasible(
+    rtt_ms: np.ndarray, service_time_ms: float, latency_slo_ms: float, margin_ms: float = 0.0
+) -> np.ndarray:
+    """Which (demand point, site) pairs can answer within the SLO: the round trip, the
+    service time and ``margin_ms`` (what else the request path adds), all ms, within it."""
+    return np.asarray(rtt_ms + service_time_ms + margin_ms <= latency_slo_ms + 1e-9)
 
 
 def steps_per_day(step_h: float) -> int:

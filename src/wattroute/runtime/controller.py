@@ -38,7 +38,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from wattroute.model.arrays import FleetSignals, FleetStatic, ServiceArrays, steps_per_day
+from wattroute.model.arrays import (
+    FleetSignals,
+    FleetStatic,
+    ServiceArrays,
+    slo_feasible,
+    steps_per_day,
+)
 from wattroute.model.scenario import Scenario
 from wattroute.policies.base import ActiveJobs, Observation, Policy, ServiceState
 from wattroute.policies.greedy import GreedyPolicy
@@ -187,6 +193,7 @@ class Controller:
         self.clock = clock
         self.options = options or ControllerOptions()
         self.fleet = FleetStatic.from_scenario(scenario)
+        self._site_index = {name: i for i, name in enumerate(self.fleet.names)}
         self.step_h = scenario.step_h
         self.n_steps = scenario.n_steps
         s = self.fleet.n_sites
@@ -404,7 +411,7 @@ class Controller:
 
         Returns what moved a site's solar or wind by more than the threshold, in words, and
         the readings among those that lowered it."""
-        index = {name: i for i, name in enumerate(self.fleet.names)}
+        index = self._site_index
         changes: list[str] = []
         drops: list[SiteReading] = []
         for reading in self.store.site_readings().values():
@@ -475,7 +482,7 @@ class Controller:
         if not pending:
             return
         load = self.executor.load_kw_now(np.maximum(self.received["pue"][k], 1.0))
-        index = {name: i for i, name in enumerate(self.fleet.names)}
+        index = self._site_index
         wall = time.time()
         for e in pending:
             i = index.get(e.site)
@@ -508,7 +515,7 @@ class Controller:
             return
         k = max(self._next_step - 1, 0)
         load = self.executor.load_kw_now(np.maximum(self.received["pue"][k], 1.0))
-        index = {name: i for i, name in enumerate(self.fleet.names)}
+        index = self._site_index
         for site, r in list(self._drops.items()):
             i = index[site]
             if load[i] <= self._supply_kw[i] * (1 + 1e-6) + 1e-6:
@@ -598,7 +605,7 @@ class Controller:
         count = f.accelerators.copy()
         idle = f.idle_kw.copy()
         base = f.base_it_kw.copy()
-        index = {name: i for i, name in enumerate(f.names)}
+        index = self._site_index
         for name, override in self.store.site_overrides().items():
             i = index.get(name)
             if i is None:
@@ -644,8 +651,12 @@ class Controller:
                     [(points[p].latitude, points[p].longitude, points[p].zone) for p in names],
                     sites,
                 )
-                path_ms = rtt + record.service_time_ms + self.options.latency_margin_ms
-                feasible = path_ms <= record.latency_slo_ms + 1e-9
+                feasible = slo_feasible(
+                    rtt,
+                    record.service_time_ms,
+                    record.latency_slo_ms,
+                    self.options.latency_margin_ms,
+                )
                 self._service_cache[key] = (rtt, feasible)
             rtt, feasible = self._service_cache[key]
             rate = np.array([[record.demand_rps[p] for p in names]], dtype=float)
