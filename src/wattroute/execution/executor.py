@@ -228,8 +228,7 @@ class RayExecutor:
         with self._lock:
             self._want(jobs, ids, allocation, services)
             self.reconcile()
-        jobs.site[ids] = allocation.site
-        jobs.accelerators[ids] = np.where(allocation.site >= 0, allocation.accelerators, 0)
+        jobs.place(ids, allocation.site, allocation.accelerators)
 
     def load_kw_now(self, pue: np.ndarray) -> np.ndarray:
         with self._lock:

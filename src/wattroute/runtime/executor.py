@@ -177,8 +177,7 @@ class SimulatedExecutor:
         services: tuple[ServiceArrays, ...],
     ) -> None:
         """The model has no time between ticks: the allocation stands from now on."""
-        jobs.site[ids] = allocation.site
-        jobs.accelerators[ids] = np.where(allocation.site >= 0, allocation.accelerators, 0)
+        jobs.place(ids, allocation.site, allocation.accelerators)
         self._enacted = allocation
         self._enacted_services = services
 

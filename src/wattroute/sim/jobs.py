@@ -102,6 +102,12 @@ class JobTable:
         self.accelerators[ids] = np.where(running_now, accelerators, 0)
         self.last_site[ids] = np.where(running_now, site, self.last_site[ids])
 
+    def place(self, ids: np.ndarray, site: np.ndarray, accelerators: np.ndarray) -> None:
+        """Show jobs ``ids`` where an allocation enacted between steps puts them, without
+        charging overheads or recording history (the next step's allocation does both)."""
+        self.site[ids] = site
+        self.accelerators[ids] = np.where(site >= 0, accelerators, 0)
+
     def column(self, ids: np.ndarray, now_h: float, name: str) -> np.ndarray:
         """A column of :class:`~wattroute.policies.base.ActiveJobs` for jobs ``ids`` at
         ``now_h`` hours after the start."""
