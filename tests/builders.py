@@ -141,6 +141,30 @@ def service(
     )
 
 
+def small_fleet(days: int = 2) -> Scenario:
+    """Site ``a``: solar (a sine by day), a battery and a price rising over the period; site
+    ``b``: grid only, a degree north; demand point ``p`` at site ``a``."""
+    n = days * 288
+    sun = np.clip(np.sin(np.linspace(0, 2 * days * np.pi, n) - np.pi / 2), 0, None)
+    return scenario(
+        [
+            site(
+                "a",
+                n=n,
+                accelerators=8,
+                idle_kw=0.1,
+                solar_kw=6.0,
+                solar_profile=sun,
+                battery=Battery(20, 5, 5, 0.9, 0.1, 1.0, 0.5),
+                price=np.linspace(20, 80, n),
+            ),
+            site("b", n=n, accelerators=8, idle_kw=0.1, latitude=41.0),
+        ],
+        n=n,
+        points=[DemandPoint("p", 40.0, -100.0)],
+    )
+
+
 __all__ = [
     "SHARED_DATA",
     "START",
@@ -154,4 +178,5 @@ __all__ = [
     "service",
     "signal",
     "site",
+    "small_fleet",
 ]

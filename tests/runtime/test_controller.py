@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from typing import Any
@@ -11,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.builders import Battery, DemandPoint, scenario, site
+from tests.builders import scenario, site, small_fleet
 from wattroute.model.arrays import FleetSignals
 from wattroute.policies import get_policy
 from wattroute.runtime import (
@@ -31,28 +30,6 @@ from wattroute.runtime import (
 from wattroute.runtime.records import Heartbeat
 
 DAY = 288
-
-
-def _fleet():
-    n = 2 * DAY
-    sun = np.clip(np.sin(np.linspace(0, 4 * np.pi, n) - np.pi / 2), 0, None)
-    return scenario(
-        [
-            site(
-                "a",
-                n=n,
-                accelerators=8,
-                idle_kw=0.1,
-                solar_kw=6.0,
-                solar_profile=sun,
-                battery=Battery(20, 5, 5, 0.9, 0.1, 1.0, 0.5),
-                price=np.linspace(20, 80, n),
-            ),
-            site("b", n=n, accelerators=8, idle_kw=0.1, import_limit_kw=math.inf, latitude=41),
-        ],
-        n=n,
-        points=[DemandPoint("p", 40.0, -100.0)],
-    )
 
 
 def _job(i: int, sc, hours_from: float = 0.0, work: float = 4.0, slack: float = 6.0) -> JobRecord:
@@ -76,7 +53,7 @@ def _controller(sc, store, policy="greedy", provider=None):
 
 @pytest.mark.parametrize("policy", ["agnostic", "greedy", "mpc"])
 def test_jobs_submitted_to_the_store_run_to_completion(policy):
-    sc = _fleet()
+    sc = small_fleet()
     store = MemoryStore()
     for i in range(5):
         store.add_job(_job(i, sc))
@@ -92,7 +69,7 @@ def test_jobs_submitted_to_the_store_run_to_completion(policy):
 
 
 def test_cancelled_jobs_stop_and_stay_cancelled():
-    sc = _fleet()
+    sc = small_fleet()
     store = MemoryStore()
     store.add_job(_job(0, sc, work=20.0, slack=20))
     controller = _controller(sc, store, "agnostic")
@@ -106,7 +83,7 @@ def test_cancelled_jobs_stop_and_stay_cancelled():
 
 
 def test_inference_services_are_served_within_their_slo():
-    sc = _fleet()
+    sc = small_fleet()
     store = MemoryStore()
     store.service_records["v"] = ServiceRecord("v", "t", 30.0, 5.0, 10.0, 1, {"p": 25.0})
     controller = _controller(sc, store, "agnostic")
@@ -118,7 +95,7 @@ def test_inference_services_are_served_within_their_slo():
 
 
 def test_a_latency_margin_keeps_sites_that_fit_the_slo_only_without_it_out_of_the_routing():
-    sc = _fleet()
+    sc = small_fleet()
     rtt = sc.network.rtt_matrix_ms(
         [(40.0, -100.0, None)], [(s.latitude, s.longitude, s.zone) for s in sc.sites]
     )[0]
@@ -141,7 +118,7 @@ def test_a_latency_margin_keeps_sites_that_fit_the_slo_only_without_it_out_of_th
 
 
 def test_a_withheld_signal_degrades_the_controller_which_plans_on_and_recovers():
-    sc = _fleet()
+    sc = small_fleet()
     store = MemoryStore()
     for i in range(3):
         store.add_job(_job(i, sc, work=6.0, slack=10))
@@ -163,7 +140,7 @@ def test_a_withheld_signal_degrades_the_controller_which_plans_on_and_recovers()
 
 
 def test_degraded_mode_holds_back_a_safety_margin_on_power():
-    sc = _fleet()
+    sc = small_fleet()
     store = MemoryStore()
     store.overrides["b"] = SiteOverride(import_limit_kw=10.0)
     provider = WithholdingProvider(
@@ -176,7 +153,7 @@ def test_degraded_mode_holds_back_a_safety_margin_on_power():
 
 
 def test_a_grid_event_caps_the_site_and_is_reported_on():
-    sc = _fleet()
+    sc = small_fleet()
     store = MemoryStore()
     for i in range(4):
         store.add_job(_job(i, sc, work=16.0, slack=30))
@@ -193,7 +170,7 @@ def test_a_grid_event_caps_the_site_and_is_reported_on():
 
 
 def test_an_offline_site_runs_nothing():
-    sc = _fleet()
+    sc = small_fleet()
     store = MemoryStore()
     store.overrides["a"] = SiteOverride(offline=True)
     for i in range(4):
@@ -205,7 +182,7 @@ def test_an_offline_site_runs_nothing():
 
 
 def test_a_restarted_controller_resumes_after_the_last_tick():
-    sc = _fleet()
+    sc = small_fleet()
     store = MemoryStore()
     store.add_job(_job(0, sc, work=8.0, slack=12))
     first = _controller(sc, store, "agnostic")
@@ -233,7 +210,7 @@ class _Recording(MemoryStore):
 
 
 def test_the_controller_reports_in_while_it_waits_and_when_the_period_ends():
-    sc = _fleet()
+    sc = small_fleet()
     store = _Recording()
     # The first step is due 0.3 s of wall time from now; a heartbeat every 0.05 s meanwhile.
     clock = ReplayClock(sc.start - sc.step, speedup=1000.0)
@@ -263,7 +240,7 @@ def test_the_controller_reports_in_while_it_waits_and_when_the_period_ends():
 
 
 def test_a_grid_event_in_force_between_ticks_is_acted_on_at_once_and_timed():
-    sc = _fleet()
+    sc = small_fleet()
     store = MemoryStore()
     for i in range(6):
         store.add_job(_job(i, sc, work=20.0, slack=30))
@@ -297,7 +274,7 @@ def test_a_grid_event_in_force_between_ticks_is_acted_on_at_once_and_timed():
 
 
 def test_a_service_created_mid_run_is_planned_for_at_once_by_mpc():
-    sc = _fleet()
+    sc = small_fleet()
     store = MemoryStore()
     store.add_job(_job(0, sc))
     controller = _controller(sc, store, "mpc")
@@ -322,7 +299,7 @@ class _Broken:
 
 
 def test_a_failing_policy_does_not_stall_the_fleet():
-    sc = _fleet()
+    sc = small_fleet()
     store = MemoryStore()
     store.add_job(_job(0, sc))
     controller = build_controller(sc, store, _Broken(), ManualClock(sc.start))

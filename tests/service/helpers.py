@@ -6,10 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 from fastapi.testclient import TestClient
 
-from tests.builders import Battery, DemandPoint, scenario, site
+from tests.builders import small_fleet
 from wattroute.model import Scenario
 from wattroute.policies import get_policy
 from wattroute.runtime import Controller, ManualClock, build_controller
@@ -22,30 +21,6 @@ from wattroute.service.store import SqlStore
 
 if TYPE_CHECKING:
     from wattroute.execution.gateway import Gateway
-
-DAY = 288
-
-
-def small_fleet(days: int = 2) -> Scenario:
-    n = days * DAY
-    sun = np.clip(np.sin(np.linspace(0, 2 * days * np.pi, n) - np.pi / 2), 0, None)
-    return scenario(
-        [
-            site(
-                "a",
-                n=n,
-                accelerators=8,
-                idle_kw=0.1,
-                solar_kw=6.0,
-                solar_profile=sun,
-                battery=Battery(20, 5, 5, 0.9, 0.1, 1.0, 0.5),
-                price=np.linspace(20, 80, n),
-            ),
-            site("b", n=n, accelerators=8, idle_kw=0.1, latitude=41.0),
-        ],
-        n=n,
-        points=[DemandPoint("p", 40.0, -100.0)],
-    )
 
 
 @dataclass

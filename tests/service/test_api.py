@@ -221,7 +221,7 @@ def test_metrics_and_logs_carry_no_token(svc, caplog):
 
 
 def test_readiness_reports_degraded_while_a_signal_is_withheld(tmp_path):
-    from tests.service.helpers import small_fleet
+    from tests.builders import small_fleet
 
     provider = WithholdingProvider(
         ReplayProvider(FleetSignals.from_scenario(small_fleet())), "price_usd_per_mwh", 2, 5
