@@ -82,6 +82,23 @@ def test_a_job_finishing_mid_step_draws_power_only_for_the_part_it_ran():
     assert s["batch"]["work_accelerator_hours"] == pytest.approx(2.52)
 
 
+def test_jobs_finishing_inside_one_block_draw_power_only_while_they_run():
+    # agnostic holds its decision over completions: one block, three different finishes.
+    works = [1.26, 2.52, 3.1]
+    sc = scenario([site()], n=48, jobs=[job(f"j{i}", 0, w, 1, 4.0) for i, w in enumerate(works)])
+    record = simulate(sc, get_policy("agnostic"), SimulationOptions(check_energy_balance=True))
+    assert record.blocks == 1
+    np.testing.assert_allclose(record.jobs.completed_h, works)
+    busy = record.sites.series("batch_accelerators")[:, 0]
+    # 5-minute steps: the jobs end 0.12 into step 15, 0.24 into step 30 and 0.2 into step 37.
+    expected = np.zeros(48)
+    expected[:15], expected[15], expected[16:30] = 3.0, 2.12, 2.0
+    expected[30], expected[31:37], expected[37] = 1.24, 1.0, 0.2
+    np.testing.assert_allclose(busy, expected, atol=1e-5)
+    s = summarize(record)
+    assert s["energy_kwh"]["load"] == pytest.approx(sum(works))
+
+
 def test_energy_identity_and_site_totals_add_up():
     sc = scenario(
         [

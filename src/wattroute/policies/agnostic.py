@@ -7,8 +7,8 @@
   it is.
 * Battery and genset: merit order (renewables, battery, grid, genset).
 
-The decision stands until something changes (an arrival or a completion); while jobs wait for
-room it is revisited every step.
+The decision stands until the next arrival: a completion changes nothing it would decide
+unless jobs wait for room, and while they do it is revisited every step.
 """
 
 from __future__ import annotations
@@ -72,4 +72,5 @@ class AgnosticPolicy:
             job_accelerators=acc,
             routing=routing,
             hold_steps=1 if waiting else HOLD_FOREVER,
+            revisit_on_completion=waiting,
         )

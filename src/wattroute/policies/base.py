@@ -23,7 +23,8 @@ from wattroute.model.scenario import Penalties
 from wattroute.signals.forecast import Forecaster, History
 
 HOLD_FOREVER = 2**62
-"""``Decision.hold_steps`` meaning "until something changes" (an arrival or a completion)."""
+"""``Decision.hold_steps`` meaning "until something changes" (an arrival, or a completion
+unless ``Decision.revisit_on_completion`` is false)."""
 
 
 class ActiveJobs:
@@ -198,31 +199,38 @@ class Observation:
         """
         return self.history.forecast(name, horizon, self.forecaster, self.steps_per_day)
 
-    def inference_accelerators(self, routing: tuple[np.ndarray, ...]) -> np.ndarray:
-        """Accelerators each site needs now to serve the given routing, shape ``(S,)``."""
+    def _inference(self, routing: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """Accelerators a routing's replicas occupy at each site now, and their utilisation-
+        weighted count, ``(S,)`` each."""
         need = np.zeros(self.fleet.n_sites)
+        busy = np.zeros(self.fleet.n_sites)
         for service, shares in zip(self.services, routing, strict=True):
-            routed = service.rate_rps @ shares
-            replicas = np.ceil(routed / service.replica_throughput_rps - 1e-9)
-            need += replicas * service.accelerators_per_replica
-        return need
+            replicas = (service.rate_rps @ shares) / service.replica_throughput_rps
+            need += np.ceil(replicas - 1e-9) * service.accelerators_per_replica
+            busy += replicas * service.accelerators_per_replica
+        return need, busy
 
-    def demand_kw(
-        self, site_of: np.ndarray, acc_of: np.ndarray, routing: tuple[np.ndarray, ...]
-    ) -> np.ndarray:
-        """Facility power each site would draw now with these allocations, kW, ``(S,)``."""
+    def _facility_kw(self, busy: np.ndarray) -> np.ndarray:
+        """Facility power each site draws now with ``busy`` accelerators busy, kW, ``(S,)``."""
         fleet = self.fleet
-        running = site_of >= 0
-        busy = np.bincount(site_of[running], weights=acc_of[running], minlength=fleet.n_sites)
-        for service, shares in zip(self.services, routing, strict=True):
-            routed = service.rate_rps @ shares
-            busy = busy + routed / service.replica_throughput_rps * service.accelerators_per_replica
         it = (
             fleet.base_it_kw
             + fleet.idle_kw * fleet.accelerators
             + (fleet.busy_kw - fleet.idle_kw) * busy
         )
         return it * self.pue_now
+
+    def inference_accelerators(self, routing: tuple[np.ndarray, ...]) -> np.ndarray:
+        """Accelerators each site needs now to serve the given routing, shape ``(S,)``."""
+        return self._inference(routing)[0]
+
+    def demand_kw(
+        self, site_of: np.ndarray, acc_of: np.ndarray, routing: tuple[np.ndarray, ...]
+    ) -> np.ndarray:
+        """Facility power each site would draw now with these allocations, kW, ``(S,)``."""
+        running = site_of >= 0
+        batch = np.bincount(site_of[running], weights=acc_of[running], minlength=self.fleet.n_sites)
+        return self._facility_kw(batch + self._inference(routing)[1])
 
     def supply_kw(
         self, battery_setpoint: np.ndarray | None = None, with_battery: bool = True
@@ -259,13 +267,11 @@ class Observation:
         and the routing's replicas, ``(S,)``. The battery is read only if a site needs it."""
         fleet = self.fleet
         running = site_of >= 0
-        free = (
-            fleet.accelerators
-            - np.minimum(self.inference_accelerators(routing), fleet.accelerators)
-            - np.bincount(site_of[running], weights=acc_of[running], minlength=fleet.n_sites)
-        )
+        batch = np.bincount(site_of[running], weights=acc_of[running], minlength=fleet.n_sites)
+        need, busy = self._inference(routing)
+        free = fleet.accelerators - np.minimum(need, fleet.accelerators) - batch
         per_acc = self.pue_now * (fleet.busy_kw - fleet.idle_kw)
-        demand = self.demand_kw(site_of, acc_of, routing)
+        demand = self._facility_kw(batch + busy)
         firm = self.supply_kw(with_battery=False) - demand
         if battery_setpoint is None and (firm >= per_acc * np.maximum(free, 0.0) - 1e-9).all():
             return np.maximum(free, 0.0)  # power is no constraint: no need to read the battery
@@ -294,6 +300,10 @@ class Decision:
         Genset set-point per site, kW, NaN for merit order; ``None`` for merit order.
     hold_steps
         How many steps the decision stands, unless an arrival or completion comes first.
+    revisit_on_completion
+        Whether a running job finishing should end the decision. ``False`` says the policy
+        would only keep everything else as it is: the simulator then carries on without asking,
+        the finished job's accelerators falling idle (they become free at the next decision).
     """
 
     job_site: np.ndarray
@@ -302,6 +312,7 @@ class Decision:
     battery_kw: np.ndarray | None = None
     genset_kw: np.ndarray | None = None
     hold_steps: int = 1
+    revisit_on_completion: bool = True
 
 
 class Policy(Protocol):

@@ -79,28 +79,34 @@ class JobTable:
         if ids.size == 0:
             return
         old_site = self.site[ids]
-        if np.array_equal(old_site, site) and np.array_equal(self.accelerators[ids], accelerators):
-            return  # nothing changes
         changed = (old_site != site) | (self.accelerators[ids] != accelerators)
-        self._history.append(
-            (np.full(int(changed.sum()), step), ids[changed], site[changed], accelerators[changed])
+        if not changed.any():
+            return
+        ids, site, accelerators, old_site = (
+            ids[changed],
+            site[changed],
+            accelerators[changed],
+            old_site[changed],
         )
+        self._history.append((np.full(ids.size, step), ids, site, accelerators))
         running_now = accelerators > 0
         site = np.where(running_now, site, -1)
+        last_site = self.last_site[ids]
         was_running = old_site >= 0
         stopping = was_running & ~running_now
         moving = was_running & running_now & (site != old_site)
-        resuming = ~was_running & running_now & (self.last_site[ids] >= 0)
-        restarting = moving | resuming
-        relocated = restarting & (site != self.last_site[ids])
+        restarting = moving | (~was_running & running_now & (last_site >= 0))
+        relocated = restarting & (site != last_site)
         spec = self.spec
-        self.pending_overhead_h[ids] += np.where(restarting, spec.checkpoint_overhead_h[ids], 0.0)
-        self.pending_overhead_h[ids] += np.where(relocated, spec.migration_overhead_h[ids], 0.0)
+        self.pending_overhead_h[ids] += (
+            spec.checkpoint_overhead_h[ids] * restarting
+            + spec.migration_overhead_h[ids] * relocated
+        )
         self.moves[ids] += relocated
         self.stops[ids] += stopping | moving
         self.site[ids] = site
         self.accelerators[ids] = np.where(running_now, accelerators, 0)
-        self.last_site[ids] = np.where(running_now, site, self.last_site[ids])
+        self.last_site[ids] = np.where(running_now, site, last_site)
 
     def place(self, ids: np.ndarray, site: np.ndarray, accelerators: np.ndarray) -> None:
         """Show jobs ``ids`` where an allocation enacted between steps puts them, without
@@ -151,28 +157,26 @@ class JobTable:
         """
         if ids.size == 0:
             return
-        acc = self.accelerators[ids].astype(np.float64)
+        acc = self.accelerators[ids]
         overhead = self.pending_overhead_h[ids]
         remaining = self.remaining_of(ids)
         deadline = self.spec.deadline_h[ids]
         # Work undone at a deadline inside this interval.
-        due = (
-            (deadline >= start_h)
-            & (deadline < start_h + duration_h)
-            & np.isnan(self.remaining_at_deadline[ids])
-        )
+        due = (deadline >= start_h) & (deadline < start_h + duration_h)
         if due.any():
+            due &= np.isnan(self.remaining_at_deadline[ids])
             tau = deadline[due] - start_h
             work_by_deadline = acc[due] * np.maximum(tau - overhead[due], 0.0)
             self.remaining_at_deadline[ids[due]] = np.maximum(
                 remaining[due] - work_by_deadline, 0.0
             )
-        paid = np.minimum(overhead, duration_h) * (acc > 0)
+        running = acc > 0
+        paid = np.minimum(overhead, duration_h) * running
         work = np.minimum(acc * (duration_h - paid), remaining)
-        self.pending_overhead_h[ids] -= paid
+        self.pending_overhead_h[ids] = overhead - paid
         self.overhead_paid_h[ids] += paid
         self.done[ids] += work
-        finishing = (acc > 0) & (remaining - work <= EPS_WORK)
+        finishing = running & (remaining - work <= EPS_WORK)
         if finishing.any():
             fin = ids[finishing]
             self.completed_h[fin] = (

@@ -45,16 +45,15 @@ class Ledger:
         step_h: float,
         check_balance: bool,
     ) -> None:
-        n, s = signals.solar_kw.shape
         self.fleet = fleet
         self.signals = signals
         self.record = record
         self.step_h = step_h
         self.check_balance = check_balance
         self.demand_kw = record.demand_kw
-        self.battery_kw = np.full((n, s), np.nan)
-        self.genset_kw = np.full((n, s), np.nan)
-        self.uses_setpoints = False
+        # Set-points per step (NaN: merit order), allocated when a policy first gives one.
+        self.battery_kw: np.ndarray | None = None
+        self.genset_kw: np.ndarray | None = None
         self.done = 0
         self.soc_kwh = fleet.battery_initial_kwh.copy()
         # Supply available without the battery: if demand stays below it, load is always served.
@@ -74,11 +73,17 @@ class Ledger:
         rows = slice(first, first + demand_kw.shape[0])
         self.demand_kw[rows] = demand_kw
         if battery_kw is not None:
-            self.battery_kw[rows] = battery_kw
-            self.uses_setpoints = True
+            self._setpoints("battery_kw")[rows] = battery_kw
         if genset_kw is not None:
-            self.genset_kw[rows] = genset_kw
-            self.uses_setpoints = True
+            self._setpoints("genset_kw")[rows] = genset_kw
+
+    def _setpoints(self, name: str) -> np.ndarray:
+        """The per-step set-points of a device, allocated (all NaN) when first needed; the
+        other device's array comes with it, so both are either None or arrays."""
+        if self.battery_kw is None or self.genset_kw is None:
+            self.battery_kw = np.full(self.demand_kw.shape, np.nan)
+            self.genset_kw = np.full(self.demand_kw.shape, np.nan)
+        return self.battery_kw if name == "battery_kw" else self.genset_kw
 
     def might_go_unserved(self, first: int, demand_kw: np.ndarray) -> bool:
         """Whether any step of the block needs more than the firm supply (it may need the
@@ -115,8 +120,8 @@ class Ledger:
             self.fleet,
             self.soc_kwh,
             self.step_h,
-            self.battery_kw[rows] if self.uses_setpoints else None,
-            self.genset_kw[rows] if self.uses_setpoints else None,
+            None if self.battery_kw is None else self.battery_kw[rows],
+            None if self.genset_kw is None else self.genset_kw[rows],
         )
 
     def _write(self, result: DispatchResult) -> None:

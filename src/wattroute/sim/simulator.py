@@ -3,11 +3,12 @@
 The run proceeds in *blocks*. At the first step of a block the policy decides, the decision
 is checked and repaired (:mod:`wattroute.sim.repair`), and then held for as long as nothing
 changes: the block ends at the policy's ``hold_steps``, at the next job arrival, at the step
-in which a running job finishes, at the first step where inference needs accelerators that
-batch work holds, or at the first step where some load could not be powered. Inside a block
-every step is computed at once over arrays (inference, IT load, dispatch, battery), so a
-policy that holds its decisions costs almost nothing per step, while one that decides every
-step (``hold_steps=1``) is simulated exactly as a step-by-step loop would.
+in which a running job finishes (unless the policy says that changes nothing), at the first
+step where inference needs accelerators that batch work holds, or at the first step where
+some load could not be powered. Inside a block every step is computed at once over arrays
+(inference, IT load, dispatch, battery), so a policy that holds its decisions costs almost
+nothing per step, while one that decides every step (``hold_steps=1``) is simulated exactly
+as a step-by-step loop would.
 
 Everything is deterministic for a given scenario and policy.
 """
@@ -249,12 +250,13 @@ class Simulator:
             )
             jobs.apply_allocation(ids, fixed.job_site, fixed.job_accelerators, k)
 
-            # How long the decision stands: until a running job finishes. A repaired decision
-            # stands for one step only, so that the policy sees what the repair did.
+            # How long the decision stands: until a running job finishes, unless the policy
+            # says a completion changes nothing. A repaired decision stands for one step only,
+            # so that the policy sees what the repair did.
             length = 1 if fixed.changed else longest
             running = ids[jobs.site[ids] >= 0]
             hours_left = jobs.hours_to_completion(running)
-            if hours_left.size:
+            if hours_left.size and decision.revisit_on_completion:
                 length = min(length, max(1, math.ceil(float(hours_left.min()) / dt - 1e-9)))
 
             batch_acc = np.bincount(
@@ -344,17 +346,20 @@ class Simulator:
         batch_acc: np.ndarray,
         length: int,
     ) -> np.ndarray:
-        """Batch accelerators busy per step, ``(length, S)``; jobs that finish in the last
-        step draw power only for the part of it they run."""
+        """Batch accelerators busy per step, ``(length, S)``. A job that finishes inside the
+        block draws busy power for the part of its last step it runs, and none after."""
         busy = np.empty((length, batch_acc.size))
         busy[:] = batch_acc
         if running.size:
-            unused_h = length * self.step_h - hours_left
-            finishing = unused_h > 1e-12
-            if finishing.any():
-                fin = running[finishing]
-                unused = unused_h[finishing] / self.step_h * jobs.accelerators[fin]
-                busy[-1] -= np.bincount(jobs.site[fin], weights=unused, minlength=batch_acc.size)
+            end = hours_left / self.step_h  # steps from the block's start to each finish
+            finishing = np.flatnonzero(end < length - 1e-12)
+            # Few jobs finish in a block: each leaves the busy count in the step it ends in,
+            # for the part of that step it no longer runs.
+            for j, job_end in zip(running[finishing], end[finishing], strict=True):
+                last = int(job_end)
+                site, acc = jobs.site[j], float(jobs.accelerators[j])
+                busy[last, site] -= acc * (1.0 - (job_end - last))
+                busy[last + 1 :, site] -= acc
         return busy
 
 
