@@ -115,3 +115,22 @@ def test_rates_follow_the_daily_cycle_with_the_requested_mean(tmp_path):
     assert rate.mean() == pytest.approx(100.0)
     assert int(np.argmax(rate)) == 18
     assert rate.max() == pytest.approx(150.0)
+
+
+def test_day_ahead_prices_are_read_ahead_by_the_simulator_and_a_bad_zone_is_named(tmp_path):
+    from wattroute.model.arrays import published_ahead
+
+    base = BASE.replace(
+        "grid: {price: {file: prices.csv, column: usd}, carbon: 200}",
+        "grid: {price: {file: prices.csv, column: usd}, carbon: 200,\n"
+        "           day_ahead: {timezone: America/Chicago, published: '13:00'}}",
+    )
+    sc = load_scenario(_scenario(tmp_path, base=base))
+    known = published_ahead(sc)["price_usd_per_mwh"][:, 0]
+    # 00:00 UTC is 19:00 CDT the day before: the next local day (to 05:00 UTC on 2 June,
+    # beyond the end) is published; the export price is the import price, published alike.
+    assert known[0] == sc.n_steps
+    np.testing.assert_array_equal(published_ahead(sc)["export_price_usd_per_mwh"][:, 0], known)
+    bad = base.replace("America/Chicago", "America/Chicgo")
+    with pytest.raises(ScenarioError, match=r"grid\.day_ahead\.timezone.*IANA"):
+        load_scenario(_scenario(tmp_path, base=bad))

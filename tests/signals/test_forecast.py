@@ -90,3 +90,27 @@ def test_forecast_shape(name):
     values = np.ones((100, 4))
     out = _history(values, 99).forecast("x", 36, FORECASTERS[name], DAY)
     assert out.shape == (36, 4)
+
+
+@settings(max_examples=60, deadline=None)
+@given(name=st.sampled_from(sorted(FORECASTERS)), data=st.data())
+def test_published_rows_replace_the_forecast_and_nothing_unpublished_is_read(name, data):
+    forecaster = FORECASTERS[name]
+    n = 24 * 4
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    values = rng.normal(size=(n, 2))
+    now = data.draw(st.integers(0, n - 2))
+    horizon = data.draw(st.integers(1, 48))
+    # column 0 published up to a later row, column 1 only up to now
+    until = data.draw(st.integers(now + 1, n))
+    published = np.tile(np.arange(1, n + 1)[:, None], (1, 2))
+    published[now, 0] = until
+    before = History({"x": values}, now, {"x": published}).forecast("x", horizon, forecaster, DAY)
+    known = min(until - now - 1, horizon)  # leads whose rows are published
+    np.testing.assert_array_equal(before[:known, 0], values[now + 1 : now + 1 + known, 0])
+    # Changing any unpublished value changes nothing.
+    changed = values.copy()
+    changed[until:, 0] += 1e6
+    changed[now + 1 :, 1] += 1e6
+    after = History({"x": changed}, now, {"x": published}).forecast("x", horizon, forecaster, DAY)
+    np.testing.assert_array_equal(before, after)

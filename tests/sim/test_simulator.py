@@ -282,3 +282,35 @@ def test_capping_inference_for_power_never_powers_more_accelerators_than_the_sit
     data = record.sites.data
     assert data["inference_accelerators"].max() <= 1.0
     assert (data["inference_accelerators"] <= data["powered_accelerators"] + 1e-6).all()
+
+
+def test_policies_read_day_ahead_prices_once_published_and_no_further():
+    from datetime import time
+
+    from wattroute.signals.forecast import Persistence
+    from wattroute.signals.publication import DayAhead
+
+    n = 288 * 2  # two days at 5 minutes from midnight UTC
+    price = np.arange(n, dtype=float)
+    sc = scenario([site(price=price, n=n)], n=n, jobs=[job("j", 0, 1.0, 1, 30.0)])
+    grid = replace(sc.sites[0].grid, day_ahead=DayAhead("UTC", time(12, 0)))
+    sc = replace(sc, sites=(replace(sc.sites[0], grid=grid),))
+    seen = {}
+
+    class Looks:
+        name = "looks"
+
+        def reset(self):
+            pass
+
+        def decide(self, observation):
+            seen[observation.step] = observation.forecast("price_usd_per_mwh", 300)[:, 0]
+            return replace(get_policy("agnostic").decide(observation), hold_steps=1)
+
+    simulate(sc, Looks(), SimulationOptions(forecaster=Persistence()))
+    # 11:55 UTC: the rest of day 1 is published (leads up to midnight), then persistence
+    morning = 143
+    np.testing.assert_array_equal(seen[morning][: 288 - morning - 1], price[morning + 1 : 288])
+    assert (seen[morning][288 - morning - 1 :] == price[morning]).all()
+    # 12:00 UTC: day 2 is published too
+    np.testing.assert_array_equal(seen[144], price[145 : 145 + 300])

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from wattroute.model.scenario import Scenario
+from wattroute.signals.publication import known_until
 
 
 @dataclass(frozen=True, eq=False)
@@ -133,6 +134,33 @@ class FleetSignals:
             wind_kw=stack([s.wind.power_kw() if s.wind else zeros for s in scenario.sites]),
             pue=stack([s.pue_series(n) for s in scenario.sites]),
         )
+
+
+def published_ahead(scenario: Scenario) -> dict[str, np.ndarray]:
+    """Signals known before they happen — day-ahead prices — in the form
+    :class:`~wattroute.signals.forecast.History` takes: per signal name an ``(N, S)`` integer
+    array, at step ``k`` the rows before ``[k, s]`` of site ``s`` are known. Sites without a
+    day-ahead rule know only up to now; an export price given apart from the import price is
+    treated as unpublished. Empty when no site has a rule."""
+    grids = [site.grid for site in scenario.sites]
+    if not any(grid is not None and grid.day_ahead is not None for grid in grids):
+        return {}
+    times = scenario.times
+    now_only = np.arange(1, scenario.n_steps + 1)
+    price = [
+        known_until(times, grid.day_ahead)
+        if grid is not None and grid.day_ahead is not None
+        else now_only
+        for grid in grids
+    ]
+    export = [
+        column if grid is not None and grid.export_price is None else now_only
+        for grid, column in zip(grids, price, strict=True)
+    ]
+    return {
+        "price_usd_per_mwh": np.column_stack(price),
+        "export_price_usd_per_mwh": np.column_stack(export),
+    }
 
 
 @dataclass(frozen=True, eq=False)

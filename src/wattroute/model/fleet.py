@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from wattroute.signals.publication import DayAhead
 from wattroute.signals.signal import Signal
 
 
@@ -84,6 +85,9 @@ class GridConnection:
         Grid carbon intensity, gCO2eq/kWh, of the kind the scenario names (average or marginal).
     export_price
         Price earned on export, USD/MWh; ``None`` means the import price.
+    day_ahead
+        If the price is a day-ahead market's, when each day's prices are published (a
+        planner may read them from then on); ``None``: known only as it happens.
     """
 
     import_limit_kw: float
@@ -91,6 +95,7 @@ class GridConnection:
     price: Signal
     carbon: Signal
     export_price: Signal | None = None
+    day_ahead: DayAhead | None = None
 
     @property
     def export_price_signal(self) -> Signal:

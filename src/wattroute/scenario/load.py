@@ -62,6 +62,7 @@ from wattroute.scenario.schema import (
     TraceSpec,
 )
 from wattroute.signals import renewables
+from wattroute.signals.publication import DayAhead
 from wattroute.signals.resample import to_grid
 from wattroute.signals.signal import Signal
 from wattroute.signals.synthetic import DiurnalGridModel
@@ -297,7 +298,12 @@ class _Builder:
             else None
         )
         limit = math.inf if grid.import_limit_kw == "unlimited" else float(grid.import_limit_kw)
-        return GridConnection(limit, grid.export_limit_kw, price, carbon, export_price)
+        day_ahead = (
+            DayAhead(grid.day_ahead.timezone, grid.day_ahead.published)
+            if grid.day_ahead is not None
+            else None
+        )
+        return GridConnection(limit, grid.export_limit_kw, price, carbon, export_price, day_ahead)
 
     def weather(
         self, site: SiteSpec, field: str

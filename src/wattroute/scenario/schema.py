@@ -12,8 +12,9 @@ Paths are relative to ``data_dir``, which is itself relative to the scenario fil
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 from pydantic import (
@@ -90,6 +91,27 @@ class DiurnalModel(Strict):
 SignalSpec = float | FileSignal
 
 
+class DayAheadSpec(Strict):
+    """The grid price is a day-ahead market's: each local delivery day's prices are published
+    the day before at ``published`` (local time in ``timezone``), and planners may read them
+    from then on (:mod:`wattroute.signals.publication`)."""
+
+    timezone: str
+    published: time
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{value!r} is not an IANA time zone; write e.g. 'America/Los_Angeles' or "
+                "'Europe/Berlin'"
+            ) from None
+        return value
+
+
 class GridSpec(Strict):
     """A grid connection.
 
@@ -105,6 +127,7 @@ class GridSpec(Strict):
     price: SignalSpec | None = None
     carbon: SignalSpec | None = None
     export_price: SignalSpec | None = None
+    day_ahead: DayAheadSpec | None = None
 
     @model_validator(mode="after")
     def _has_sources(self) -> GridSpec:

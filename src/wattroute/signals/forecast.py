@@ -1,9 +1,11 @@
-"""Forecasts that use only data at or before now.
+"""Forecasts that use only data known at or before now.
 
 A forecaster maps the past of a signal to its next ``horizon`` steps. It never receives the
 future: policies see signals through :class:`History`, which hands out copies of the rows up to
 and including the current step, so a forecast made at step ``k`` cannot depend on a value after
-``k``, whatever the forecaster does.
+``k``, whatever the forecaster does. The one kind of future value a planner may read is one
+already published: a day-ahead market's prices (:mod:`wattroute.signals.publication`);
+:meth:`History.forecast` puts those in place of the forecaster's guess.
 
 * :class:`Persistence`: tomorrow is like now.
 * :class:`SeasonalNaive`: each future step repeats the same time of day on the most recent
@@ -202,21 +204,32 @@ FORECASTERS: Mapping[str, Forecaster] = {
 
 
 class History:
-    """Read-only access to signals up to and including the current step.
+    """Read-only access to signals as known at the current step.
 
     Parameters
     ----------
     signals
-        Full arrays of shape ``(N, S)`` by name. Only rows ``<= step`` are ever handed out.
+        Full arrays of shape ``(N, S)`` by name. Only rows ``<= step`` are ever handed out,
+        except those a publication rule says are already known.
     step
         The current step.
+    published
+        For signals published ahead (day-ahead prices,
+        :mod:`wattroute.signals.publication`), per name an ``(N, S)`` integer array: at step
+        ``k`` the rows before ``published[name][k, s]`` of column ``s`` are known.
     """
 
-    __slots__ = ("_signals", "_step")
+    __slots__ = ("_published", "_signals", "_step")
 
-    def __init__(self, signals: Mapping[str, np.ndarray], step: int) -> None:
+    def __init__(
+        self,
+        signals: Mapping[str, np.ndarray],
+        step: int,
+        published: Mapping[str, np.ndarray] | None = None,
+    ) -> None:
         self._signals = signals
         self._step = step
+        self._published = published or {}
 
     @property
     def step(self) -> int:
@@ -239,10 +252,19 @@ class History:
     def forecast(
         self, name: str, horizon: int, forecaster: Forecaster, steps_per_day: int
     ) -> np.ndarray:
-        """Forecast of ``name`` for the next ``horizon`` steps, shape ``(horizon, S)``."""
+        """Forecast of ``name`` for the next ``horizon`` steps, shape ``(horizon, S)``: the
+        forecaster's, with the rows already published in their place."""
         if isinstance(forecaster, Clairvoyant):
             return forecaster.forecast_ahead(
                 self._signals[name], self._step, horizon, steps_per_day, name
             )
         past = self.last(name, forecaster.history_needed(horizon, steps_per_day))
-        return forecaster.forecast(past, horizon, steps_per_day)
+        predicted = forecaster.forecast(past, horizon, steps_per_day)
+        published = self._published.get(name)
+        if published is None:
+            return predicted
+        ahead = self._signals[name][self._step + 1 : self._step + 1 + horizon]
+        rows = self._step + 1 + np.arange(ahead.shape[0])
+        known = rows[:, np.newaxis] < published[self._step]  # (lead, S)
+        predicted[: ahead.shape[0]][known] = ahead[known]
+        return predicted

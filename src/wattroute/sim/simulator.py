@@ -30,6 +30,7 @@ from wattroute.model.arrays import (
     FleetStatic,
     JobArrays,
     ServiceArrays,
+    published_ahead,
     steps_per_day,
 )
 from wattroute.model.scenario import Scenario
@@ -114,6 +115,7 @@ class Simulator:
         self._history_arrays = {name: getattr(self.signals, name) for name in FleetSignals.NAMES}
         for service in self.services:  # request rates, so that policies can forecast them
             self._history_arrays[f"rate_rps:{service.name}"] = service.rate_rps
+        self._published = published_ahead(scenario)  # day-ahead prices
         self._arrival_steps = np.unique(self.job_spec.arrival_step)
 
     # -- observation -------------------------------------------------------------------------
@@ -150,7 +152,7 @@ class Simulator:
             solar_now=np.array(sig.solar_kw[k]),
             wind_now=np.array(sig.wind_kw[k]),
             pue_now=np.array(sig.pue[k]),
-            history=History(self._history_arrays, k),
+            history=History(self._history_arrays, k, self._published),
             forecaster=self.options.forecaster,
         )
 
