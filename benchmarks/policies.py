@@ -42,17 +42,18 @@ ERRORS = (0.0, 0.05, 0.1, 0.2, 0.4)
 
 WHY = {
     "temporal-shifting": (
-        "with perfect forecasts `mpc` clears the target, so most of the gap is forecast error "
-        "(the default forecaster sees only the past: persistence fading into the same hour "
-        "yesterday); the rest is not knowing the jobs that have yet to arrive, and the "
-        "checkpoints the oracle never pays ({overhead:.0f} accelerator-hours of overhead)"
+        "prices are read day-ahead, but carbon intensity only from the past (persistence "
+        "fading into the same hour yesterday); the rest is not knowing the jobs that have yet "
+        "to arrive, and the checkpoints the oracle never pays ({overhead:.0f} "
+        "accelerator-hours of overhead)"
     ),
     "multi-site-fleet": (
-        "the relaxation the oracle solves is far from what any schedule can do here: it splits "
-        "jobs across sites, pauses and moves them for free ({overhead:.0f} accelerator-hours "
-        "of checkpoint and migration overhead for `mpc`), imports at negative Frankfurt "
-        "prices by curtailing its own solar (merit-order dispatch cannot), and knows every job "
-        "before it arrives"
+        "with perfect forecasts `mpc` does not clear it either, so forecast error is not the "
+        "gap: the relaxation the oracle solves is far from what any schedule can do here. It "
+        "splits jobs across sites, pauses and moves them for free ({overhead:.0f} "
+        "accelerator-hours of checkpoint and migration overhead for `mpc`), and knows every "
+        "job before it arrives (importing at negative Frankfurt prices while curtailing its "
+        "own solar, which merit-order dispatch cannot, is worth only about 5 USD of it)"
     ),
     "stranded-power": "",
 }
@@ -121,7 +122,7 @@ def main() -> int:
         "|---|---:|---:|---:|---:|",
     ]
     for label, forecaster in [
-        ("blend (default: persistence + seasonal, no look-ahead)", Blend())
+        ("blend (default: persistence + seasonal; published prices read)", Blend())
     ] + [
         (f"actual future, {e:.0%} relative error a day ahead", Clairvoyant(error=e, seed=7))
         for e in ERRORS
@@ -169,7 +170,8 @@ def main() -> int:
                 [
                     f"`mpc` on (c) {stranded.name} with forecasts of known quality: the actual "
                     "future with Gaussian relative noise growing with lead time (the given error "
-                    "one day ahead), against the default forecaster, which sees only the past.",
+                    "one day ahead), against the default forecaster, which sees the past and the "
+                    "day-ahead prices already published.",
                     "",
                     *sweep,
                 ]
