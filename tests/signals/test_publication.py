@@ -12,8 +12,9 @@ from wattroute.signals.publication import DayAhead, known_until
 
 
 def _known_at(times: pd.DatetimeIndex, rule: DayAhead, at: str) -> pd.Timestamp:
-    k = known_until(times, rule)[times.get_loc(pd.Timestamp(at))]
-    return times[k] if k < len(times) else times[-1] + times.freq
+    """The first step not yet known at ``at`` (one step past the end if all are)."""
+    k = int(known_until(times, rule)[times.get_loc(pd.Timestamp(at))])
+    return pd.Timestamp(times[0]) + k * pd.Timedelta(times[1] - times[0])
 
 
 def test_before_publication_the_rest_of_the_local_day_is_known_after_it_the_next_day_too():

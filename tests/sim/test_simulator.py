@@ -293,7 +293,9 @@ def test_policies_read_day_ahead_prices_once_published_and_no_further():
     n = 288 * 2  # two days at 5 minutes from midnight UTC
     price = np.arange(n, dtype=float)
     sc = scenario([site(price=price, n=n)], n=n, jobs=[job("j", 0, 1.0, 1, 30.0)])
-    grid = replace(sc.sites[0].grid, day_ahead=DayAhead("UTC", time(12, 0)))
+    grid = sc.sites[0].grid
+    assert grid is not None
+    grid = replace(grid, day_ahead=DayAhead("UTC", time(12, 0)))
     sc = replace(sc, sites=(replace(sc.sites[0], grid=grid),))
     seen = {}
 
