@@ -140,6 +140,54 @@ def test_battery_setpoint_charges_from_grid_and_never_causes_unserved_load():
     assert r.unserved_kw[0, 0] == pytest.approx(0.0)
 
 
+@pytest.mark.parametrize("setpoint", [-20.0, 0.0, 5.0])
+def test_a_battery_setpoint_never_wastes_renewable_energy(setpoint):
+    # 40 kW of sun, 10 kW of load, 10 kW of export: 20 kW would be curtailed.
+    fleet = _fleet(
+        export_limit_kw=10.0,
+        battery=Battery(
+            capacity_kwh=100,
+            charge_kw=15,
+            discharge_kw=20,
+            round_trip_efficiency=1.0,
+            initial_soc=0.5,
+        ),
+    )
+    r = dispatch(
+        np.array([[10.0]]),
+        np.array([[40.0]]),
+        np.zeros((1, 1)),
+        fleet,
+        np.array([50.0]),
+        1.0,
+        battery_setpoint_kw=np.array([setpoint]),
+    )
+    check_energy_balance(r, np.array([50.0]), fleet, 1.0)
+    assert r.battery_discharge_kw[0, 0] == 0.0  # discharging would only displace the sun
+    assert r.battery_charge_kw[0, 0] == pytest.approx(15.0)  # the most it can store
+    assert r.export_kw[0, 0] == pytest.approx(10.0)
+    assert r.curtailed_kw[0, 0] == pytest.approx(5.0)
+
+
+def test_a_discharge_setpoint_goes_no_further_than_load_and_export_beyond_the_sun():
+    fleet = _fleet(
+        export_limit_kw=10.0,
+        battery=Battery(100, 20, 20, 1.0, initial_soc=0.5),
+    )
+    r = dispatch(
+        np.array([[10.0]]),
+        np.array([[6.0]]),
+        np.zeros((1, 1)),
+        fleet,
+        np.array([50.0]),
+        1.0,
+        battery_setpoint_kw=np.array([-20.0]),
+    )
+    assert r.battery_discharge_kw[0, 0] == pytest.approx(14.0)  # 4 kW of load + 10 kW of export
+    assert r.solar_kw[0, 0] == pytest.approx(6.0)
+    assert r.curtailed_kw[0, 0] == 0.0
+
+
 def test_genset_setpoint_beyond_load_is_turned_down_when_nothing_absorbs_it():
     fleet = _fleet(
         genset=Genset(capacity_kw=50, fuel_cost_usd_per_kwh=0.3, emission_factor_g_per_kwh=700)
@@ -212,6 +260,8 @@ def test_energy_balance_holds_for_random_sites_and_loads(
         genset_setpoint_kw=None if genset_setpoint is None else np.array([genset_setpoint]),
     )
     check_energy_balance(r, soc0, fleet, 0.25)
+    # Whatever the set-points, the battery never discharges while renewables are curtailed.
+    assert not ((r.curtailed_kw > 1e-9) & (r.battery_discharge_kw > 1e-9)).any()
     np.testing.assert_allclose(r.load_kw + r.unserved_kw, load, atol=1e-9)
     np.testing.assert_allclose(r.solar_kw + r.curtailed_kw, sun, atol=1e-9)
     # Merit order: load is unserved only when every source is exhausted.

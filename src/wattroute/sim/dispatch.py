@@ -13,8 +13,10 @@ associative; :func:`clamped_cumsum` evaluates it as a parallel prefix scan in ``
 vectorised passes.
 
 A policy set-point for the battery (kW, positive charges) or genset (kW) replaces merit order
-for that device; NaN means "merit order". Set-points are honoured as far as physics allows:
-a battery will not charge what no source can supply, nor discharge what nothing can absorb.
+for that device; NaN means "merit order". Set-points are honoured as far as physics allows and
+no renewable energy is wasted for them: a battery will not charge what no source can supply,
+will store surplus that would otherwise be curtailed whatever its set-point (export first),
+and will not discharge more than the load and export can take beyond the renewables.
 """
 
 from __future__ import annotations
@@ -145,8 +147,7 @@ def dispatch(
                 -sites.battery_discharge_kw,
                 sites.battery_charge_kw,
             )
-            # Never charge more than the sources can supply, nor discharge more than the load
-            # and export can absorb (renewables can always be curtailed to zero).
+            # Never charge more than the sources can supply.
             supply_room = (
                 renewable
                 + genset_fixed
@@ -154,13 +155,15 @@ def dispatch(
                 + np.where(merit_genset, sites.genset_kw, 0.0)
                 - demand_kw
             )
-            absorb_room = demand_kw + sites.export_limit_kw - genset_fixed
             sp_t = np.broadcast_to(sp, net.shape)
             forced_request = np.where(
-                sp_t > 0,
-                np.minimum(sp_t, np.maximum(supply_room, 0.0)),
-                np.maximum(sp_t, -np.maximum(absorb_room, 0.0)),
+                sp_t > 0, np.minimum(sp_t, np.maximum(supply_room, 0.0)), sp_t
             )
+            # Nor waste renewable energy: surplus the export link cannot take is stored rather
+            # than curtailed, and the battery never discharges more than the load and export
+            # can take beyond the renewables (it would only displace them).
+            spill = np.minimum(net - sites.export_limit_kw, renewable)  # < 0: room to discharge
+            forced_request = np.maximum(forced_request, np.minimum(spill, sites.battery_charge_kw))
             request = np.where(forced, forced_request, request)
 
     energy_delta = np.where(
