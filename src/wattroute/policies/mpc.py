@@ -227,15 +227,16 @@ class MPCPolicy:
 
     def _horizon_signals(self, obs: Observation, k: int, h_n: int) -> dict[str, np.ndarray]:
         """Per-period values over the horizon from the value now and the forecast: means of
-        prices and intensity, but the *least* renewable output and the *highest* PUE within
-        each period, so that a plan can be powered at every step of it (renewables beyond
-        that are soaked up by the dispatcher when they come)."""
+        prices, intensity and renewable output, but the *highest* PUE within each period.
+        (Planning on the least renewable output of each period, so that a plan could be
+        powered at every step, left the sun of every morning ramp unplanned: the dispatcher
+        sheds work at the steps short of power instead.)"""
         out = {}
         for name in SIGNALS:
             now = obs.history.now(name)[np.newaxis, :]
             ahead = obs.forecast(name, h_n * k - 1) if h_n * k > 1 else now[:0]
             series = np.concatenate([now, ahead]).reshape(h_n, k, -1)
-            how = "min" if name in ("solar_kw", "wind_kw") else "max" if name == "pue" else "mean"
+            how = "max" if name == "pue" else "mean"
             out[name] = getattr(series, how)(axis=1)
         return out
 
@@ -596,7 +597,9 @@ class MPCPolicy:
         jobs = obs.jobs
         for s in np.flatnonzero(surplus > per_acc):
             spare = int(min(free[s], surplus[s] // per_acc[s]))
-            for j in np.argsort(jobs.slack_h, kind="stable"):
+            # Work already soaking up the surplus here first: switching to other work would
+            # stop it, at a checkpoint's cost; then the most urgent.
+            for j in np.lexsort((jobs.slack_h, jobs.site != s)):
                 if spare <= 0:
                     break
                 if site_of[j] < 0 and jobs.allowed[j, s] and jobs.min_accelerators[j] <= spare:
