@@ -18,6 +18,15 @@ def test_the_default_needs_no_files_and_says_what_is_measured():
     assert "MODELLED" in sc.description
     assert {s.name for s in sc.sites} == {"greensboro", "sandpoint", "miami"}
     assert all("pvlib" in s.solar.source for s in sc.sites if s.solar)
+    for s in sc.sites:
+        if s.solar is not None:
+            # In daylight the clear sky bounds the measured output (to some % for temperature
+            # and the clear-sky model), and the sun rises in it every day.
+            clear = s.solar.clear_sky_kw()
+            assert clear is not None
+            lit = clear > 0.1 * s.solar.capacity_kw
+            assert (s.solar.power_kw()[lit] <= clear[lit] * 1.15).all()
+            assert clear.reshape(-1, 288).max(axis=1).min() > 0.5 * s.solar.capacity_kw
     assert all("windpowerlib" in s.wind.source for s in sc.sites if s.wind)
     pv = sc.sites[0].solar
     assert pv is not None

@@ -114,3 +114,67 @@ def test_published_rows_replace_the_forecast_and_nothing_unpublished_is_read(nam
     changed[now + 1 :, 1] += 1e6
     after = History({"x": changed}, now, {"x": published}).forecast("x", horizon, forecaster, DAY)
     np.testing.assert_array_equal(before, after)
+
+
+def _sun(n: int) -> np.ndarray:
+    """A clear-sky shape: half-sine days of 12 hourly steps, nights of zero, kW."""
+    hours = np.arange(n) % DAY
+    return np.where((hours >= 6) & (hours < 18), np.sin(np.pi * (hours - 6) / 12), 0.0) * 100
+
+
+def test_solar_forecast_made_at_night_expects_the_sun_at_the_clear_sky_index_seen():
+    n = DAY * 4
+    shape = _sun(n)[:, None]
+    actual = 0.6 * shape
+    now = DAY * 2  # midnight
+    out = History({"s": actual}, now, shapes={"s": shape}).forecast("s", DAY, Blend(), DAY)
+    np.testing.assert_allclose(out[:, 0], 0.6 * shape[now + 1 : now + 1 + DAY, 0])
+    # The raw signal's forecast from midnight would be nearly dark in the morning.
+    raw = History({"s": actual}, now).forecast("s", DAY, Blend(), DAY)
+    assert raw[6, 0] < out[6, 0]
+
+
+def test_a_cloudy_morning_scales_the_day_and_fades_back_towards_yesterday():
+    n = DAY * 4
+    shape = _sun(n)[:, None]
+    actual = shape.copy()
+    now = DAY * 2 + 9  # 09:00, cloudy since 07:00
+    actual[DAY * 2 + 7 : now + 1] *= 0.3
+    out = History({"s": actual}, now, shapes={"s": shape}).forecast("s", 8, Blend(), DAY)
+    index = out[:, 0] / shape[now + 1 : now + 9, 0]
+    assert index[0] == pytest.approx(0.3 + 0.7 * (1 - np.exp(-1 / 3)), rel=1e-6)
+    assert np.all(np.diff(index) > 0)  # back towards yesterday's clear sky
+    assert index[-1] < 1.0
+
+
+def test_columns_without_a_shape_are_forecast_as_they_are():
+    n = DAY * 3
+    values = np.column_stack([_sun(n), np.linspace(0, 1, n)])
+    shape = np.column_stack([_sun(n), np.zeros(n)])
+    now = DAY * 2
+    out = History({"s": values}, now, shapes={"s": shape}).forecast("s", 5, Persistence(), DAY)
+    np.testing.assert_array_equal(out[:, 1], values[now, 1])
+
+
+@settings(max_examples=60, deadline=None)
+@given(name=st.sampled_from(sorted(FORECASTERS)), data=st.data())
+def test_no_look_ahead_with_a_shape_changing_the_future_output_never_changes_the_forecast(
+    name, data
+):
+    forecaster = FORECASTERS[name]
+    n = DAY * 4
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    shape = _sun(n)[:, None] * rng.uniform(0.5, 2.0, size=(1, 2))
+    values = shape * rng.uniform(0.0, 1.2, size=(n, 2))
+    now = data.draw(st.integers(0, n - 2))
+    horizon = data.draw(st.integers(1, 48))
+    before = History({"s": values}, now, shapes={"s": shape}).forecast(
+        "s", horizon, forecaster, DAY
+    )
+    changed = values.copy()
+    changed[now + 1 :] = rng.uniform(0, 500, size=changed[now + 1 :].shape)
+    after = History({"s": changed}, now, shapes={"s": shape}).forecast(
+        "s", horizon, forecaster, DAY
+    )
+    np.testing.assert_array_equal(before, after)
+    assert (before >= 0).all()

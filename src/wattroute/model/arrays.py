@@ -163,6 +163,17 @@ def published_ahead(scenario: Scenario) -> dict[str, np.ndarray]:
     }
 
 
+def known_shapes(scenario: Scenario) -> dict[str, np.ndarray]:
+    """Shapes known ahead that signals follow, in the form
+    :class:`~wattroute.signals.forecast.History` takes: ``solar_kw`` under a cloudless sky,
+    ``(N, S)`` kW (zero at sites without solar or a clear-sky model). Empty when none is."""
+    clear = [site.solar.clear_sky_kw() if site.solar else None for site in scenario.sites]
+    if all(c is None for c in clear):
+        return {}
+    zeros = np.zeros(scenario.n_steps)
+    return {"solar_kw": np.column_stack([zeros if c is None else c for c in clear])}
+
+
 @dataclass(frozen=True, eq=False)
 class JobArrays:
     """Batch jobs as arrays of shape ``(J,)``; times are hours since the scenario start."""

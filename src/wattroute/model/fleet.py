@@ -114,15 +114,25 @@ class Renewable:
         Available output as a fraction of nameplate, 0..1, per step.
     source
         How the profile was made, for reports (e.g. ``"pvlib from weather/GB_2023.csv"``).
+    clear_sky
+        Solar only: the output under a cloudless sky as a fraction of nameplate, per step. It
+        follows from the sun's position and the PV model alone, so it is known ahead, and
+        forecasts predict the clear-sky index (output / clear-sky output) instead of the
+        output itself. ``None`` if not known.
     """
 
     capacity_kw: float
     profile: Signal
     source: str = ""
+    clear_sky: np.ndarray | None = None
 
     def power_kw(self) -> np.ndarray:
         """Available output per step, kW."""
         return self.capacity_kw * np.asarray(self.profile.values)
+
+    def clear_sky_kw(self) -> np.ndarray | None:
+        """Output under a cloudless sky per step, kW (``None`` if not known)."""
+        return None if self.clear_sky is None else self.capacity_kw * self.clear_sky
 
 
 @dataclass(frozen=True)

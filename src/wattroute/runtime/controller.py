@@ -42,6 +42,7 @@ from wattroute.model.arrays import (
     FleetSignals,
     FleetStatic,
     ServiceArrays,
+    known_shapes,
     slo_feasible,
     steps_per_day,
 )
@@ -198,6 +199,7 @@ class Controller:
         self.n_steps = scenario.n_steps
         s = self.fleet.n_sites
         self.received = {name: np.full((self.n_steps, s), np.nan) for name in SIGNAL_NAMES}
+        self.shapes = known_shapes(scenario)  # clear-sky solar, computable ahead
         self.rates: dict[str, dict[str, np.ndarray]] = {}
         self.last_good = {name: np.full(s, np.nan) for name in SIGNAL_NAMES}
         self.missing_since: dict[tuple[str, int], pd.Timestamp] = {}
@@ -531,7 +533,7 @@ class Controller:
     def _signal_snapshot(self, k: int) -> dict[str, Any]:
         """The latest received value and the forecast of every signal per site, as of step
         ``k`` (what ``GET /v1/signals`` serves)."""
-        history = History(self.received, k)
+        history = History(self.received, k, shapes=self.shapes)
         steps = max(1, round(self.options.signal_horizon_h / self.step_h))
         season = max(1, round(24 / self.step_h))
         sites: dict[str, dict[str, Any]] = {name: {} for name in self.fleet.names}
@@ -714,7 +716,7 @@ class Controller:
             solar_now=self.received["solar_kw"][k].copy(),
             wind_now=self.received["wind_kw"][k].copy(),
             pue_now=np.maximum(self.received["pue"][k], 1.0),
-            history=History(signals, k),
+            history=History(signals, k, shapes=self.shapes),
             forecaster=self.options.forecaster,
         )
 

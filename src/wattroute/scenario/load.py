@@ -71,6 +71,8 @@ T = TypeVar("T")
 
 GRID_PRICE_COLUMN = "price_usd_per_mwh"
 GRID_CARBON_COLUMN = "carbon_intensity_g_per_kwh"
+CLEAR_SKY_TEMPERATURE_C = 25.0
+CLEAR_SKY_WIND_M_PER_S = 1.0
 
 
 def read_scenario_file(path: str | os.PathLike[str]) -> ScenarioSpec:
@@ -401,7 +403,10 @@ class _Builder:
                     "add `weather:` to the site, or `trace:` to its solar.",
                 )
             solar = Renewable(
-                spec.solar.capacity_kw, self.signal(profile, "solar", "fraction"), how
+                spec.solar.capacity_kw,
+                self.signal(profile, "solar", "fraction"),
+                how,
+                clear_sky=self.clear_sky(spec, elevation),
             )
         wind = None
         if spec.wind is not None:
@@ -452,6 +457,32 @@ class _Builder:
             power_cap_kw=spec.power_cap_kw if spec.power_cap_kw is not None else math.inf,
         )
 
+    @staticmethod
+    def pv_options(spec: SiteSpec) -> dict[str, float]:
+        """The PV model's options a site's solar gives (orientation and inverter loading)."""
+        assert spec.solar is not None
+        options: dict[str, float] = {"dc_ac_ratio": spec.solar.dc_ac_ratio}
+        if spec.solar.tilt_deg is not None:
+            options["tilt_deg"] = spec.solar.tilt_deg
+        if spec.solar.azimuth_deg is not None:
+            options["azimuth_deg"] = spec.solar.azimuth_deg
+        return options
+
+    def clear_sky(self, spec: SiteSpec, elevation: float) -> np.ndarray:
+        """A site's solar output under a cloudless sky, fraction of nameplate per step: the
+        same PV model with no cloud, at a fixed 25 °C and 1 m/s (the weather to come is not
+        known), so that it is computable ahead."""
+        return renewables.solar_profile_from_cloud_cover(
+            self.mid,
+            spec.latitude,
+            spec.longitude,
+            elevation,
+            np.zeros(self.n),
+            np.full(self.n, CLEAR_SKY_TEMPERATURE_C),
+            np.full(self.n, CLEAR_SKY_WIND_M_PER_S),
+            **self.pv_options(spec),
+        )
+
     def solar_from_weather(
         self,
         spec: SiteSpec,
@@ -459,13 +490,8 @@ class _Builder:
         elevation: float,
         field: str,
     ) -> tuple[np.ndarray, str]:
-        assert spec.solar is not None
         frame, _, source = weather
-        options: dict[str, float] = {"dc_ac_ratio": spec.solar.dc_ac_ratio}
-        if spec.solar.tilt_deg is not None:
-            options["tilt_deg"] = spec.solar.tilt_deg
-        if spec.solar.azimuth_deg is not None:
-            options["azimuth_deg"] = spec.solar.azimuth_deg
+        options = self.pv_options(spec)
         temp = self.weather_column(weather, "temperature_c", f"{field}")
         wind = self.weather_column(weather, "wind_speed_10m_m_per_s", f"{field}")
         if {"ghi", "dni", "dhi"} <= set(frame.columns):

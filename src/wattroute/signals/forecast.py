@@ -7,6 +7,12 @@ and including the current step, so a forecast made at step ``k`` cannot depend o
 already published: a day-ahead market's prices (:mod:`wattroute.signals.publication`);
 :meth:`History.forecast` puts those in place of the forecaster's guess.
 
+A signal may also follow a *shape* known ahead: solar output follows the sun, and its output
+under a cloudless sky is computable for any time. For such a signal the forecaster predicts
+the clear-sky index (output / clear-sky output) from its past, and the forecast is that index
+times the clear-sky output to come — so a forecast made at night still expects the sun to
+rise, and a cloudy morning scales the day rather than flattening it.
+
 * :class:`Persistence`: tomorrow is like now.
 * :class:`SeasonalNaive`: each future step repeats the same time of day on the most recent
   day whose value is known.
@@ -186,16 +192,13 @@ class Clairvoyant:
         self, values: np.ndarray, step: int, horizon: int, steps_per_day: int, key: str
     ) -> np.ndarray:
         """The next ``horizon`` rows after ``step`` of the full series ``values``."""
-        future = values[step + 1 : step + 1 + horizon]
-        if future.shape[0] < horizon:  # past the end: hold the last value
-            tail = np.repeat(values[-1:], horizon - future.shape[0], axis=0)
-            future = np.concatenate([future, tail]) if future.size else tail
+        future = _rows_ahead(values, step, horizon)
         if self.error == 0:
-            return np.array(future, dtype=np.float64)
+            return future
         rng = np.random.default_rng([self.seed, zlib.crc32(key.encode()), step])
         lead = np.sqrt(np.arange(1, horizon + 1) / steps_per_day)[:, np.newaxis]
         noise = rng.normal(0.0, 1.0, size=future.shape) * self.error * lead
-        return np.asarray(future, dtype=np.float64) * (1.0 + noise)
+        return future * (1.0 + noise)
 
 
 FORECASTERS: Mapping[str, Forecaster] = {
@@ -217,19 +220,24 @@ class History:
         For signals published ahead (day-ahead prices,
         :mod:`wattroute.signals.publication`), per name an ``(N, S)`` integer array: at step
         ``k`` the rows before ``published[name][k, s]`` of column ``s`` are known.
+    shapes
+        For signals that follow a shape known ahead (solar under a clear sky), per name the
+        shape, ``(N, S)`` in the signal's unit; columns that are all zero have none.
     """
 
-    __slots__ = ("_published", "_signals", "_step")
+    __slots__ = ("_published", "_shapes", "_signals", "_step")
 
     def __init__(
         self,
         signals: Mapping[str, np.ndarray],
         step: int,
         published: Mapping[str, np.ndarray] | None = None,
+        shapes: Mapping[str, np.ndarray] | None = None,
     ) -> None:
         self._signals = signals
         self._step = step
         self._published = published or {}
+        self._shapes = shapes or {}
 
     @property
     def step(self) -> int:
@@ -258,8 +266,12 @@ class History:
             return forecaster.forecast_ahead(
                 self._signals[name], self._step, horizon, steps_per_day, name
             )
-        past = self.last(name, forecaster.history_needed(horizon, steps_per_day))
-        predicted = forecaster.forecast(past, horizon, steps_per_day)
+        shape = self._shapes.get(name)
+        if shape is not None:
+            predicted = self._forecast_by_shape(name, shape, horizon, forecaster, steps_per_day)
+        else:
+            past = self.last(name, forecaster.history_needed(horizon, steps_per_day))
+            predicted = forecaster.forecast(past, horizon, steps_per_day)
         published = self._published.get(name)
         if published is None:
             return predicted
@@ -268,3 +280,55 @@ class History:
         known = rows[:, np.newaxis] < published[self._step]  # (lead, S)
         predicted[: ahead.shape[0]][known] = ahead[known]
         return predicted
+
+    def _forecast_by_shape(
+        self,
+        name: str,
+        shape: np.ndarray,
+        horizon: int,
+        forecaster: Forecaster,
+        steps_per_day: int,
+    ) -> np.ndarray:
+        """The forecaster's prediction of ``name`` / ``shape`` (the clear-sky index) times the
+        shape to come. The index is read where the shape is at least
+        :data:`SHAPE_FLOOR_SHARE` of its peak (dawn and dusk make it noise); in between it
+        holds its last value, and before any it is 1. Columns without a shape are forecast
+        as they are."""
+        past = self.last(name, forecaster.history_needed(horizon, steps_per_day) + steps_per_day)
+        first = self._step + 1 - past.shape[0]
+        has = shape.max(axis=0) > 0
+        lit = shape[first : self._step + 1] >= SHAPE_FLOOR_SHARE * shape.max(axis=0)
+        lit &= has
+        index = np.full(past.shape, np.nan)
+        index[lit] = past[lit] / shape[first : self._step + 1][lit]
+        index = _hold_forward(index, fill=1.0)
+        ratio = np.clip(forecaster.forecast(index, horizon, steps_per_day), 0.0, MAX_INDEX)
+        predicted = ratio * _rows_ahead(shape, self._step, horizon)
+        if not has.all():
+            predicted[:, ~has] = forecaster.forecast(past, horizon, steps_per_day)[:, ~has]
+        return predicted
+
+
+SHAPE_FLOOR_SHARE = 0.1
+"""Share of a shape's peak below which the clear-sky index is not read (low sun: noise)."""
+
+MAX_INDEX = 1.5
+"""Cap on a forecast clear-sky index (cloud-edge enhancement seldom exceeds it)."""
+
+
+def _hold_forward(values: np.ndarray, fill: float) -> np.ndarray:
+    """Replace NaNs by the last value before them in each column (``fill`` if none)."""
+    rows = np.where(np.isnan(values), 0, np.arange(values.shape[0])[:, np.newaxis])
+    np.maximum.accumulate(rows, axis=0, out=rows)
+    held = values[rows, np.arange(values.shape[1])]
+    return np.where(np.isnan(held), fill, held)
+
+
+def _rows_ahead(values: np.ndarray, step: int, horizon: int) -> np.ndarray:
+    """Rows ``step + 1 .. step + horizon`` of a series known ahead, the last row held past
+    its end."""
+    ahead = values[step + 1 : step + 1 + horizon]
+    if ahead.shape[0] < horizon:
+        tail = np.repeat(values[-1:], horizon - ahead.shape[0], axis=0)
+        ahead = np.concatenate([ahead, tail]) if ahead.size else tail
+    return np.array(ahead, dtype=np.float64)

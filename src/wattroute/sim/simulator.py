@@ -30,6 +30,7 @@ from wattroute.model.arrays import (
     FleetStatic,
     JobArrays,
     ServiceArrays,
+    known_shapes,
     published_ahead,
     steps_per_day,
 )
@@ -116,6 +117,7 @@ class Simulator:
         for service in self.services:  # request rates, so that policies can forecast them
             self._history_arrays[f"rate_rps:{service.name}"] = service.rate_rps
         self._published = published_ahead(scenario)  # day-ahead prices
+        self._shapes = known_shapes(scenario)  # clear-sky solar
         self._arrival_steps = np.unique(self.job_spec.arrival_step)
 
     # -- observation -------------------------------------------------------------------------
@@ -152,7 +154,7 @@ class Simulator:
             solar_now=np.array(sig.solar_kw[k]),
             wind_now=np.array(sig.wind_kw[k]),
             pue_now=np.array(sig.pue[k]),
-            history=History(self._history_arrays, k, self._published),
+            history=History(self._history_arrays, k, self._published, self._shapes),
             forecaster=self.options.forecaster,
         )
 
