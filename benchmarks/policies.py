@@ -3,9 +3,11 @@
 (a) temporal shifting at one site (``examples/temporal_shifting.yaml``), (b) a multi-site fleet
 with latency-bound inference (``examples/multi_site_fleet.yaml``), (c) a stranded-power site
 (``benchmarks/scenarios/stranded_power.yaml``): ``agnostic``, ``greedy``, ``mpc`` (with the
-default forecaster), ``mpc`` with perfect forecasts, and the oracle; then (d) ``mpc`` on (c)
-with forecasts of known error. Writes the tables into docs/benchmarks.md and the full bench
-output (summaries, time series, an HTML report) under ``out/bench-policies``.
+default forecaster), ``mpc`` with perfect forecasts, and the oracle — and where ``mpc`` misses
+the target, ``mpc`` with perfect forecasts on the scenario with free checkpoints and migrations,
+to split the gap into its causes; then (d) ``mpc`` on (b) with forecasts of known error.
+Writes the tables into docs/benchmarks.md and the full bench output (summaries, time series,
+an HTML report) under ``out/bench-policies``.
 
     python -m benchmarks.policies [--write docs/benchmarks.md] [--out out/bench-policies]
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from benchmarks.machine import describe_machine, replace_section
@@ -26,6 +29,7 @@ from wattroute.bench import (
     table_rows,
     write_report,
 )
+from wattroute.model.scenario import Scenario
 from wattroute.policies.mpc import MPCPolicy
 from wattroute.scenario import load_scenario
 from wattroute.signals.forecast import Blend, Clairvoyant
@@ -40,48 +44,63 @@ SCENARIOS = {
 ERRORS = (0.0, 0.05, 0.1, 0.2, 0.4)
 
 
-WHY = {
-    "temporal-shifting": (
-        "prices are read day-ahead, but carbon intensity only from the past (persistence "
-        "fading into the same hour yesterday); the rest is not knowing the jobs that have yet "
-        "to arrive, and the checkpoints the oracle never pays ({overhead:.0f} "
-        "accelerator-hours of overhead)"
-    ),
+PERFECT = "mpc, perfect forecasts"
+FREE_OVERHEADS = "mpc, perfect forecasts, free checkpoints"
+
+SLACK = {
     "multi-site-fleet": (
-        "with perfect forecasts `mpc` does not clear it either, so forecast error is not the "
-        "gap: the relaxation the oracle solves is far from what any schedule can do here. It "
-        "splits jobs across sites, pauses and moves them for free ({overhead:.0f} "
-        "accelerator-hours of checkpoint and migration overhead for `mpc`), and knows every "
-        "job before it arrives (importing at negative Frankfurt prices while curtailing its "
-        "own solar, which merit-order dispatch cannot, is worth only about 5 USD of it)"
+        "; the relaxation splits a job across sites, runs it on fractions of accelerators "
+        "within an hour and knows every job before it arrives"
     ),
-    "stranded-power": "",
 }
+"""What sets the relaxation apart from a schedule, where it matters for the verdict."""
+
+
+def without_overheads(scenario: Scenario) -> Scenario:
+    """The scenario with checkpoints and migrations free (as the oracle has them)."""
+    jobs = tuple(
+        replace(job, checkpoint_overhead_h=0.0, migration_overhead_h=0.0) for job in scenario.jobs
+    )
+    return replace(scenario, jobs=jobs)
 
 
 def verdict(results: list[ScenarioResult]) -> list[str]:
-    """A sentence per scenario: was the 90 % target met, and if not, by how much and why."""
+    """A sentence per scenario: was the 90 % target met, and if not, by how much and why —
+    the gap split into forecast error, overheads the oracle does not pay, and the rest."""
     lines = [
         "Against the target (`mpc` >= 90 % capture, no SLO violation, no deadline missed):",
         "",
     ]
     for result in results:
-        mpc = result.summaries["mpc"]
-        perfect = result.summaries.get("mpc, perfect forecasts", {})
+        summaries = result.summaries
+        mpc = summaries["mpc"]
         capture = mpc["capture_ratio"]
         clean = (
             mpc["inference"]["slo_violation_fraction"] == 0 and mpc["batch"]["deadline_misses"] == 0
         )
         text = f"* {result.scenario.name}: {capture:.1%}"
-        if perfect:
-            text += f" ({perfect['capture_ratio']:.1%} with perfect forecasts)"
-        text += f"; greedy {result.summaries['greedy']['capture_ratio']:.1%}. "
+        if PERFECT in summaries:
+            text += f" ({summaries[PERFECT]['capture_ratio']:.1%} with perfect forecasts)"
+        text += f"; greedy {summaries['greedy']['capture_ratio']:.1%}. "
         text += "No SLO violation, no deadline missed. " if clean else "SLO or deadlines broken. "
         if capture >= 0.9 and clean:
             text += "Target met."
+        elif PERFECT in summaries and FREE_OVERHEADS in summaries:
+            perfect = summaries[PERFECT]["capture_ratio"]
+            free = summaries[FREE_OVERHEADS]["capture_ratio"]
+            text += (
+                f"Target missed by {(0.9 - capture) * 100:.1f} points. Of the "
+                f"{(1 - capture) * 100:.1f} points to the bound, forecast error is "
+                f"{(perfect - capture) * 100:.1f} (prices are read day-ahead; renewables and "
+                "carbon are forecast from the past), checkpoints and migrations, which the "
+                f"oracle does not pay ({mpc['batch']['overhead_hours']:.0f} job-hours for "
+                f"`mpc`), {(free - perfect) * 100:.1f}, and the remaining "
+                f"{(1 - free) * 100:.1f} lie between `mpc`'s schedules and the relaxation"
+                f"{SLACK.get(result.scenario.name, '')} — slack in the bound, `mpc`'s own "
+                "shortfall, or both: how they split is not measured."
+            )
         else:
-            why = WHY.get(result.scenario.name, "").format(overhead=mpc["batch"]["overhead_hours"])
-            text += f"Target missed by {(0.9 - capture) * 100:.1f} points: {why}."
+            text += f"Target missed by {(0.9 - capture) * 100:.1f} points."
         lines.append(text)
     return lines
 
@@ -107,16 +126,29 @@ def main() -> int:
         perfect = summarize(
             simulate(scenario, MPCPolicy(), SimulationOptions(forecaster=Clairvoyant()))
         )
-        perfect["policy"] = "mpc, perfect forecasts"
-        result.summaries["mpc, perfect forecasts"] = perfect
+        perfect["policy"] = PERFECT
+        result.summaries[PERFECT] = perfect
         add_capture_ratios(result.summaries)
+        if result.summaries["mpc"]["capture_ratio"] < 0.9:  # where the target is missed: why
+            print(f"  {scenario.name}: {FREE_OVERHEADS}", flush=True)
+            free = summarize(
+                simulate(
+                    without_overheads(scenario),
+                    MPCPolicy(),
+                    SimulationOptions(forecaster=Clairvoyant()),
+                )
+            )
+            free["policy"] = FREE_OVERHEADS
+            result.summaries[FREE_OVERHEADS] = free
+            add_capture_ratios(result.summaries)
         results.append(result)
         rows.extend(table_rows(result))
         print(markdown_table(table_rows(result)), flush=True)
     write_report(results, args.out / "report.html")
 
-    stranded = load_scenario(SCENARIOS["c"])
-    base = next(r for r in results if r.scenario.name == stranded.name)
+    # The sweep runs where forecasts matter most: (b), where perfect forecasts gain the most.
+    swept = load_scenario(SCENARIOS["b"])
+    base = next(r for r in results if r.scenario.name == swept.name)
     sweep = [
         "| forecaster | objective USD | capture | deadline misses | curtailment absorbed kWh |",
         "|---|---:|---:|---:|---:|",
@@ -127,7 +159,7 @@ def main() -> int:
         (f"actual future, {e:.0%} relative error a day ahead", Clairvoyant(error=e, seed=7))
         for e in ERRORS
     ]:
-        s = summarize(simulate(stranded, MPCPolicy(), SimulationOptions(forecaster=forecaster)))
+        s = summarize(simulate(swept, MPCPolicy(), SimulationOptions(forecaster=forecaster)))
         summaries = {
             "agnostic": base.summaries["agnostic"],
             "oracle": base.summaries["oracle"],
@@ -168,7 +200,7 @@ def main() -> int:
             "Forecast-error sweep",
             "\n".join(
                 [
-                    f"`mpc` on (c) {stranded.name} with forecasts of known quality: the actual "
+                    f"`mpc` on (b) {swept.name} with forecasts of known quality: the actual "
                     "future with Gaussian relative noise growing with lead time (the given error "
                     "one day ahead), against the default forecaster, which sees the past and the "
                     "day-ahead prices already published.",
