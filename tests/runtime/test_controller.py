@@ -377,3 +377,55 @@ def test_a_small_move_in_a_reading_waits_for_the_next_tick():
     store.set_reading(SiteReading("farm", clock.current, pd.Timestamp.now(tz="UTC"), solar_kw=7.9))
     controller.watch()  # 0.1 kW is under 2 % of the farm's 8 kW busy load: no correction
     assert "correction" not in store.ticks[-1].plan
+
+
+def _day_ahead_fleet():
+    from dataclasses import replace
+    from datetime import time as clock_time
+
+    from wattroute.signals.publication import DayAhead
+
+    n = DAY * 2
+    price = np.arange(n, dtype=float)  # every step's price tells which step it is
+    sc = scenario([site("a", price=price, n=n), site("b", latitude=41, n=n)], n=n)
+    a = sc.sites[0]
+    assert a.grid is not None
+    grid = replace(a.grid, day_ahead=DayAhead("UTC", clock_time(12, 0)))
+    return replace(sc, sites=(replace(a, grid=grid), sc.sites[1])), price
+
+
+def test_the_controller_reads_day_ahead_prices_once_published_and_no_further():
+    sc, price = _day_ahead_fleet()
+    controller = _controller(sc, MemoryStore(), "agnostic")
+    controller.tick()  # step 0, midnight UTC: the rest of day 1 is published at site a only
+    history_forecast = controller._signal_snapshot(0)["sites"]
+    a = history_forecast["a"]["price_usd_per_mwh"]["forecast"]
+    b = history_forecast["b"]["price_usd_per_mwh"]["forecast"]
+    # steps 1 .. DAY - 1 are published; step DAY (day 2) is not, and is a guess from the past
+    np.testing.assert_allclose(a[: DAY - 1], price[1:DAY])
+    assert a[DAY - 1] != price[DAY]
+    assert len(set(b)) == 1  # site b has no day-ahead rule: a flat forecast from the past
+    assert controller.published["price_usd_per_mwh"][0, 0] == DAY  # day 2 not yet out
+    assert np.isnan(controller.received["price_usd_per_mwh"][DAY, 0])  # nothing beyond
+
+
+def test_a_published_price_stands_in_while_its_feed_is_down():
+    sc, price = _day_ahead_fleet()
+    provider = WithholdingProvider(
+        ReplayProvider(FleetSignals.from_scenario(sc), {"price_usd_per_mwh": _published(sc)}),
+        "price_usd_per_mwh",
+        3,
+        5,
+        site=0,
+    )
+    controller = _controller(sc, MemoryStore(), "agnostic", provider)
+    ticks = [controller.tick() for _ in range(6)]
+    # published at step 0 for the whole day, so the outage at steps 3-5 loses nothing
+    assert not any(t.degraded for t in ticks)
+    np.testing.assert_allclose(controller.received["price_usd_per_mwh"][3:6, 0], price[3:6])
+
+
+def _published(sc):
+    from wattroute.model.arrays import published_ahead
+
+    return published_ahead(sc)["price_usd_per_mwh"]

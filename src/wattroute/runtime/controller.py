@@ -43,6 +43,7 @@ from wattroute.model.arrays import (
     FleetStatic,
     ServiceArrays,
     known_shapes,
+    published_ahead,
     slo_feasible,
     steps_per_day,
 )
@@ -200,6 +201,9 @@ class Controller:
         s = self.fleet.n_sites
         self.received = {name: np.full((self.n_steps, s), np.nan) for name in SIGNAL_NAMES}
         self.shapes = known_shapes(scenario)  # clear-sky solar, computable ahead
+        # Per signal published ahead (day-ahead prices): the first step not yet known, as of
+        # each step and per site, ``(N, S)``; ``received`` holds the published rows.
+        self.published: dict[str, np.ndarray] = {}
         self.rates: dict[str, dict[str, np.ndarray]] = {}
         self.last_good = {name: np.full(s, np.nan) for name in SIGNAL_NAMES}
         self.missing_since: dict[tuple[str, int], pd.Timestamp] = {}
@@ -533,7 +537,7 @@ class Controller:
     def _signal_snapshot(self, k: int) -> dict[str, Any]:
         """The latest received value and the forecast of every signal per site, as of step
         ``k`` (what ``GET /v1/signals`` serves)."""
-        history = History(self.received, k, shapes=self.shapes)
+        history = History(self.received, k, self.published, self.shapes)
         steps = max(1, round(self.options.signal_horizon_h / self.step_h))
         season = max(1, round(24 / self.step_h))
         sites: dict[str, dict[str, Any]] = {name: {} for name in self.fleet.names}
@@ -578,6 +582,12 @@ class Controller:
         now = self.time_of(k)
         for name in SIGNAL_NAMES:
             values = np.asarray(readings[name], dtype=float)
+            known = self.published.get(name)
+            if known is not None and k > 0:
+                # a value published ahead stands in for a feed that is down now
+                values = np.where(
+                    np.isnan(values) & (known[k - 1] > k), self.received[name][k], values
+                )
             missing = np.isnan(values)
             good = ~missing
             self.last_good[name] = np.where(good, values, self.last_good[name])
@@ -589,6 +599,11 @@ class Controller:
                     f"{name} at {self.fleet.names[s]} missing since {since:%Y-%m-%dT%H:%MZ}"
                 )
             self.received[name][k] = np.nan_to_num(self.last_good[name], nan=0.0)
+        for name, (until, ahead) in self.provider.read_ahead(k).items():
+            self._publish(k, name, until, ahead)
+        if k > 0:  # what was published stays known, whatever a feed says later
+            for known in self.published.values():
+                np.maximum(known[k], known[k - 1], out=known[k])
         if quiet:
             return
         degraded = bool(reasons)
@@ -597,6 +612,19 @@ class Controller:
             log.warning(event, extra={"fields": {"step": k, "reasons": reasons}})
         self.status.degraded = degraded
         self.status.reasons = tuple(reasons)
+
+    def _publish(self, k: int, name: str, until: np.ndarray, ahead: np.ndarray) -> None:
+        """Take in what was published at step ``k`` for later steps: the rows into
+        ``received``, the first unknown step per site into ``published``."""
+        known = self.published.get(name)
+        if known is None:
+            steps = np.arange(1, self.n_steps + 1)[:, np.newaxis]
+            known = self.published[name] = np.repeat(steps, self.fleet.n_sites, axis=1)
+        rows = ahead[: max(self.n_steps - k - 1, 0)]
+        target = self.received[name][k + 1 : k + 1 + rows.shape[0]]
+        given = ~np.isnan(rows)
+        target[given] = rows[given]
+        known[k] = np.clip(until, k + 1, self.n_steps)
 
     def _effective_fleet(self, now: pd.Timestamp) -> FleetStatic:
         """The fleet with operator overrides, grid events in force and, while degraded, the
@@ -716,7 +744,7 @@ class Controller:
             solar_now=self.received["solar_kw"][k].copy(),
             wind_now=self.received["wind_kw"][k].copy(),
             pue_now=np.maximum(self.received["pue"][k], 1.0),
-            history=History(signals, k, shapes=self.shapes),
+            history=History(signals, k, self.published, self.shapes),
             forecaster=self.options.forecaster,
         )
 
@@ -894,7 +922,7 @@ def build_controller(
         scenario,
         store,
         policy,
-        provider or ReplayProvider(signals),
+        provider or ReplayProvider(signals, published_ahead(scenario)),
         executor
         or SimulatedExecutor(
             FleetStatic.from_scenario(scenario), signals, scenario.step_h, options.check_balance

@@ -1,10 +1,12 @@
 """Signal providers: where the live controller gets prices, carbon and renewables from.
 
 A provider answers, for a simulation step, the value of every signal at every site, with NaN
-where it has nothing (a feed is down, a file has a hole). :class:`ReplayProvider` replays
-recorded signals (the files a scenario names); live providers (market and carbon APIs) will
-implement the same interface. :class:`WithholdingProvider` wraps another and hides a signal
-for a while: the test double that proves the controller survives missing data.
+where it has nothing (a feed is down, a file has a hole), and the values already published for
+later steps (a day-ahead market's prices, :mod:`wattroute.signals.publication`).
+:class:`ReplayProvider` replays recorded signals (the files a scenario names); live providers
+(market and carbon APIs) will implement the same interface. :class:`WithholdingProvider` wraps
+another and hides a signal for a while: the test double that proves the controller survives
+missing data.
 """
 
 from __future__ import annotations
@@ -27,6 +29,12 @@ class SignalProvider(Protocol):
         """Each signal's value at every site at ``step``, ``(S,)``; NaN where missing."""
         ...
 
+    def read_ahead(self, step: int) -> Mapping[str, tuple[np.ndarray, np.ndarray]]:
+        """Values published by ``step`` for the steps after it: per signal published ahead,
+        the first step not yet known per site, ``(S,)``, and the rows from ``step + 1`` on,
+        ``(m, S)``, NaN where a site's value is not known. Empty if nothing is published."""
+        ...
+
 
 @dataclass
 class ReplayProvider:
@@ -36,9 +44,13 @@ class ReplayProvider:
     ----------
     signals
         The recorded series, ``(N, S)`` per signal.
+    published
+        For signals published ahead, the first step not yet known at each step and site,
+        ``(N, S)`` (:func:`wattroute.model.arrays.published_ahead`); none by default.
     """
 
     signals: FleetSignals
+    published: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     def read(self, step: int) -> Mapping[str, np.ndarray]:
         n = self.signals.pue.shape[0]
@@ -46,6 +58,18 @@ class ReplayProvider:
             s = self.signals.pue.shape[1]
             return {name: np.full(s, np.nan) for name in SIGNAL_NAMES}
         return {name: np.array(getattr(self.signals, name)[step]) for name in SIGNAL_NAMES}
+
+    def read_ahead(self, step: int) -> Mapping[str, tuple[np.ndarray, np.ndarray]]:
+        out = {}
+        for name, known in self.published.items():
+            if not 0 <= step < known.shape[0]:
+                continue
+            until = known[step]
+            values = np.array(getattr(self.signals, name)[step + 1 : int(until.max())])
+            rows = step + 1 + np.arange(values.shape[0])
+            values[rows[:, np.newaxis] >= until[np.newaxis, :]] = np.nan
+            out[name] = (until.copy(), values)
+        return out
 
 
 @dataclass
@@ -69,3 +93,14 @@ class WithholdingProvider:
             else:
                 values[self.name][self.site] = np.nan
         return values
+
+    def read_ahead(self, step: int) -> Mapping[str, tuple[np.ndarray, np.ndarray]]:
+        ahead = dict(self.inner.read_ahead(step))
+        if self.first <= step <= self.last and self.name in ahead:
+            # the feed that is down publishes nothing either
+            until, values = (np.array(a) for a in ahead[self.name])
+            hidden = slice(None) if self.site is None else self.site
+            until[hidden] = step + 1
+            values[:, hidden] = np.nan
+            ahead[self.name] = (until, values)
+        return ahead
