@@ -38,7 +38,8 @@ class SignalProvider(Protocol):
 
 @dataclass
 class ReplayProvider:
-    """Recorded signals, handed out one step at a time (never ahead of the step asked for).
+    """Recorded signals, handed out one step at a time (never ahead of the step asked for,
+    but for what is published ahead).
 
     Parameters
     ----------
