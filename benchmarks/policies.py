@@ -49,8 +49,8 @@ FREE_OVERHEADS = "mpc, perfect forecasts, free checkpoints"
 
 SLACK = {
     "multi-site-fleet": (
-        "; the relaxation splits a job across sites, runs it on fractions of accelerators "
-        "within an hour and knows every job before it arrives"
+        "; the relaxation runs jobs on fractions of accelerators, ignores their minimum "
+        "parallelism and knows every job before it arrives"
     ),
 }
 """What sets the relaxation apart from a schedule, where it matters for the verdict."""
