@@ -261,7 +261,8 @@ class History:
         self, name: str, horizon: int, forecaster: Forecaster, steps_per_day: int
     ) -> np.ndarray:
         """Forecast of ``name`` for the next ``horizon`` steps, shape ``(horizon, S)``: the
-        forecaster's, with the rows already published in their place."""
+        forecaster's (of the clear-sky index, for a signal with a shape known ahead), with the
+        rows already published in their place."""
         if isinstance(forecaster, Clairvoyant):
             return forecaster.forecast_ahead(
                 self._signals[name], self._step, horizon, steps_per_day, name
