@@ -297,11 +297,12 @@ class History:
         as they are."""
         past = self.last(name, forecaster.history_needed(horizon, steps_per_day) + steps_per_day)
         first = self._step + 1 - past.shape[0]
-        has = shape.max(axis=0) > 0
-        lit = shape[first : self._step + 1] >= SHAPE_FLOOR_SHARE * shape.max(axis=0)
-        lit &= has
+        peak = shape.max(axis=0)
+        has = peak > 0
+        seen = shape[first : self._step + 1]
+        lit = (seen >= SHAPE_FLOOR_SHARE * peak) & has
         index = np.full(past.shape, np.nan)
-        index[lit] = past[lit] / shape[first : self._step + 1][lit]
+        index[lit] = past[lit] / seen[lit]
         index = _hold_forward(index, fill=1.0)
         ratio = np.clip(forecaster.forecast(index, horizon, steps_per_day), 0.0, MAX_INDEX)
         predicted = ratio * _rows_ahead(shape, self._step, horizon)

@@ -72,18 +72,20 @@ class Ledger:
         """Enter a block's demand and set-points, starting at step ``first``."""
         rows = slice(first, first + demand_kw.shape[0])
         self.demand_kw[rows] = demand_kw
-        if battery_kw is not None:
-            self._setpoints("battery_kw")[rows] = battery_kw
-        if genset_kw is not None:
-            self._setpoints("genset_kw")[rows] = genset_kw
+        if battery_kw is not None or genset_kw is not None:
+            battery, genset = self._setpoints()
+            if battery_kw is not None:
+                battery[rows] = battery_kw
+            if genset_kw is not None:
+                genset[rows] = genset_kw
 
-    def _setpoints(self, name: str) -> np.ndarray:
-        """The per-step set-points of a device, allocated (all NaN) when first needed; the
-        other device's array comes with it, so both are either None or arrays."""
+    def _setpoints(self) -> tuple[np.ndarray, np.ndarray]:
+        """The per-step battery and genset set-points, allocated (all NaN: merit order) when a
+        policy first gives one."""
         if self.battery_kw is None or self.genset_kw is None:
             self.battery_kw = np.full(self.demand_kw.shape, np.nan)
             self.genset_kw = np.full(self.demand_kw.shape, np.nan)
-        return self.battery_kw if name == "battery_kw" else self.genset_kw
+        return self.battery_kw, self.genset_kw
 
     def might_go_unserved(self, first: int, demand_kw: np.ndarray) -> bool:
         """Whether any step of the block needs more than the firm supply (it may need the
