@@ -24,6 +24,7 @@ from wattroute.model import (
     Scenario,
     Site,
 )
+from wattroute.signals.publication import DayAhead
 from wattroute.signals.signal import Signal
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -58,6 +59,7 @@ def site(
     longitude: float = -100.0,
     step: pd.Timedelta = STEP,
     grid: bool = True,
+    day_ahead: DayAhead | None = None,
 ) -> Site:
     def series(v: Sequence[float] | np.ndarray | float) -> Signal:
         arr = np.full(n, v) if isinstance(v, float | int) else np.asarray(v, dtype=float)
@@ -73,7 +75,9 @@ def site(
         longitude=longitude,
         accelerators=AcceleratorPool(accelerators, busy_kw, idle_kw),
         pue=Pue(pue),
-        grid=GridConnection(import_limit_kw, export_limit_kw, series(price), series(carbon))
+        grid=GridConnection(
+            import_limit_kw, export_limit_kw, series(price), series(carbon), day_ahead=day_ahead
+        )
         if grid
         else None,
         solar=solar,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import time as clock_time
 from typing import Any
 
 import numpy as np
@@ -11,7 +12,7 @@ import pandas as pd
 import pytest
 
 from tests.builders import scenario, site, small_fleet
-from wattroute.model.arrays import FleetSignals
+from wattroute.model.arrays import FleetSignals, published_ahead
 from wattroute.policies import get_policy
 from wattroute.runtime import (
     ControllerOptions,
@@ -28,6 +29,7 @@ from wattroute.runtime import (
     build_controller,
 )
 from wattroute.runtime.records import Heartbeat
+from wattroute.signals.publication import DayAhead
 
 DAY = 288
 
@@ -380,18 +382,11 @@ def test_a_small_move_in_a_reading_waits_for_the_next_tick():
 
 
 def _day_ahead_fleet():
-    from dataclasses import replace
-    from datetime import time as clock_time
-
-    from wattroute.signals.publication import DayAhead
-
     n = DAY * 2
     price = np.arange(n, dtype=float)  # every step's price tells which step it is
-    sc = scenario([site("a", price=price, n=n), site("b", latitude=41, n=n)], n=n)
-    a = sc.sites[0]
-    assert a.grid is not None
-    grid = replace(a.grid, day_ahead=DayAhead("UTC", clock_time(12, 0)))
-    return replace(sc, sites=(replace(a, grid=grid), sc.sites[1])), price
+    noon = DayAhead("UTC", clock_time(12, 0))
+    a = site("a", price=price, n=n, day_ahead=noon)
+    return scenario([a, site("b", latitude=41, n=n)], n=n), price
 
 
 def test_the_controller_reads_day_ahead_prices_once_published_and_no_further():
@@ -412,7 +407,7 @@ def test_the_controller_reads_day_ahead_prices_once_published_and_no_further():
 def test_a_published_price_stands_in_while_its_feed_is_down():
     sc, price = _day_ahead_fleet()
     provider = WithholdingProvider(
-        ReplayProvider(FleetSignals.from_scenario(sc), {"price_usd_per_mwh": _published(sc)}),
+        ReplayProvider(FleetSignals.from_scenario(sc), published_ahead(sc)),
         "price_usd_per_mwh",
         3,
         5,
@@ -423,9 +418,3 @@ def test_a_published_price_stands_in_while_its_feed_is_down():
     # published at step 0 for the whole day, so the outage at steps 3-5 loses nothing
     assert not any(t.degraded for t in ticks)
     np.testing.assert_allclose(controller.received["price_usd_per_mwh"][3:6, 0], price[3:6])
-
-
-def _published(sc):
-    from wattroute.model.arrays import published_ahead
-
-    return published_ahead(sc)["price_usd_per_mwh"]

@@ -18,6 +18,28 @@ def _fleet(**kwargs) -> FleetStatic:
     return FleetStatic.from_scenario(scenario([site(**kwargs)], n=4))
 
 
+def _one_step(
+    fleet: FleetStatic,
+    demand_kw: float,
+    solar_kw: float,
+    soc_kwh: float,
+    step_h: float = 1.0,
+    battery_kw: float | None = None,
+    genset_kw: float | None = None,
+):
+    """Dispatch one step at a one-site fleet (no wind); set-points as scalars."""
+    return dispatch(
+        np.array([[demand_kw]]),
+        np.array([[solar_kw]]),
+        np.zeros((1, 1)),
+        fleet,
+        np.array([soc_kwh]),
+        step_h,
+        battery_setpoint_kw=None if battery_kw is None else np.array([battery_kw]),
+        genset_setpoint_kw=None if genset_kw is None else np.array([genset_kw]),
+    )
+
+
 def _sequential(start, deltas, lo, hi):
     out = np.empty_like(deltas)
     x = start.copy()
@@ -57,9 +79,7 @@ def test_merit_order_renewables_then_battery_then_grid_then_genset():
         ),
         genset=Genset(capacity_kw=20, fuel_cost_usd_per_kwh=0.3, emission_factor_g_per_kwh=700),
     )
-    demand = np.array([[30.0]])
-    solar = np.array([[8.0]])
-    r = dispatch(demand, solar, np.zeros((1, 1)), fleet, np.array([50.0]), 1.0)
+    r = _one_step(fleet, demand_kw=30.0, solar_kw=8.0, soc_kwh=50.0)
     assert r.solar_kw[0, 0] == pytest.approx(8.0)
     assert r.battery_discharge_kw[0, 0] == pytest.approx(5.0)
     assert r.grid_import_kw[0, 0] == pytest.approx(10.0)
@@ -78,9 +98,7 @@ def test_surplus_charges_battery_then_exports_then_curtails():
             initial_soc=0.5,
         ),
     )
-    r = dispatch(
-        np.array([[10.0]]), np.array([[20.0]]), np.zeros((1, 1)), fleet, np.array([50.0]), 0.5
-    )
+    r = _one_step(fleet, demand_kw=10.0, solar_kw=20.0, soc_kwh=50.0, step_h=0.5)
     assert r.battery_charge_kw[0, 0] == pytest.approx(4.0)
     assert r.export_kw[0, 0] == pytest.approx(3.0)
     assert r.curtailed_kw[0, 0] == pytest.approx(3.0)
@@ -91,7 +109,7 @@ def test_surplus_charges_battery_then_exports_then_curtails():
 
 def test_unserved_when_nothing_can_cover_the_load():
     fleet = _fleet(import_limit_kw=5.0)
-    r = dispatch(np.array([[12.0]]), np.zeros((1, 1)), np.zeros((1, 1)), fleet, np.zeros(1), 1.0)
+    r = _one_step(fleet, demand_kw=12.0, solar_kw=0.0, soc_kwh=0.0)
     assert r.grid_import_kw[0, 0] == pytest.approx(5.0)
     assert r.unserved_kw[0, 0] == pytest.approx(7.0)
     assert r.load_kw[0, 0] == pytest.approx(5.0)
@@ -127,15 +145,7 @@ def test_battery_setpoint_charges_from_grid_and_never_causes_unserved_load():
             initial_soc=0.0,
         ),
     )
-    r = dispatch(
-        np.array([[10.0]]),
-        np.zeros((1, 1)),
-        np.zeros((1, 1)),
-        fleet,
-        np.zeros(1),
-        1.0,
-        battery_setpoint_kw=np.array([20.0]),
-    )
+    r = _one_step(fleet, demand_kw=10.0, solar_kw=0.0, soc_kwh=0.0, battery_kw=20.0)
     assert r.battery_charge_kw[0, 0] == pytest.approx(2.0)  # only the import headroom
     assert r.unserved_kw[0, 0] == pytest.approx(0.0)
 
@@ -153,15 +163,7 @@ def test_a_battery_setpoint_never_wastes_renewable_energy(setpoint):
             initial_soc=0.5,
         ),
     )
-    r = dispatch(
-        np.array([[10.0]]),
-        np.array([[40.0]]),
-        np.zeros((1, 1)),
-        fleet,
-        np.array([50.0]),
-        1.0,
-        battery_setpoint_kw=np.array([setpoint]),
-    )
+    r = _one_step(fleet, demand_kw=10.0, solar_kw=40.0, soc_kwh=50.0, battery_kw=setpoint)
     check_energy_balance(r, np.array([50.0]), fleet, 1.0)
     assert r.battery_discharge_kw[0, 0] == 0.0  # discharging would only displace the sun
     assert r.battery_charge_kw[0, 0] == pytest.approx(15.0)  # the most it can store
@@ -174,15 +176,7 @@ def test_a_discharge_setpoint_goes_no_further_than_load_and_export_beyond_the_su
         export_limit_kw=10.0,
         battery=Battery(100, 20, 20, 1.0, initial_soc=0.5),
     )
-    r = dispatch(
-        np.array([[10.0]]),
-        np.array([[6.0]]),
-        np.zeros((1, 1)),
-        fleet,
-        np.array([50.0]),
-        1.0,
-        battery_setpoint_kw=np.array([-20.0]),
-    )
+    r = _one_step(fleet, demand_kw=10.0, solar_kw=6.0, soc_kwh=50.0, battery_kw=-20.0)
     assert r.battery_discharge_kw[0, 0] == pytest.approx(14.0)  # 4 kW of load + 10 kW of export
     assert r.solar_kw[0, 0] == pytest.approx(6.0)
     assert r.curtailed_kw[0, 0] == 0.0
@@ -192,15 +186,7 @@ def test_genset_setpoint_beyond_load_is_turned_down_when_nothing_absorbs_it():
     fleet = _fleet(
         genset=Genset(capacity_kw=50, fuel_cost_usd_per_kwh=0.3, emission_factor_g_per_kwh=700)
     )
-    r = dispatch(
-        np.array([[10.0]]),
-        np.array([[4.0]]),
-        np.zeros((1, 1)),
-        fleet,
-        np.zeros(1),
-        1.0,
-        genset_setpoint_kw=np.array([50.0]),
-    )
+    r = _one_step(fleet, demand_kw=10.0, solar_kw=4.0, soc_kwh=0.0, genset_kw=50.0)
     check_energy_balance(r, np.zeros(1), fleet, 1.0)
     assert r.genset_kw[0, 0] == pytest.approx(10.0)
     assert r.curtailed_kw[0, 0] == pytest.approx(4.0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from datetime import time
 
 import numpy as np
 import pytest
@@ -11,6 +12,8 @@ import pytest
 from tests.builders import Battery, DemandPoint, job, scenario, service, site
 from wattroute.policies import get_policy
 from wattroute.policies.base import Decision, Observation
+from wattroute.signals.forecast import Persistence
+from wattroute.signals.publication import DayAhead
 from wattroute.sim import SimulationOptions, simulate, summarize
 
 
@@ -285,18 +288,10 @@ def test_capping_inference_for_power_never_powers_more_accelerators_than_the_sit
 
 
 def test_policies_read_day_ahead_prices_once_published_and_no_further():
-    from datetime import time
-
-    from wattroute.signals.forecast import Persistence
-    from wattroute.signals.publication import DayAhead
-
     n = 288 * 2  # two days at 5 minutes from midnight UTC
     price = np.arange(n, dtype=float)
-    sc = scenario([site(price=price, n=n)], n=n, jobs=[job("j", 0, 1.0, 1, 30.0)])
-    grid = sc.sites[0].grid
-    assert grid is not None
-    grid = replace(grid, day_ahead=DayAhead("UTC", time(12, 0)))
-    sc = replace(sc, sites=(replace(sc.sites[0], grid=grid),))
+    noon = DayAhead("UTC", time(12, 0))
+    sc = scenario([site(price=price, n=n, day_ahead=noon)], n=n, jobs=[job("j", 0, 1.0, 1, 30.0)])
     seen = {}
 
     class Looks:
