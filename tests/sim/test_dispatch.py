@@ -10,8 +10,8 @@ from hypothesis.extra.numpy import arrays
 
 from tests.builders import Battery, Genset, scenario, site
 from wattroute.errors import EnergyBalanceError
-from wattroute.model.arrays import FleetStatic
-from wattroute.sim.dispatch import check_energy_balance, clamped_cumsum, dispatch
+from wattroute.model.arrays import FleetSignals, FleetStatic
+from wattroute.sim.dispatch import GridTerms, check_energy_balance, clamped_cumsum, dispatch
 
 
 def _fleet(**kwargs) -> FleetStatic:
@@ -26,8 +26,11 @@ def _one_step(
     step_h: float = 1.0,
     battery_kw: float | None = None,
     genset_kw: float | None = None,
+    grid_pays: bool = False,
+    export_costs: bool = False,
 ):
-    """Dispatch one step at a one-site fleet (no wind); set-points as scalars."""
+    """Dispatch one step at a one-site fleet (no wind); set-points as scalars, grid terms
+    as flags."""
     return dispatch(
         np.array([[demand_kw]]),
         np.array([[solar_kw]]),
@@ -37,6 +40,7 @@ def _one_step(
         step_h,
         battery_setpoint_kw=None if battery_kw is None else np.array([battery_kw]),
         genset_setpoint_kw=None if genset_kw is None else np.array([genset_kw]),
+        terms=GridTerms(np.array([[grid_pays]]), np.array([[export_costs]])),
     )
 
 
@@ -182,6 +186,84 @@ def test_a_discharge_setpoint_goes_no_further_than_load_and_export_beyond_the_su
     assert r.curtailed_kw[0, 0] == 0.0
 
 
+def test_where_the_grid_pays_renewables_give_way_to_imports():
+    fleet = _fleet()  # no import limit
+    r = _one_step(fleet, demand_kw=10.0, solar_kw=30.0, soc_kwh=0.0, grid_pays=True)
+    check_energy_balance(r, np.zeros(1), fleet, 1.0)
+    assert r.grid_import_kw[0, 0] == pytest.approx(10.0)
+    assert r.solar_kw[0, 0] == 0.0
+    assert r.curtailed_kw[0, 0] == pytest.approx(30.0)
+
+
+def test_where_the_grid_pays_the_battery_charges_and_renewables_fill_what_imports_cannot():
+    fleet = _fleet(import_limit_kw=4.0, battery=Battery(100, 5, 5, 1.0, initial_soc=0.5))
+    r = _one_step(fleet, demand_kw=10.0, solar_kw=30.0, soc_kwh=50.0, grid_pays=True)
+    check_energy_balance(r, np.array([50.0]), fleet, 1.0)
+    assert r.grid_import_kw[0, 0] == pytest.approx(4.0)
+    assert r.battery_charge_kw[0, 0] == pytest.approx(5.0)
+    assert r.solar_kw[0, 0] == pytest.approx(11.0)  # 10 kW of load + 5 of charge - 4 imported
+    assert r.curtailed_kw[0, 0] == pytest.approx(19.0)
+
+
+@pytest.mark.parametrize("setpoint", [None, -5.0])
+def test_where_the_grid_pays_the_battery_discharges_only_what_the_sources_cannot_cover(setpoint):
+    fleet = _fleet(import_limit_kw=4.0, battery=Battery(100, 5, 5, 1.0, initial_soc=0.5))
+    r = _one_step(
+        fleet, demand_kw=10.0, solar_kw=3.0, soc_kwh=50.0, battery_kw=setpoint, grid_pays=True
+    )
+    assert r.battery_discharge_kw[0, 0] == pytest.approx(3.0)
+    assert r.grid_import_kw[0, 0] == pytest.approx(4.0)
+    assert r.solar_kw[0, 0] == pytest.approx(3.0)
+    assert r.unserved_kw[0, 0] == 0.0
+    flush = _one_step(
+        fleet, demand_kw=2.0, solar_kw=3.0, soc_kwh=50.0, battery_kw=setpoint, grid_pays=True
+    )
+    assert flush.battery_discharge_kw[0, 0] == 0.0  # it would displace paid imports
+    assert flush.grid_import_kw[0, 0] == pytest.approx(4.0 if setpoint is None else 2.0)
+    if setpoint is None:  # merit order charges all it can: from the paying grid, then the sun
+        assert flush.battery_charge_kw[0, 0] == pytest.approx(5.0)
+        assert flush.solar_kw[0, 0] == pytest.approx(3.0)
+    else:  # a discharge set-point is held at zero; the sun gives way to the grid
+        assert flush.battery_charge_kw[0, 0] == 0.0
+        assert flush.solar_kw[0, 0] == 0.0
+
+
+def test_where_exporting_costs_surplus_is_stored_or_curtailed():
+    fleet = _fleet(export_limit_kw=10.0, battery=Battery(100, 5, 5, 1.0, initial_soc=0.5))
+    r = _one_step(fleet, demand_kw=10.0, solar_kw=30.0, soc_kwh=50.0, export_costs=True)
+    check_energy_balance(r, np.array([50.0]), fleet, 1.0)
+    assert r.export_kw[0, 0] == 0.0
+    assert r.battery_charge_kw[0, 0] == pytest.approx(5.0)
+    assert r.curtailed_kw[0, 0] == pytest.approx(15.0)
+    sell = _one_step(
+        fleet, demand_kw=10.0, solar_kw=16.0, soc_kwh=50.0, battery_kw=-5.0, export_costs=True
+    )
+    assert sell.battery_discharge_kw[0, 0] == 0.0  # nowhere to send it but a costly export
+    assert sell.export_kw[0, 0] == 0.0
+
+
+def test_grid_terms_follow_prices_net_of_the_carbon_price():
+    sc = scenario(
+        [
+            site(
+                price=[-20.0, -20.0, 30.0, 30.0],
+                carbon=[100.0, 300.0, 100.0, 100.0],
+                export_limit_kw=5.0,
+            )
+        ],
+        n=4,
+        carbon_price=100.0,
+    )
+    signals = FleetSignals.from_scenario(sc)
+    terms = GridTerms.from_signals(signals, sc.carbon_price_usd_per_tonne)
+    assert terms is not None
+    # -20 USD/MWh + 100 USD/t x 100 g/kWh = -10 USD/MWh: paid; with 300 g/kWh it costs 10.
+    np.testing.assert_array_equal(terms.grid_pays[:, 0], [True, False, False, False])
+    np.testing.assert_array_equal(terms.export_costs[:, 0], [True, True, False, False])
+    calm = scenario([site(price=30.0)], n=4, carbon_price=100.0)
+    assert GridTerms.from_signals(FleetSignals.from_scenario(calm), 100.0) is None
+
+
 def test_genset_setpoint_beyond_load_is_turned_down_when_nothing_absorbs_it():
     fleet = _fleet(
         genset=Genset(capacity_kw=50, fuel_cost_usd_per_kwh=0.3, emission_factor_g_per_kwh=700)
@@ -207,6 +289,8 @@ def test_genset_setpoint_beyond_load_is_turned_down_when_nothing_absorbs_it():
     genset_kw=st.floats(0, 80),
     setpoint=st.one_of(st.none(), st.floats(-120, 120)),
     genset_setpoint=st.one_of(st.none(), st.floats(0, 100)),
+    pays=arrays(np.bool_, 40),
+    costs=arrays(np.bool_, 40),
 )
 def test_energy_balance_holds_for_random_sites_and_loads(
     n_steps,
@@ -222,6 +306,8 @@ def test_energy_balance_holds_for_random_sites_and_loads(
     genset_kw,
     setpoint,
     genset_setpoint,
+    pays,
+    costs,
 ):
     battery = (
         Battery(battery_kwh, battery_kw, battery_kw, efficiency, 0.1, 0.95, 0.1 + 0.85 * initial)
@@ -244,8 +330,13 @@ def test_energy_balance_holds_for_random_sites_and_loads(
         0.25,
         battery_setpoint_kw=None if setpoint is None else np.array([setpoint]),
         genset_setpoint_kw=None if genset_setpoint is None else np.array([genset_setpoint]),
+        terms=GridTerms(pays[:n_steps, None], costs[:n_steps, None]),
     )
     check_energy_balance(r, soc0, fleet, 0.25)
+    paid = pays[:n_steps, None]
+    assert not (r.export_kw[costs[:n_steps, None]] > 1e-9).any()
+    # Where the grid pays, renewables are used only once imports are at their limit.
+    assert np.all(r.grid_import_kw[paid & (r.solar_kw > 1e-9)] >= import_limit - 1e-9)
     # Whatever the set-points, the battery never discharges while renewables are curtailed.
     assert not ((r.curtailed_kw > 1e-9) & (r.battery_discharge_kw > 1e-9)).any()
     np.testing.assert_allclose(r.load_kw + r.unserved_kw, load, atol=1e-9)
@@ -256,6 +347,9 @@ def test_energy_balance_holds_for_random_sites_and_loads(
         assert np.all(r.grid_import_kw[short] >= import_limit - 1e-9)
         assert np.all(r.genset_kw[short] >= genset_kw - 1e-9)
         assert np.all(r.curtailed_kw[short] <= 1e-9)
+        # Paid imports charge the battery; it never discharges while the grid has room.
+        roomy = paid & (r.grid_import_kw < import_limit - 1e-9)
+        assert not (r.battery_discharge_kw[roomy] > 1e-9).any()
 
 
 def test_the_guard_catches_a_broken_balance():

@@ -51,6 +51,7 @@ from wattroute.execution.actors import (
 from wattroute.execution.checkpoints import CheckpointStore
 from wattroute.model.arrays import FleetSignals, FleetStatic, ServiceArrays
 from wattroute.runtime.executor import Allocation, SimulatedExecutor, StepReport
+from wattroute.sim.dispatch import GridTerms
 from wattroute.sim.inference import route
 from wattroute.sim.jobs import JobTable
 
@@ -146,6 +147,8 @@ class RayExecutor:
         Checkpoint root and timings.
     check_balance
         Verify the power model's energy balance at every step.
+    terms
+        Where the grid pays to take power or exporting costs, for the power model.
     """
 
     def __init__(
@@ -155,10 +158,11 @@ class RayExecutor:
         step_h: float,
         options: RayOptions,
         check_balance: bool = True,
+        terms: GridTerms | None = None,
     ) -> None:
         if not ray.is_initialized():
             raise RuntimeError("connect to a Ray cluster (ray.init) before building the executor")
-        self.model = SimulatedExecutor(fleet, actual, step_h, check_balance)
+        self.model = SimulatedExecutor(fleet, actual, step_h, check_balance, terms)
         self.fleet = fleet
         self.options = options
         self.checkpoints = CheckpointStore(options.checkpoint_root)

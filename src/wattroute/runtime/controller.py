@@ -64,6 +64,7 @@ from wattroute.runtime.records import (
     TickRecord,
 )
 from wattroute.signals.forecast import Blend, Forecaster, History
+from wattroute.sim.dispatch import GridTerms
 from wattroute.sim.inference import route
 from wattroute.sim.repair import RepairCounts, check_shapes, clean_routing, repair
 
@@ -925,7 +926,11 @@ def build_controller(
         provider or ReplayProvider(signals, published_ahead(scenario)),
         executor
         or SimulatedExecutor(
-            FleetStatic.from_scenario(scenario), signals, scenario.step_h, options.check_balance
+            FleetStatic.from_scenario(scenario),
+            signals,
+            scenario.step_h,
+            options.check_balance,
+            GridTerms.from_signals(signals, scenario.carbon_price_usd_per_tonne),
         ),
         clock,
         options,

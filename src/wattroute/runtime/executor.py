@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from wattroute.model.arrays import FleetSignals, FleetStatic, ServiceArrays
-from wattroute.sim.dispatch import check_energy_balance, dispatch
+from wattroute.sim.dispatch import GridTerms, check_energy_balance, dispatch
 from wattroute.sim.inference import Served, route, serve
 from wattroute.sim.jobs import JobTable
 
@@ -118,13 +118,22 @@ class SimulatedExecutor:
         Step length, hours.
     check_balance
         Verify the energy balance of every step.
+    terms
+        Where the grid pays to take power or exporting costs, from the actual prices
+        (:meth:`GridTerms.from_signals`); ``None``: merit order regardless of prices.
     """
 
     def __init__(
-        self, fleet: FleetStatic, actual: FleetSignals, step_h: float, check_balance: bool = True
+        self,
+        fleet: FleetStatic,
+        actual: FleetSignals,
+        step_h: float,
+        check_balance: bool = True,
+        terms: GridTerms | None = None,
     ) -> None:
         self.fleet = fleet
         self.actual = actual
+        self.terms = terms
         self.step_h = step_h
         self.check_balance = check_balance
         self._soc = fleet.battery_initial_kwh.copy()
@@ -271,6 +280,7 @@ class SimulatedExecutor:
             dt,
             allocation.battery_kw,
             allocation.genset_kw,
+            None if self.terms is None else self.terms.rows(slice(row, row + 1)),
         )
         if self.check_balance:
             check_energy_balance(result, self._soc, fleet, dt, where=f"at step {step}")

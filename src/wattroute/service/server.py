@@ -121,6 +121,7 @@ def _start_ray(config: ServiceConfig, on_close: list[Callable[[], None]]) -> tup
     from wattroute.execution.cluster import LocalSites
     from wattroute.execution.executor import RayExecutor, RayOptions
     from wattroute.model.arrays import FleetSignals, FleetStatic
+    from wattroute.sim.dispatch import GridTerms
 
     sc, settings = config.scenario, config.spec.ray
     sites = None
@@ -136,15 +137,17 @@ def _start_ray(config: ServiceConfig, on_close: list[Callable[[], None]]) -> tup
         ray.init(address=settings.address, namespace=NAMESPACE, log_to_driver=False)
         on_close.append(ray.shutdown)
         address = str(ray.get_runtime_context().gcs_address)
+    actual = FleetSignals.from_scenario(sc)
     executor = RayExecutor(
         FleetStatic.from_scenario(sc),
-        FleetSignals.from_scenario(sc),
+        actual,
         sc.step_h,
         RayOptions(
             checkpoint_root=config.checkpoint_root,
             stop_timeout_s=settings.stop_timeout_s,
             suspect_s=settings.suspect_s,
         ),
+        terms=GridTerms.from_signals(actual, sc.carbon_price_usd_per_tonne),
     )
     on_close.append(executor.close)
     log.info("ray executor ready", extra={"fields": {"address": address}})

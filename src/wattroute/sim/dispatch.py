@@ -12,6 +12,12 @@ battery's state of charge, and it is a composition of clamp-and-shift maps, whic
 associative; :func:`clamped_cumsum` evaluates it as a parallel prefix scan in ``log2(T)``
 vectorised passes.
 
+Merit order follows what grid energy is worth when prices say otherwise (:class:`GridTerms`):
+where the grid *pays* to take power (a negative price, net of the carbon price), the site
+imports all it can and uses renewables only for the rest, and its battery charges rather than
+discharges; where exporting costs money (a negative export price), surplus is stored or
+curtailed, not exported. A site operator does both; the planning LP and the oracle do too.
+
 A policy set-point for the battery (kW, positive charges) or genset (kW) replaces merit order
 for that device; NaN means "merit order". Set-points are honoured as far as physics allows and
 no renewable energy is wasted for them: a battery will not charge what no source can supply,
@@ -26,7 +32,39 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from wattroute.errors import EnergyBalanceError
-from wattroute.model.arrays import FleetStatic
+from wattroute.model.arrays import FleetSignals, FleetStatic
+
+
+@dataclass(frozen=True)
+class GridTerms:
+    """Where grid energy's value reverses merit order, boolean arrays of shape ``(N, S)``.
+
+    ``grid_pays``: importing earns money even after the carbon price (``price + carbon price x
+    intensity < 0``). ``export_costs``: the export price is negative.
+    """
+
+    grid_pays: np.ndarray
+    export_costs: np.ndarray
+
+    @classmethod
+    def from_signals(
+        cls, signals: FleetSignals, carbon_price_usd_per_tonne: float
+    ) -> GridTerms | None:
+        """The terms of ``signals`` (prices USD/MWh, intensity g/kWh) at a carbon price in
+        USD/t; ``None`` when prices never reverse merit order (dispatch then skips the check)."""
+        import_cost = (
+            signals.price_usd_per_mwh / 1000.0
+            + carbon_price_usd_per_tonne * signals.carbon_g_per_kwh / 1e6
+        )
+        pays = import_cost < 0
+        costs = signals.export_price_usd_per_mwh < 0
+        if not (pays.any() or costs.any()):
+            return None
+        return cls(pays, costs)
+
+    def rows(self, rows: slice) -> GridTerms:
+        """The terms of a block of steps."""
+        return GridTerms(self.grid_pays[rows], self.export_costs[rows])
 
 
 @dataclass(frozen=True)
@@ -101,6 +139,7 @@ def dispatch(
     step_h: float,
     battery_setpoint_kw: np.ndarray | None = None,
     genset_setpoint_kw: np.ndarray | None = None,
+    terms: GridTerms | None = None,
 ) -> DispatchResult:
     """Dispatch every site's power over a block of steps.
 
@@ -121,6 +160,8 @@ def dispatch(
         order; ``None`` means merit order everywhere. Held over the block.
     genset_setpoint_kw
         Genset output per site, kW, NaN for merit order; ``None`` means merit order.
+    terms
+        Where the grid pays to take power or exporting costs, ``(T, S)``; ``None``: nowhere.
 
     Returns
     -------
@@ -136,9 +177,22 @@ def dispatch(
     if genset_setpoint_kw is not None:
         fixed = np.clip(np.nan_to_num(genset_setpoint_kw, nan=0.0), 0.0, sites.genset_kw)
         genset_fixed = np.broadcast_to(fixed, demand_kw.shape).copy()
+    export_limit: np.ndarray = sites.export_limit_kw
+    pays: np.ndarray | None = None
+    if terms is not None:
+        export_limit = np.where(terms.export_costs, 0.0, sites.export_limit_kw)
+        pays = terms.grid_pays if terms.grid_pays.any() else None
 
     net = renewable + genset_fixed - demand_kw  # surplus (+) or deficit (-) before the battery
+    # What the sources could supply beyond the load, batteries aside.
+    supply_room = net + sites.import_limit_kw + np.where(merit_genset, sites.genset_kw, 0.0)
     request = np.clip(net, -sites.battery_discharge_kw, sites.battery_charge_kw)
+    if pays is not None:  # paid to import: charge what the sources allow, discharge only if short
+        request = np.where(
+            pays,
+            np.clip(supply_room, -sites.battery_discharge_kw, sites.battery_charge_kw),
+            request,
+        )
     if battery_setpoint_kw is not None:
         forced = ~np.isnan(battery_setpoint_kw)
         if forced.any():
@@ -148,22 +202,20 @@ def dispatch(
                 sites.battery_charge_kw,
             )
             # Never charge more than the sources can supply.
-            supply_room = (
-                renewable
-                + genset_fixed
-                + sites.import_limit_kw
-                + np.where(merit_genset, sites.genset_kw, 0.0)
-                - demand_kw
-            )
             sp_t = np.broadcast_to(sp, net.shape)
             forced_request = np.where(
                 sp_t > 0, np.minimum(sp_t, np.maximum(supply_room, 0.0)), sp_t
             )
             # Nor waste renewable energy: surplus the export link cannot take is stored rather
             # than curtailed, and the battery never discharges more than the load and export
-            # can take beyond the renewables (it would only displace them).
-            spill = np.minimum(net - sites.export_limit_kw, renewable)  # < 0: room to discharge
-            forced_request = np.maximum(forced_request, np.minimum(spill, sites.battery_charge_kw))
+            # can take beyond the renewables (it would only displace them). Where the grid
+            # pays, it discharges only what the sources cannot cover (it would displace paid
+            # imports).
+            spill = np.minimum(net - export_limit, renewable)  # < 0: room to discharge
+            floor = np.minimum(spill, sites.battery_charge_kw)
+            if pays is not None:
+                floor = np.where(pays, np.minimum(supply_room, 0.0), floor)
+            forced_request = np.maximum(forced_request, floor)
             request = np.where(forced, forced_request, request)
 
     energy_delta = np.where(
@@ -189,18 +241,26 @@ def dispatch(
         charge = np.where(stored > 0, stored / (sites.battery_charge_eff * step_h), 0.0)
         discharge = np.where(stored < 0, -stored * sites.battery_discharge_eff / step_h, 0.0)
 
-    net_after = net - charge + discharge
+    # Renewables that give way to paid imports: all but what the import limit leaves to them.
+    withheld = np.zeros_like(renewable)
+    if pays is not None:
+        need = demand_kw - genset_fixed + charge - discharge
+        used = np.clip(need - sites.import_limit_kw, 0.0, renewable)
+        withheld = np.where(pays, renewable - used, 0.0)
+    usable = renewable - withheld
+    net_after = net - withheld - charge + discharge
     deficit = np.maximum(-net_after, 0.0)
     surplus = np.maximum(net_after, 0.0)
     grid_import = np.minimum(deficit, sites.import_limit_kw)
     remaining = deficit - grid_import
     genset_merit = np.where(merit_genset, np.minimum(remaining, sites.genset_kw), 0.0)
     unserved = remaining - genset_merit
-    export = np.minimum(surplus, sites.export_limit_kw)
+    export = np.minimum(surplus, export_limit)
     excess = surplus - export
-    curtailed = np.minimum(excess, renewable)
+    spilled = np.minimum(excess, usable)
+    curtailed = spilled + withheld
     # What renewables cannot absorb came from a forced genset set-point: turn it down.
-    genset = np.maximum(genset_fixed - (excess - curtailed) + genset_merit, 0.0)
+    genset = np.maximum(genset_fixed - (excess - spilled) + genset_merit, 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         solar_share = np.where(renewable > 0, solar_kw / renewable, 0.0)
     solar_curtailed = curtailed * solar_share

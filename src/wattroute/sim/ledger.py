@@ -15,7 +15,7 @@ from dataclasses import fields
 import numpy as np
 
 from wattroute.model.arrays import FleetSignals, FleetStatic
-from wattroute.sim.dispatch import DispatchResult, check_energy_balance, dispatch
+from wattroute.sim.dispatch import DispatchResult, GridTerms, check_energy_balance, dispatch
 from wattroute.sim.record import SiteRecorder
 
 CHUNK_STEPS = 4096
@@ -35,6 +35,8 @@ class Ledger:
         Step length, hours.
     check_balance
         Verify the energy balance of every dispatched step.
+    terms
+        Where the grid pays to take power or exporting costs (:class:`GridTerms`), if anywhere.
     """
 
     def __init__(
@@ -44,8 +46,10 @@ class Ledger:
         record: SiteRecorder,
         step_h: float,
         check_balance: bool,
+        terms: GridTerms | None = None,
     ) -> None:
         self.fleet = fleet
+        self.terms = terms
         self.signals = signals
         self.record = record
         self.step_h = step_h
@@ -124,6 +128,7 @@ class Ledger:
             self.step_h,
             None if self.battery_kw is None else self.battery_kw[rows],
             None if self.genset_kw is None else self.genset_kw[rows],
+            None if self.terms is None else self.terms.rows(rows),
         )
 
     def _write(self, result: DispatchResult) -> None:

@@ -37,6 +37,7 @@ from wattroute.model.arrays import (
 from wattroute.model.scenario import Scenario
 from wattroute.policies.base import ActiveJobs, Observation, Policy, ServiceState
 from wattroute.signals.forecast import Blend, Forecaster, History
+from wattroute.sim.dispatch import GridTerms
 from wattroute.sim.inference import Router
 from wattroute.sim.jobs import JobTable
 from wattroute.sim.ledger import Ledger, head
@@ -187,7 +188,8 @@ class Simulator:
         n_sites = fleet.n_sites
         jobs = JobTable(self.job_spec)
         record = SiteRecorder(fleet, sig, dt)
-        ledger = Ledger(fleet, sig, record, dt, self.options.check_energy_balance)
+        terms = GridTerms.from_signals(sig, self.scenario.carbon_price_usd_per_tonne)
+        ledger = Ledger(fleet, sig, record, dt, self.options.check_energy_balance, terms)
         router = Router(self.services, n, step_s) if self.services else None
         n_services = len(self.services)
         totals = InferenceTotals(*(np.zeros(n_services) for _ in range(4)))
