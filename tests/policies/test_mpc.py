@@ -7,6 +7,7 @@ import pytest
 
 from tests.builders import Battery, DemandPoint, job, scenario, service, site
 from wattroute.policies.mpc import MPCPolicy
+from wattroute.signals.forecast import Clairvoyant
 from wattroute.sim import SimulationOptions, simulate, summarize
 
 DAY = 288
@@ -34,6 +35,38 @@ def test_mpc_charges_the_battery_from_the_grid_ahead_of_an_expensive_evening():
     mpc, merit = _run(sc, MPCPolicy()), _run(sc, get_agnostic())
     assert mpc["energy_kwh"]["battery_charge"] > 10  # it bought cheap energy to use later
     assert mpc["cost_usd"] < 0.9 * merit["cost_usd"]
+
+
+def test_mpc_exports_surplus_worth_more_sold_than_stored():
+    # 6 kW of midday surplus sells at 200 USD/MWh; stored (round trip 0.25), it would displace
+    # 50 USD/MWh imports at a quarter of its energy. Merit order stores it; the plan sells it.
+    n = 2 * DAY
+    hour = (np.arange(n) // 12) % 24
+    midday = (hour >= 10) & (hour < 14)
+    price = np.where(midday, 200.0, 50.0)
+    battery = Battery(40, 10, 10, 0.25, 0.0, 1.0, 0.0)
+    sc = scenario(
+        [
+            site(
+                price=price,
+                n=n,
+                idle_kw=1.0,
+                accelerators=4,
+                export_limit_kw=20.0,
+                solar_kw=10.0,
+                solar_profile=midday.astype(float),
+                battery=battery,
+            )
+        ],
+        n=n,
+    )
+    perfect = SimulationOptions(forecaster=Clairvoyant())
+    mpc = summarize(simulate(sc, MPCPolicy(), perfect))
+    merit = summarize(simulate(sc, get_agnostic(), perfect))
+    assert merit["energy_kwh"]["battery_charge"] > 20
+    assert mpc["energy_kwh"]["export"] == pytest.approx(2 * 4 * 6.0, rel=0.02)
+    assert mpc["energy_kwh"]["battery_charge"] == pytest.approx(0.0, abs=1e-6)
+    assert mpc["cost_usd"] < merit["cost_usd"] - 5.0
 
 
 def test_mpc_routes_inference_within_the_slo_to_the_cheaper_site():

@@ -16,8 +16,9 @@ step and corrects it against what actually happens:
   next plan (or where power would otherwise be curtailed).
 
 Battery and genset follow merit order unless the plan charges from the grid (arbitrage),
-discharges into export (selling a price peak), or runs the genset ahead of the grid; then the
-plan's set-point is used. (Holding the battery back for a later peak, the plan's other
+exports (selling surplus before storing it, or selling a price peak from the battery), or runs
+the genset ahead of the grid; then the plan's set-point is used (the dispatch still stores
+surplus the export link cannot take). (Holding the battery back for a later peak, the plan's other
 departure from merit order, is left to merit order: on real data, forecast error made holding
 cost more than it saved.)
 
@@ -620,6 +621,7 @@ class MPCPolicy:
         discharge = plan.discharge_kw[period]
         has = f.battery_max_kwh > 0
         battery = np.full(n_sites, np.nan)
+        battery = np.where(has & exports, charge, battery)  # export first, store the rest
         battery = np.where(has & exports & (discharge > 1e-3), -discharge, battery)  # sell the peak
         battery = np.where(has & imports & (charge > 1e-3), charge, battery)  # buy the trough
         genset = np.where(
