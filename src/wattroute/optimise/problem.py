@@ -183,3 +183,11 @@ def window_shares(
     lo = np.maximum(edges[:-1][np.newaxis, :], start_h[:, np.newaxis])
     hi = np.minimum(edges[1:][np.newaxis, :], end_h[:, np.newaxis])
     return np.clip((hi - lo) / period_h, 0.0, 1.0)
+
+
+def deferral_cost(allowed: np.ndarray, acc_cost: np.ndarray) -> np.ndarray:
+    """Expected cost of work left for after a horizon, USD per accelerator-hour, ``(J,)``: the
+    mean over the horizon's periods of the cheapest allowed site's cost. ``allowed`` is
+    ``(J, S)``; ``acc_cost`` the energy cost of a busy accelerator-hour, ``(H, S)``."""
+    cheapest = np.where(allowed[:, np.newaxis, :], acc_cost[np.newaxis, :, :], np.inf).min(axis=2)
+    return np.where(np.isfinite(cheapest), cheapest, 0.0).mean(axis=1)

@@ -40,7 +40,13 @@ import numpy as np
 
 from wattroute.errors import OptimisationError
 from wattroute.optimise.plan import Plan, optimise
-from wattroute.optimise.problem import JobBlock, PlanningProblem, ServiceBlock, window_shares
+from wattroute.optimise.problem import (
+    JobBlock,
+    PlanningProblem,
+    ServiceBlock,
+    deferral_cost,
+    window_shares,
+)
 from wattroute.policies.agnostic import nearest_feasible_routing
 from wattroute.policies.base import Decision, Observation
 from wattroute.policies.greedy import GreedyPolicy
@@ -317,17 +323,14 @@ class MPCPolicy:
         available = window_shares(np.zeros(n), deadline, period_h, h_n)
         deferrable = np.minimum(work, max_acc * np.maximum(deadline - end_h, 0.0))
         allowed = self._candidates(jobs.allowed, available, acc_cost, jobs.site)
-        cheapest = np.where(allowed[:, np.newaxis, :], acc_cost[np.newaxis, :, :], np.inf).min(
-            axis=2
-        )
-        deferral_cost = np.where(np.isfinite(cheapest), cheapest, 0.0).mean(axis=1)
+        deferral = deferral_cost(allowed, acc_cost)
         current = np.where(jobs.site >= 0, jobs.site, jobs.last_site)
         moving_h = jobs.checkpoint_overhead_h + jobs.migration_overhead_h
-        switch = self.move_cost_factor * moving_h * max_acc * deferral_cost / np.maximum(work, 1e-9)
+        switch = self.move_cost_factor * moving_h * max_acc * deferral / np.maximum(work, 1e-9)
         # A pause and resume costs a checkpoint's run time on each accelerator; a fresh start
         # costs it too in the plan, so deferring a job past the horizon carries the same cost.
-        restart = jobs.checkpoint_overhead_h * deferral_cost
-        deferral_cost = deferral_cost + restart * max_acc / np.maximum(work, 1e-9)
+        restart = jobs.checkpoint_overhead_h * deferral
+        deferral = deferral + restart * max_acc / np.maximum(work, 1e-9)
         block = JobBlock(
             work,
             max_acc,
@@ -336,7 +339,7 @@ class MPCPolicy:
             current,
             switch,
             deferrable,
-            deferral_cost,
+            deferral,
             restart_cost_usd_per_accelerator=restart,
             accelerators_now=jobs.accelerators.astype(float),
         )
