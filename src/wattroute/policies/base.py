@@ -233,11 +233,15 @@ class Observation:
         return self._facility_kw(batch + self._inference(routing)[1])
 
     def supply_kw(
-        self, battery_setpoint: np.ndarray | None = None, with_battery: bool = True
+        self,
+        battery_setpoint: np.ndarray | None = None,
+        with_battery: bool = True,
+        with_grid: bool = True,
     ) -> np.ndarray:
         """Facility power each site can draw now, kW, ``(S,)``: renewables, the battery (as a
         set-point allows; NaN is merit order), the import limit and the genset, within the
-        site's power cap. ``with_battery=False`` leaves the battery out (and does not read it)."""
+        site's power cap. ``with_battery=False`` leaves the battery out (and does not read it);
+        ``with_grid=False`` leaves out imports and the genset (what the site has of its own)."""
         fleet = self.fleet
         room = np.zeros(fleet.n_sites)
         if with_battery and (fleet.battery_max_kwh > 0).any():
@@ -251,10 +255,10 @@ class Observation:
                 forced = ~np.isnan(battery_setpoint)
                 # a discharge set-point gives that much, a hold nothing, charging takes power
                 room = np.where(forced, np.minimum(-np.nan_to_num(battery_setpoint), room), room)
-        return np.minimum(
-            fleet.power_cap_kw,
-            self.solar_now + self.wind_now + room + fleet.import_limit_kw + fleet.genset_kw,
-        )
+        own = self.solar_now + self.wind_now + room
+        if not with_grid:
+            return np.minimum(fleet.power_cap_kw, own)
+        return np.minimum(fleet.power_cap_kw, own + fleet.import_limit_kw + fleet.genset_kw)
 
     def room(
         self,

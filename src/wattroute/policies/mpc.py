@@ -380,6 +380,7 @@ class MPCPolicy:
         # Accelerators each site can both hold and power now, beyond its idle load and inference.
         room = obs.room(site_of, acc_of, routing, battery)
         self._follow_plan(obs, committed, rows, period, period_left_h, room, site_of, acc_of)
+        self._wait_for_sun(obs, plan, period, site_of, acc_of, routing, battery)
         planned_site = np.full(len(jobs), -1)
         if len(jobs) and plan.work.shape[0]:
             target = plan.work[np.maximum(rows, 0), :, period]
@@ -470,6 +471,56 @@ class MPCPolicy:
             site_of[j], acc_of[j] = s, give
             room[s] -= give
             pace[row] += give
+
+    def _wait_for_sun(
+        self,
+        obs: Observation,
+        plan: Plan,
+        period: int,
+        site_of: np.ndarray,
+        acc_of: np.ndarray,
+        routing: tuple[np.ndarray, ...],
+        battery_setpoint: np.ndarray | None,
+    ) -> None:
+        """Where the plan powers a site without the grid this period, start or widen no work
+        beyond what its renewables and battery give now, the most flexible held back first.
+
+        The plan counts on each period's *mean* renewable output; work started on it at the
+        dim start of a morning period would draw paid power from the grid. Work already
+        running keeps its accelerators (stopping it costs a checkpoint), held-back work starts
+        and widens as the sun rises, and work that cannot wait is started by the urgency pass
+        that follows.
+        """
+        fleet = obs.fleet
+        import_cost = (
+            obs.history.now("price_usd_per_mwh") / 1000.0
+            + obs.carbon_price_usd_per_tonne * obs.history.now("carbon_g_per_kwh") / 1e6
+        )
+        gridless = (plan.grid_import_kw[period] <= 1e-3) & (import_cost > 0)
+        if not gridless.any():
+            return
+        jobs = obs.jobs
+        # Accelerators a job keeps whatever the sun: what it runs on now, where it runs now.
+        floor = np.where(site_of == jobs.site, jobs.accelerators, 0)
+        growing = (site_of >= 0) & (acc_of > floor)
+        if not growing.any():
+            return
+        over = obs.demand_kw(site_of, acc_of, routing) - obs.supply_kw(
+            battery_setpoint, with_grid=False
+        )
+        per_acc = obs.pue_now * (fleet.busy_kw - fleet.idle_kw)
+        for j in np.argsort(-jobs.slack_h, kind="stable"):
+            s = int(site_of[j])
+            if not growing[j] or not gridless[s] or over[s] <= 1e-9:
+                continue
+            cut = min(math.ceil(over[s] / per_acc[s] - 1e-9), int(acc_of[j] - floor[j]))
+            keep = int(acc_of[j]) - cut
+            if keep < jobs.min_accelerators[j]:
+                cut, keep = int(acc_of[j]), 0
+            over[s] -= cut * per_acc[s]
+            acc_of[j] = keep
+            if keep == 0:
+                site_of[j] = -1
 
     def _routing(self, obs: Observation, plan: Plan, period: int) -> tuple[np.ndarray, ...]:
         routing = []
