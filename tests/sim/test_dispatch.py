@@ -154,6 +154,16 @@ def test_battery_setpoint_charges_from_grid_and_never_causes_unserved_load():
     assert r.unserved_kw[0, 0] == pytest.approx(0.0)
 
 
+@pytest.mark.parametrize("setpoint", [0.0, 5.0])
+def test_a_battery_setpoint_never_leaves_load_unserved_that_the_battery_could_serve(setpoint):
+    # 10 kW of load, 2 of sun, 4 of imports: a hold or a charge would leave 4 kW unserved.
+    fleet = _fleet(import_limit_kw=4.0, battery=Battery(100, 10, 10, 1.0, initial_soc=0.5))
+    r = _one_step(fleet, demand_kw=10.0, solar_kw=2.0, soc_kwh=50.0, battery_kw=setpoint)
+    check_energy_balance(r, np.array([50.0]), fleet, 1.0)
+    assert r.battery_discharge_kw[0, 0] == pytest.approx(4.0)
+    assert r.unserved_kw[0, 0] == 0.0
+
+
 @pytest.mark.parametrize("setpoint", [-20.0, 0.0, 5.0])
 def test_a_battery_setpoint_never_wastes_renewable_energy(setpoint):
     # 40 kW of sun, 10 kW of load, 10 kW of export: 20 kW would be curtailed.

@@ -201,10 +201,11 @@ def dispatch(
                 -sites.battery_discharge_kw,
                 sites.battery_charge_kw,
             )
-            # Never charge more than the sources can supply.
-            sp_t = np.broadcast_to(sp, net.shape)
-            forced_request = np.where(
-                sp_t > 0, np.minimum(sp_t, np.maximum(supply_room, 0.0)), sp_t
+            # Never charge more than the sources can supply, and discharge at least what they
+            # cannot: a set-point never leaves load unserved that the battery could serve.
+            forced_request = np.maximum(
+                np.minimum(np.broadcast_to(sp, net.shape), supply_room),
+                -sites.battery_discharge_kw,
             )
             # Nor waste renewable energy: surplus the export link cannot take is stored rather
             # than curtailed, and the battery never discharges more than the load and export
