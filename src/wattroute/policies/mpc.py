@@ -653,8 +653,11 @@ class MPCPolicy:
         for s in np.flatnonzero(surplus > per_acc):
             spare = int(min(free[s], surplus[s] // per_acc[s]))
             # Work already soaking up the surplus here first: switching to other work would
-            # stop it, at a checkpoint's cost; then the most urgent.
-            for j in np.lexsort((jobs.slack_h, jobs.site != s)):
+            # stop it, at a checkpoint's cost; then work that would not migrate to start here
+            # (it last ran here, or never ran); then work that would; the most urgent first.
+            fresh = (jobs.last_site == s) | (jobs.last_site < 0)
+            order = np.where(jobs.site == s, 0, np.where(fresh, 1, 2))
+            for j in np.lexsort((jobs.slack_h, order)):
                 if spare <= 0:
                     break
                 if site_of[j] < 0 and jobs.allowed[j, s] and jobs.min_accelerators[j] <= spare:
