@@ -238,6 +238,20 @@ def test_where_the_grid_pays_the_battery_discharges_only_what_the_sources_cannot
         assert flush.solar_kw[0, 0] == 0.0
 
 
+def test_where_the_grid_pays_the_battery_does_not_charge_from_the_genset():
+    fleet = _fleet(
+        import_limit_kw=4.0,
+        battery=Battery(100, 10, 10, 1.0, initial_soc=0.5),
+        genset=Genset(capacity_kw=50, fuel_cost_usd_per_kwh=0.3, emission_factor_g_per_kwh=700),
+    )
+    r = _one_step(fleet, demand_kw=10.0, solar_kw=0.0, soc_kwh=50.0, grid_pays=True)
+    check_energy_balance(r, np.array([50.0]), fleet, 1.0)
+    assert r.grid_import_kw[0, 0] == pytest.approx(4.0)
+    assert r.battery_charge_kw[0, 0] == 0.0
+    assert r.battery_discharge_kw[0, 0] == pytest.approx(6.0)  # before the genset
+    assert r.genset_kw[0, 0] == 0.0
+
+
 def test_where_exporting_costs_surplus_is_stored_or_curtailed():
     fleet = _fleet(export_limit_kw=10.0, battery=Battery(100, 5, 5, 1.0, initial_soc=0.5))
     r = _one_step(fleet, demand_kw=10.0, solar_kw=30.0, soc_kwh=50.0, export_costs=True)

@@ -187,10 +187,14 @@ def dispatch(
     # What the sources could supply beyond the load, batteries aside.
     supply_room = net + sites.import_limit_kw + np.where(merit_genset, sites.genset_kw, 0.0)
     request = np.clip(net, -sites.battery_discharge_kw, sites.battery_charge_kw)
-    if pays is not None:  # paid to import: charge what the sources allow, discharge only if short
+    if pays is not None:
+        # Paid to import: charge what imports and renewables allow beyond the load, discharge
+        # only what they cannot cover (before the genset, as in merit order).
         request = np.where(
             pays,
-            np.clip(supply_room, -sites.battery_discharge_kw, sites.battery_charge_kw),
+            np.clip(
+                net + sites.import_limit_kw, -sites.battery_discharge_kw, sites.battery_charge_kw
+            ),
             request,
         )
     if battery_setpoint_kw is not None:
