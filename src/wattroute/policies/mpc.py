@@ -18,9 +18,9 @@ step and corrects it against what actually happens:
 Battery and genset follow merit order unless the plan charges from the grid (arbitrage),
 exports (selling surplus before storing it, or selling a price peak from the battery), or runs
 the genset ahead of the grid; then the plan's set-point is used (the dispatch still stores
-surplus the export link cannot take). (Holding the battery back for a later peak, the plan's other
-departure from merit order, is left to merit order: on real data, forecast error made holding
-cost more than it saved.)
+surplus the export link cannot take). Holding the battery back for a later peak, the plan's
+other departure from merit order, is left to merit order: on the multi-site fleet it gained
+1 USD with perfect forecasts and lost 7 with forecasts from the past.
 
 Work whose deadline lies beyond the horizon may be left for later at the horizon's mean energy
 cost; battery energy left at the horizon's end is worth its median cost; moving a running job
