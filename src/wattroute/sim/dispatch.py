@@ -177,15 +177,16 @@ def dispatch(
     if genset_setpoint_kw is not None:
         fixed = np.clip(np.nan_to_num(genset_setpoint_kw, nan=0.0), 0.0, sites.genset_kw)
         genset_fixed = np.broadcast_to(fixed, demand_kw.shape).copy()
+    # Most blocks see no reversed prices: they skip the extra arrays.
     export_limit: np.ndarray = sites.export_limit_kw
     pays: np.ndarray | None = None
     if terms is not None:
-        export_limit = np.where(terms.export_costs, 0.0, sites.export_limit_kw)
-        pays = terms.grid_pays if terms.grid_pays.any() else None
+        if terms.export_costs.any():
+            export_limit = np.where(terms.export_costs, 0.0, sites.export_limit_kw)
+        if terms.grid_pays.any():
+            pays = terms.grid_pays
 
     net = renewable + genset_fixed - demand_kw  # surplus (+) or deficit (-) before the battery
-    # What the sources could supply beyond the load, batteries aside.
-    supply_room = net + sites.import_limit_kw + np.where(merit_genset, sites.genset_kw, 0.0)
     request = np.clip(net, -sites.battery_discharge_kw, sites.battery_charge_kw)
     if pays is not None:
         # Paid to import: charge what imports and renewables allow beyond the load, discharge
@@ -205,6 +206,8 @@ def dispatch(
                 -sites.battery_discharge_kw,
                 sites.battery_charge_kw,
             )
+            # What the sources could supply beyond the load, batteries aside.
+            supply_room = net + sites.import_limit_kw + np.where(merit_genset, sites.genset_kw, 0.0)
             # Never charge more than the sources can supply, and discharge at least what they
             # cannot: a set-point never leaves load unserved that the battery could serve.
             forced_request = np.maximum(
@@ -246,14 +249,15 @@ def dispatch(
         charge = np.where(stored > 0, stored / (sites.battery_charge_eff * step_h), 0.0)
         discharge = np.where(stored < 0, -stored * sites.battery_discharge_eff / step_h, 0.0)
 
-    # Renewables that give way to paid imports: all but what the import limit leaves to them.
-    withheld = np.zeros_like(renewable)
+    net_after = net - charge + discharge
+    usable = renewable
     if pays is not None:
+        # Renewables that give way to paid imports: all but what the import limit leaves them.
         need = demand_kw - genset_fixed + charge - discharge
         used = np.clip(need - sites.import_limit_kw, 0.0, renewable)
         withheld = np.where(pays, renewable - used, 0.0)
-    usable = renewable - withheld
-    net_after = net - withheld - charge + discharge
+        usable = renewable - withheld
+        net_after = net_after - withheld
     deficit = np.maximum(-net_after, 0.0)
     surplus = np.maximum(net_after, 0.0)
     grid_import = np.minimum(deficit, sites.import_limit_kw)
@@ -263,7 +267,7 @@ def dispatch(
     export = np.minimum(surplus, export_limit)
     excess = surplus - export
     spilled = np.minimum(excess, usable)
-    curtailed = spilled + withheld
+    curtailed = spilled if pays is None else spilled + (renewable - usable)
     # What renewables cannot absorb came from a forced genset set-point: turn it down.
     genset = np.maximum(genset_fixed - (excess - spilled) + genset_merit, 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
