@@ -119,8 +119,7 @@ def _split(result: ScenarioResult, horizons: dict[float, float]) -> str:
         f"{h_mpc:g} h horizon, which runs jobs on fractions of accelerators, ignores their "
         "minimum parallelism and plans on hourly means); and foresight beyond that horizon "
         f"{(1 - c_receding) * 100:.1f} (the same receding relaxation against the oracle, "
-        f"which sees the whole scenario and every job in advance; {beyond} — what is out of "
-        "sight is mostly the next days' renewables, which no forecast from the past can give)."
+        f"which sees the whole scenario and every job in advance; {beyond})."
     )
 
 
