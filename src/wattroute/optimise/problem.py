@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from wattroute.model.arrays import FleetStatic
+from wattroute.model.arrays import FleetStatic, import_cost_usd_per_kwh
 
 
 @dataclass(frozen=True, eq=False)
@@ -158,9 +158,8 @@ class PlanningProblem:
     @property
     def import_cost_usd_per_kwh(self) -> np.ndarray:
         """Price plus carbon price on grid energy, ``(H, S)``."""
-        return (
-            self.price_usd_per_mwh / 1000.0
-            + self.carbon_price_usd_per_tonne * self.carbon_g_per_kwh / 1e6
+        return import_cost_usd_per_kwh(
+            self.price_usd_per_mwh, self.carbon_g_per_kwh, self.carbon_price_usd_per_tonne
         )
 
     @property

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from wattroute.model.arrays import FleetStatic
+from wattroute.model.arrays import FleetStatic, import_cost_usd_per_kwh
 from wattroute.policies.agnostic import nearest_feasible_routing
 from wattroute.policies.base import Decision, Observation
 
@@ -41,7 +41,7 @@ def energy_costs(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """USD/kWh of surplus renewables, grid import and genset power, each ``(..., S)``."""
     renewable = np.where(fleet.export_limit_kw > 0, export_price / 1000.0, 0.0)
-    grid = price / 1000.0 + carbon_price * carbon / 1e6
+    grid = import_cost_usd_per_kwh(price, carbon, carbon_price)
     genset = fleet.genset_cost_usd_per_kwh + carbon_price * fleet.genset_g_per_kwh / 1e6
     return renewable, grid, np.broadcast_to(genset, np.shape(grid))
 

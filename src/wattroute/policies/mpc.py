@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from wattroute.errors import OptimisationError
+from wattroute.model.arrays import import_cost_usd_per_kwh
 from wattroute.optimise.plan import Plan, optimise
 from wattroute.optimise.problem import (
     JobBlock,
@@ -263,9 +264,8 @@ class MPCPolicy:
         fleet = obs.fleet
         sig = self._horizon_signals(obs, k, h_n)
         delta = fleet.busy_kw - fleet.idle_kw
-        import_cost = (
-            sig["price_usd_per_mwh"] / 1000.0
-            + obs.carbon_price_usd_per_tonne * sig["carbon_g_per_kwh"] / 1e6
+        import_cost = import_cost_usd_per_kwh(
+            sig["price_usd_per_mwh"], sig["carbon_g_per_kwh"], obs.carbon_price_usd_per_tonne
         )
         genset_cost = (
             fleet.genset_cost_usd_per_kwh
@@ -492,9 +492,10 @@ class MPCPolicy:
         that follows.
         """
         fleet = obs.fleet
-        import_cost = (
-            obs.history.now("price_usd_per_mwh") / 1000.0
-            + obs.carbon_price_usd_per_tonne * obs.history.now("carbon_g_per_kwh") / 1e6
+        import_cost = import_cost_usd_per_kwh(
+            obs.history.now("price_usd_per_mwh"),
+            obs.history.now("carbon_g_per_kwh"),
+            obs.carbon_price_usd_per_tonne,
         )
         gridless = (plan.grid_import_kw[period] <= 1e-3) & (import_cost > 0)
         if not gridless.any():

@@ -32,7 +32,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from wattroute.errors import EnergyBalanceError
-from wattroute.model.arrays import FleetSignals, FleetStatic
+from wattroute.model.arrays import FleetSignals, FleetStatic, import_cost_usd_per_kwh
 
 
 @dataclass(frozen=True)
@@ -52,11 +52,12 @@ class GridTerms:
     ) -> GridTerms | None:
         """The terms of ``signals`` (prices USD/MWh, intensity g/kWh) at a carbon price in
         USD/t; ``None`` when prices never reverse merit order (dispatch then skips the check)."""
-        import_cost = (
-            signals.price_usd_per_mwh / 1000.0
-            + carbon_price_usd_per_tonne * signals.carbon_g_per_kwh / 1e6
+        pays = (
+            import_cost_usd_per_kwh(
+                signals.price_usd_per_mwh, signals.carbon_g_per_kwh, carbon_price_usd_per_tonne
+            )
+            < 0
         )
-        pays = import_cost < 0
         costs = signals.export_price_usd_per_mwh < 0
         if not (pays.any() or costs.any()):
             return None
