@@ -59,50 +59,57 @@ class Plan:
         )
         return it * p.pue - self.shed_kw
 
-    def totals(self) -> dict[str, float]:
-        """Energy by source (kWh), cost (USD), emissions (kg) and penalties (USD) of the plan."""
+    def totals(self, periods: slice = slice(None)) -> dict[str, float]:
+        """Energy by source (kWh), cost (USD), emissions (kg) and penalties (USD) of the plan,
+        or of some of its ``periods`` (deadline penalties and undone work are the whole plan's:
+        they belong to no period)."""
         p, dt = self.problem, self.problem.period_h
         fleet = p.fleet
+        grid_import, export, genset = (
+            self.grid_import_kw[periods],
+            self.grid_export_kw[periods],
+            self.genset_kw[periods],
+        )
         cost = dt * float(
-            (self.grid_import_kw * p.price_usd_per_mwh / 1000.0).sum()
-            + (self.genset_kw * fleet.genset_cost_usd_per_kwh).sum()
-            - (self.grid_export_kw * p.export_price_usd_per_mwh / 1000.0).sum()
+            (grid_import * p.price_usd_per_mwh[periods] / 1000.0).sum()
+            + (genset * fleet.genset_cost_usd_per_kwh).sum()
+            - (export * p.export_price_usd_per_mwh[periods] / 1000.0).sum()
         )
         emissions = (
             dt
             * float(
-                (self.grid_import_kw * p.carbon_g_per_kwh).sum()
-                + (self.genset_kw * fleet.genset_g_per_kwh).sum()
+                (grid_import * p.carbon_g_per_kwh[periods]).sum()
+                + (genset * fleet.genset_g_per_kwh).sum()
             )
             / 1000.0
         )
-        renewable = self.renewable_kw
+        solar, wind = p.solar_kw[periods], p.wind_kw[periods]
+        renewable = self.renewable_kw[periods]
         with np.errstate(divide="ignore", invalid="ignore"):
-            solar_share = np.where(
-                p.solar_kw + p.wind_kw > 0, p.solar_kw / (p.solar_kw + p.wind_kw), 0.0
-            )
-        dropped = sum(float(d.sum()) for d in self.dropped) * dt * 3600.0
-        requests = sum(float(s.rate_rps.sum()) for s in p.services) * dt * 3600.0
+            solar_share = np.where(solar + wind > 0, solar / (solar + wind), 0.0)
+        dropped = sum(float(d[periods].sum()) for d in self.dropped) * dt * 3600.0
+        requests = sum(float(s.rate_rps[periods].sum()) for s in p.services) * dt * 3600.0
+        shed = dt * float(self.shed_kw[periods].sum())
         return {
             "cost_usd": cost,
             "emissions_kg": emissions,
-            "grid": dt * float(self.grid_import_kw.sum()),
+            "grid": dt * float(grid_import.sum()),
             "solar": dt * float((renewable * solar_share).sum()),
             "wind": dt * float((renewable * (1 - solar_share)).sum()),
-            "genset": dt * float(self.genset_kw.sum()),
-            "battery_charge": dt * float(self.charge_kw.sum()),
-            "battery_discharge": dt * float(self.discharge_kw.sum()),
-            "curtailed": dt * float(self.curtailed_kw.sum()),
-            "export": dt * float(self.grid_export_kw.sum()),
-            "load": dt * float(self.load_kw().sum()),
-            "unserved": dt * float(self.shed_kw.sum()),
+            "genset": dt * float(genset.sum()),
+            "battery_charge": dt * float(self.charge_kw[periods].sum()),
+            "battery_discharge": dt * float(self.discharge_kw[periods].sum()),
+            "curtailed": dt * float(self.curtailed_kw[periods].sum()),
+            "export": dt * float(export.sum()),
+            "load": dt * float(self.load_kw()[periods].sum()),
+            "unserved": shed,
             "requests": requests,
             "dropped": dropped,
             "undone_accelerator_hours": float(self.undone_accelerator_hours.sum()),
             "deadline_penalty_usd": float(self.undone_accelerator_hours.sum())
             * p.deadline_penalty_usd_per_accelerator_hour,
             "slo_penalty_usd": dropped * p.slo_penalty_usd_per_request,
-            "shed_penalty_usd": dt * float(self.shed_kw.sum()) * p.shed_penalty_usd_per_kwh,
+            "shed_penalty_usd": shed * p.shed_penalty_usd_per_kwh,
         }
 
 

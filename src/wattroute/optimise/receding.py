@@ -28,7 +28,7 @@ import numpy as np
 
 from wattroute.model.scenario import Scenario
 from wattroute.optimise.oracle import oracle_problem
-from wattroute.optimise.plan import Plan, optimise
+from wattroute.optimise.plan import optimise
 from wattroute.optimise.problem import JobBlock, PlanningProblem, ServiceBlock, deferral_cost
 
 
@@ -84,8 +84,10 @@ def solve_receding(
         solve_s += plan.solution.seconds
         remaining[ids] -= plan.work[:, :, 0].sum(axis=1) * period_h
         soc = plan.soc_kwh[0].copy()
-        for key, value in _first_period(plan).items():
-            totals[key] += value
+        first = plan.totals(slice(0, 1))
+        totals["cost_usd"] += first["cost_usd"]
+        totals["emissions_kg"] += first["emissions_kg"]
+        totals["penalties_usd"] += first["slo_penalty_usd"] + first["shed_penalty_usd"]
         # Work whose window closes with this period and is not done misses its deadline.
         window_left = left[ids, h + 1] if h + 1 < n else np.zeros(ids.size)
         closing = ids[(window_left <= 0) & (remaining[ids] > 1e-6)]
@@ -138,28 +140,3 @@ def _window(
             for s in whole.services
         ),
     )
-
-
-def _first_period(plan: Plan) -> dict[str, float]:
-    """Cost (USD), emissions (kg) and penalties other than deadlines (USD) of the first
-    period of a plan."""
-    p, f, dt = plan.problem, plan.problem.fleet, plan.problem.period_h
-    cost = dt * float(
-        (plan.grid_import_kw[0] * p.price_usd_per_mwh[0]).sum() / 1000.0
-        - (plan.grid_export_kw[0] * p.export_price_usd_per_mwh[0]).sum() / 1000.0
-        + (plan.genset_kw[0] * f.genset_cost_usd_per_kwh).sum()
-    )
-    emissions = (
-        dt
-        * float(
-            (plan.grid_import_kw[0] * p.carbon_g_per_kwh[0]).sum()
-            + (plan.genset_kw[0] * f.genset_g_per_kwh).sum()
-        )
-        / 1000.0
-    )
-    dropped = sum(float(d[0].sum()) for d in plan.dropped) * dt * 3600.0
-    penalties = (
-        dropped * p.slo_penalty_usd_per_request
-        + dt * float(plan.shed_kw[0].sum()) * p.shed_penalty_usd_per_kwh
-    )
-    return {"cost_usd": cost, "emissions_kg": emissions, "penalties_usd": penalties}
