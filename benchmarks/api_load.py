@@ -33,7 +33,7 @@ import aiohttp
 import numpy as np
 import yaml
 
-from benchmarks.machine import describe_machine, replace_section
+from benchmarks.machine import database_names, describe_machine, replace_section
 from tests.service.postgres import running_postgres
 from tests.service.processes import free_port, start_server, stop_group
 from wattroute.scenario import default_scenario_path
@@ -203,10 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", type=Path, help="markdown file whose section to replace")
     args = parser.parse_args(argv)
 
-    databases = args.databases.split(",")
-    for database in databases:
-        if database not in ("sqlite", "postgresql"):
-            parser.error(f"--databases: unknown {database!r}; use sqlite and/or postgresql")
+    databases = database_names(parser, args.databases)
     configs = [(d, int(w)) for d in databases for w in args.workers.split(",")]
     results: list[LoadResult] = []
     # Trials outermost: each configuration meets the machine's noise at several moments.

@@ -39,7 +39,7 @@ from benchmarks.machine import describe_machine, replace_section
 from wattroute.service.config import load_service_config
 from wattroute.service.server import serve_in_thread
 
-TRAIN = "wattroute.execution.examples:train_logistic_regression"
+TRAIN = "train-logistic-regression"  # a built-in example, registered by default
 TARGET_MEDIAN_S = 5.0
 
 
@@ -150,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
                 event_id = created.json()["id"]
 
                 def seconds(event_id: str = event_id) -> float | None:
-                    found = [e for e in client.get("/v1/grid-events").json() if e["id"] == event_id]
+                    events = client.get("/v1/grid-events?limit=1000").json()["grid_events"]
+                    found = [e for e in events if e["id"] == event_id]
                     return found[0]["compliance_s"] if found else None
 
                 if not _wait(lambda: seconds() is not None, 60, 0.1):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import re
@@ -47,3 +48,12 @@ def replace_section(path: Path, title: str, body: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     print(f"updated {path}")
+
+
+def database_names(parser: argparse.ArgumentParser, text: str) -> list[str]:
+    """``--databases``: a comma-separated list of sqlite and postgresql."""
+    names = text.split(",")
+    for name in names:
+        if name not in ("sqlite", "postgresql"):
+            parser.error(f"--databases: unknown {name!r}; use sqlite and/or postgresql")
+    return names

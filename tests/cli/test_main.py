@@ -248,4 +248,46 @@ def test_token_create_refuses_an_unknown_scope(tmp_path, capsys):
     assert code == 2
     assert out == ""
     assert "--scope" in err
-    assert "read, submit, admin" in err
+    assert "read, submit, metrics, admin" in err
+
+
+def test_tokens_are_listed_without_secrets_expire_and_are_revoked_by_id(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    base = ["--database", url]
+    code, first, err = _run(
+        ["token", "create", "--tenant", "acme", "--scope", "read", "--label", "ci", *base],
+        capsys,
+    )
+    assert code == 0
+    assert err.startswith("token 1 for acme (read)")
+    code, second, err = _run(
+        ["token", "create", "--tenant", "globex", "--scope", "admin", "--expires", "90d", *base],
+        capsys,
+    )
+    assert code == 0
+    assert "until" in err
+    code, out, _ = _run(["token", "list", *base], capsys)
+    assert code == 0
+    assert "acme" in out
+    assert "globex" in out
+    assert "ci" in out
+    assert first.strip() not in out
+    assert second.strip() not in out
+    assert out.count("active") == 2
+    code, _, err = _run(["token", "revoke", "1", *base], capsys)
+    assert (code, err.strip()) == (0, "revoked token 1")
+    code, out, _ = _run(["token", "list", "--tenant", "acme", *base], capsys)
+    assert "revoked" in out
+    assert "globex" not in out
+    code, _, err = _run(["token", "revoke", "1", "7", *base], capsys)
+    assert code == 2
+    assert "no active token with id 1, 7" in err
+    for bad, words in (
+        (["--expires", "2020-01-01T00:00:00Z"], "in the past"),
+        (["--tenant", "a/b"], "not a tenant name"),
+    ):
+        args = ["token", "create", "--tenant", "acme", "--scope", "read", *bad, *base]
+        code, out, err = _run(args, capsys)
+        assert code == 2
+        assert words in err
+        assert out == ""

@@ -24,13 +24,13 @@ def test_a_replica_still_starting_gets_no_request(ray_sites):
     # site than there is: it stays pending, as one waiting for a slow model or a freed
     # accelerator would); b's replica is ready.
     stuck: Any = RemoteReplica.options(
-        name=replica_name("svc", "a", 0),
+        name=replica_name("t/svc", "a", 0),
         namespace=NAMESPACE,
         num_cpus=0,
         resources={"site:a": 1000},
     ).remote("svc", "a", None)
     ready: Any = RemoteReplica.options(
-        name=replica_name("svc", "b", 0), namespace=NAMESPACE, num_cpus=0, resources={"site:b": 1}
+        name=replica_name("t/svc", "b", 0), namespace=NAMESPACE, num_cpus=0, resources={"site:b": 1}
     ).remote("svc", "b", None)
     try:
         ray.get(ready.ready.remote(), timeout=60)

@@ -19,7 +19,7 @@ from wattroute.execution.executor import RayExecutor, RayOptions
 from wattroute.execution.gateway import Gateway
 from wattroute.model.arrays import FleetSignals, FleetStatic
 
-TRAIN = "wattroute.execution.examples:train_logistic_regression"
+TRAIN = "train-logistic-regression"  # the built-in example, registered by default
 DAY = 288
 
 
@@ -108,7 +108,9 @@ def test_jobs_need_code_on_an_execution_engine(svc):
     body = {"name": "x", "work_accelerator_hours": 1.0, "slack_h": 4.0}
     r = svc.client.post("/v1/jobs", json=body, headers=h)
     assert r.status_code == 422
-    assert r.json()["detail"][0]["loc"] == ["body", "function"]
+    error = r.json()["errors"][0]
+    assert error["field"] == "body.function"
+    assert "train-logistic-regression" in error["fix"]
 
 
 def test_a_submitted_job_runs_on_ray_and_completes(svc):
@@ -139,17 +141,20 @@ def test_a_grid_event_is_shed_within_seconds_and_timed(svc):
     created = svc.client.post("/v1/grid-events", json=event, headers=admin).json()
 
     def complied() -> bool:
-        events = svc.client.get("/v1/grid-events", headers=admin).json()
+        events = svc.client.get("/v1/grid-events", headers=admin).json()["grid_events"]
         return next(e for e in events if e["id"] == created["id"])["compliance_s"] is not None
 
     assert _until(complied, svc)
-    events = svc.client.get("/v1/grid-events", headers=admin).json()
+    events = svc.client.get("/v1/grid-events", headers=admin).json()["grid_events"]
     seconds = next(e for e in events if e["id"] == created["id"])["compliance_s"]
     assert seconds < 5.0
     assert executor.load_kw_now(np.ones(3))[0] <= load / 2 + 1e-9
     correction = svc.client.get("/v1/plan", headers=admin).json()["correction"]
     assert "grid event in force: a at most" in correction["reason"]
-    assert "wattroute_grid_event_compliance_seconds_count 1.0" in svc.client.get("/metrics").text
+    assert (
+        "wattroute_grid_event_compliance_seconds_count 1.0"
+        in svc.client.get("/metrics", headers=admin).text
+    )
 
 
 def test_a_sudden_drop_of_on_site_power_is_shed_within_seconds_and_timed(svc):
@@ -170,7 +175,10 @@ def test_a_sudden_drop_of_on_site_power_is_shed_within_seconds_and_timed(svc):
     assert {run.site for run in executor._runs.values()} <= {"b", "c"}
     correction = svc.client.get("/v1/plan", headers=admin).json()["correction"]
     assert correction["reason"] == "reading at a: solar 8.0 -> 0.0 kW"
-    assert "wattroute_power_drop_compliance_seconds_count 1.0" in svc.client.get("/metrics").text
+    assert (
+        "wattroute_power_drop_compliance_seconds_count 1.0"
+        in svc.client.get("/metrics", headers=admin).text
+    )
 
 
 def test_inference_answers_through_the_gateway_at_a_routed_site(svc):
@@ -199,7 +207,8 @@ def test_inference_answers_through_the_gateway_at_a_routed_site(svc):
     assert abs(sum(body["output"]) - 1.0) < 1e-4
     bad = svc.client.post("/v1/infer/vision", json={"point": "nowhere"}, headers=h)
     assert bad.status_code == 422
-    assert "wattroute_gateway_requests_total" in svc.client.get("/metrics").text
+    scrape = svc.client.get("/metrics", headers=svc.token("ops", "metrics")).text
+    assert 'wattroute_gateway_requests_total{service="acme/vision"' in scrape
 
 
 def test_a_job_whose_code_raises_is_reported_failed(svc):
@@ -208,7 +217,7 @@ def test_a_job_whose_code_raises_is_reported_failed(svc):
         "name": "broken",
         "work_accelerator_hours": 1.0,
         "slack_h": 10.0,
-        "function": "wattroute.execution.examples:train_logistic_regression",
+        "function": TRAIN,
         "args": {"no_such_argument": 1},
     }
     job = svc.client.post("/v1/jobs", json=body, headers=h).json()["id"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import threading
 import time
 from datetime import time as clock_time
@@ -29,6 +31,7 @@ from wattroute.runtime import (
     build_controller,
 )
 from wattroute.runtime.records import Heartbeat
+from wattroute.runtime.registry import CodeEntry, CodeRegistry
 from wattroute.signals.publication import DayAhead
 
 DAY = 288
@@ -113,7 +116,7 @@ def test_a_latency_margin_keeps_sites_that_fit_the_slo_only_without_it_out_of_th
             sc, store, get_policy("agnostic"), ManualClock(sc.start), options=options
         )
         tick = controller.tick()
-        return float(tick.plan["routing"]["v"]["p"].get("a", 0.0))
+        return float(tick.plan["routing"]["t/v"]["p"].get("a", 0.0))
 
     assert routed_to_a(0.0) == pytest.approx(1.0)
     assert routed_to_a(1.0) == 0.0  # a gateway that takes 1 ms would miss the SLO at a
@@ -284,7 +287,7 @@ def test_a_service_created_mid_run_is_planned_for_at_once_by_mpc():
         controller.tick()
     store.service_records["v"] = ServiceRecord("v", "t", 80.0, 5.0, 10.0, 1, {"p": 30.0})
     tick = controller.tick()
-    shares = tick.plan["routing"]["v"]["p"]
+    shares = tick.plan["routing"]["t/v"]["p"]
     assert sum(shares.values()) == pytest.approx(1.0)
     assert tick.outcome["requests"] > 0
     assert controller.status.policy_failures == 0
@@ -418,3 +421,79 @@ def test_a_published_price_stands_in_while_its_feed_is_down():
     # published at step 0 for the whole day, so the outage at steps 3-5 loses nothing
     assert not any(t.degraded for t in ticks)
     np.testing.assert_allclose(controller.received["price_usd_per_mwh"][3:6, 0], price[3:6])
+
+
+def test_a_job_whose_code_was_withdrawn_fails_instead_of_running():
+    sc = small_fleet()
+    store = MemoryStore()
+    registry = CodeRegistry.of(
+        [CodeEntry("train", "wattroute.execution.examples:train_logistic_regression")]
+    )
+    for i, function in enumerate(["train", "withdrawn", None]):
+        store.add_job(dataclasses.replace(_job(i, sc), function=function))
+    # Registered for another tenant only: the job's tenant may not run it either.
+    store.add_job(dataclasses.replace(_job(3, sc), function="theirs"))
+    registry = CodeRegistry.of(
+        [
+            *registry.jobs.values(),
+            CodeEntry(
+                "theirs", "wattroute.execution.examples:train_logistic_regression", frozenset({"x"})
+            ),
+        ]
+    )
+    controller = build_controller(
+        sc,
+        store,
+        get_policy("greedy"),
+        ManualClock(sc.start),
+        options=ControllerOptions(registry=registry),
+    )
+    tick = controller.tick()
+    assert set(tick.plan["jobs"]) == {"job-0", "job-2"}
+    for refused, name in (("job-1", "withdrawn"), ("job-3", "theirs")):
+        job = store.jobs[refused]
+        assert job.state == "failed"
+        assert job.error is not None
+        assert f"job function {name!r} is no longer registered" in job.error
+    assert store.jobs["job-0"].state == "running"
+
+
+def test_a_service_whose_handler_is_not_registered_is_left_unplanned(caplog):
+    sc = small_fleet()
+    store = MemoryStore()
+    store.service_records["t/ok"] = ServiceRecord("ok", "t", 30.0, 5.0, 10.0, 1, {"p": 5.0}, "mlp")
+    store.service_records["t/no"] = ServiceRecord("no", "t", 30.0, 5.0, 10.0, 1, {"p": 5.0}, "gone")
+    controller = _controller(sc, store, "agnostic")
+    with caplog.at_level(logging.WARNING, "wattroute.controller"):
+        tick = controller.tick()
+        controller.tick()
+    assert set(tick.plan["routing"]) == {"t/ok"}
+    assert [r.message for r in caplog.records].count(
+        "service left unplanned: its handler is not registered"
+    ) == 1
+
+
+@pytest.mark.parametrize("skip", [True, False])
+def test_on_real_time_the_controller_goes_to_the_step_in_force(skip):
+    sc = small_fleet()
+    store = MemoryStore()
+    clock = ManualClock(sc.start + pd.Timedelta(hours=10, minutes=2))
+    options = ControllerOptions(skip_missed_steps=skip)
+    controller = build_controller(sc, store, get_policy("greedy"), clock, options=options)
+    stop = threading.Event()
+    controller.listeners.append(lambda tick, report: stop.set())
+    controller.run(stop)
+    # Ten hours in, the step in force is 120: a live controller starts there; a replay of the
+    # missed steps is what the simulator does, not a controller on real time.
+    assert [t.step for t in store.ticks] == ([120] if skip else [0])
+
+
+def test_on_real_time_signals_that_end_before_now_are_not_run_through():
+    sc = small_fleet()
+    store = _Recording()
+    clock = ManualClock(sc.end + pd.Timedelta(days=365))
+    options = ControllerOptions(skip_missed_steps=True)
+    controller = build_controller(sc, store, get_policy("greedy"), clock, options=options)
+    controller.run(threading.Event())
+    assert store.beats[-1].finished
+    assert store.beats[-1].step == -1  # nothing decided

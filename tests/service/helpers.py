@@ -11,9 +11,10 @@ from fastapi.testclient import TestClient
 from tests.builders import small_fleet
 from wattroute.model import Scenario
 from wattroute.policies import get_policy
-from wattroute.runtime import Controller, ManualClock, build_controller
+from wattroute.runtime import Controller, ControllerOptions, ManualClock, build_controller
 from wattroute.runtime.executor import Executor, SimulatedExecutor
 from wattroute.runtime.providers import SignalProvider
+from wattroute.runtime.registry import CodeRegistry
 from wattroute.service.api import AppState, create_app
 from wattroute.service.auth import new_token, parse_scopes, token_hash
 from wattroute.service.server import open_store
@@ -50,12 +51,20 @@ def make_service(
     fleet: Scenario | None = None,
     executor: Executor | None = None,
     gateway: Gateway | None = None,
+    registry: CodeRegistry | None = None,
 ) -> Service:
     sc = fleet if fleet is not None else small_fleet()
     store = open_store(database)
     clock = ManualClock(sc.start)
+    registry = registry if registry is not None else CodeRegistry.builtin()
     controller = build_controller(
-        sc, store, get_policy(policy), clock, provider=provider, executor=executor
+        sc,
+        store,
+        get_policy(policy),
+        clock,
+        provider=provider,
+        executor=executor,
+        options=ControllerOptions(registry=registry),
     )
     state = AppState(
         sc,
@@ -66,6 +75,7 @@ def make_service(
         max_body_bytes=max_body_bytes,
         gateway=gateway,
         jobs_need_code=executor is not None and not isinstance(executor, SimulatedExecutor),
+        registry=registry,
     )
     client = TestClient(create_app(state))
     return Service(client, state, store, controller, clock)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import pandas as pd
@@ -89,8 +90,8 @@ def test_a_tenant_sees_and_cancels_only_its_own_jobs(svc):
             "raise max_accelerators",
         ),
         ({"slack_h": None, "deadline": "2023-06-01T03:00:00"}, "deadline", "timezone"),
-        ({"colour": "red"}, "colour", "Extra inputs"),
-        ({"function": "not a function"}, "function", "pattern"),
+        ({"colour": "red"}, "colour", "not a field"),
+        ({"function": "not a function"}, "function", "not a registered job function"),
     ],
 )
 def test_bad_submissions_get_422_naming_the_field(svc, change, field, text):
@@ -98,9 +99,10 @@ def test_bad_submissions_get_422_naming_the_field(svc, change, field, text):
     body = {k: v for k, v in body.items() if v is not None}
     r = svc.client.post("/v1/jobs", json=body, headers=svc.token("acme", "submit"))
     assert r.status_code == 422
-    detail = r.json()["detail"]
-    assert any(field in [str(p) for p in d["loc"]] for d in detail)
-    assert any(text.lower() in d["msg"].lower() for d in detail)
+    errors = r.json()["errors"]
+    assert any(e["field"] == f"body.{field}" for e in errors), errors
+    assert any(text.lower() in f"{e['problem']} {e['fix']}".lower() for e in errors), errors
+    assert all(e["fix"] for e in errors)
 
 
 def test_oversized_bodies_are_refused(tmp_path):
@@ -128,8 +130,8 @@ def test_jobs_run_and_the_plan_allocation_summary_and_signals_report_it(svc):
     assert done["state"] == "completed"
     assert done["done_accelerator_hours"] == pytest.approx(4.0)
     summary = svc.client.get("/v1/summary", headers=h).json()
-    assert summary["cost_usd"] > 0
-    assert summary["jobs"]["completed"] == 1
+    assert summary["fleet"]["cost_usd"] > 0
+    assert summary["jobs"]["by_state"] == {"completed": 1}
     signals = svc.client.get("/v1/signals?horizon_h=2", headers=h).json()
     assert len(signals["sites"]["a"]["price_usd_per_mwh"]["forecast"]) == 24
 
@@ -153,7 +155,9 @@ def test_inference_services_can_be_created_updated_and_deleted(svc):
         "/v1/services/vision", json={"demand_rps": {"p": 40}}, headers=h
     ).json()["demand_rps"] == {"p": 40}
     svc.tick(2)
-    assert svc.client.get("/v1/summary", headers=h).json()["inference"]["requests"] > 0
+    assert svc.client.get("/v1/summary", headers=h).json()["fleet"]["inference"]["requests"] > 0
+    routing = svc.client.get("/v1/plan", headers=h).json()["routing"]
+    assert set(routing) == {"acme/vision"}
     assert (
         svc.client.delete("/v1/services/vision", headers=svc.token("globex", "submit")).status_code
         == 404
@@ -180,7 +184,7 @@ def test_a_grid_event_is_planned_around_and_reported(svc):
     created = svc.client.post("/v1/grid-events", json=event, headers=admin).json()
     assert created["status"] == "upcoming"
     svc.tick(24)
-    listed = svc.client.get("/v1/grid-events", headers=h).json()
+    listed = svc.client.get("/v1/grid-events", headers=h).json()["grid_events"]
     assert listed[0]["status"] == "past"
     assert listed[0]["complied"] is True
     assert listed[0]["peak_kw"] <= 1.5 + 1e-6
@@ -206,7 +210,7 @@ def test_metrics_and_logs_carry_no_token(svc, caplog):
         svc.client.post("/v1/jobs", json=JOB, headers=h)
         svc.client.patch("/v1/sites/a", json={"power_cap_kw": 5}, headers=svc.token("ops", "admin"))
         svc.tick(2)
-        metrics = svc.client.get("/metrics").text
+        metrics = svc.client.get("/metrics", headers=svc.token("ops", "metrics")).text
     secret = h["Authorization"].split()[1]
     assert secret not in caplog.text
     assert secret not in metrics
@@ -234,7 +238,10 @@ def test_readiness_reports_degraded_while_a_signal_is_withheld(tmp_path):
         ready = svc.client.get("/readyz")
         assert ready.status_code == 503
         assert "price_usd_per_mwh" in ready.json()["reasons"][0]
-        assert "wattroute_degraded 1.0" in svc.client.get("/metrics").text
+        scrape = svc.client.get("/metrics", headers=svc.token("ops", "admin")).text
+        assert "wattroute_degraded 1.0" in scrape
+        assert "wattroute_ready 0.0" in scrape
+        assert 'wattroute_not_ready{cause="degraded"} 1.0' in scrape
         svc.tick(4)
         assert svc.client.get("/readyz").status_code == 200
 
@@ -245,7 +252,9 @@ def test_readiness_follows_the_controller_heartbeat(svc):
     assert "has not reported yet" in ready.json()["reasons"][0]
     svc.tick()
     assert svc.client.get("/readyz").status_code == 200
-    svc.state.stale_after_s = 0.0  # as if the controller had gone quiet
+    assert svc.state.readiness is not None
+    # as if the controller had gone quiet
+    svc.state.readiness = dataclasses.replace(svc.state.readiness, heartbeat_timeout_s=0.0)
     silent = svc.client.get("/readyz")
     assert silent.status_code == 503
     assert "silent" in silent.json()["reasons"][0]
@@ -260,7 +269,7 @@ def test_signals_come_from_the_controller_heartbeat_within_24_h(svc):
     assert len(body["sites"]["a"]["carbon_g_per_kwh"]["forecast"]) == 288
     too_far = svc.client.get("/v1/signals?horizon_h=48", headers=h)
     assert too_far.status_code == 422
-    assert "horizon_h" in too_far.json()["message"]
+    assert too_far.json()["errors"][0]["field"] == "query.horizon_h"
 
 
 def test_a_database_failure_is_a_503_to_retry_not_a_500(svc, monkeypatch):
@@ -273,23 +282,23 @@ def test_a_database_failure_is_a_503_to_retry_not_a_500(svc, monkeypatch):
     r = svc.client.post("/v1/jobs", json=JOB, headers=svc.token("acme", "submit"))
     assert r.status_code == 503
     assert r.headers["Retry-After"] == "1"
-    assert "retry" in r.json()["detail"]
+    assert "retry" in r.json()["errors"][0]["fix"]
 
 
 def test_a_meter_reading_is_validated_stored_and_acted_on(svc):
     admin = svc.token("ops", "admin")
     post = svc.client.post
     bad = [
-        ({}, "solar_kw, wind_kw or both"),
-        ({"solar_kw": -1}, "solar_kw"),
-        ({"solar_kw": 1, "sun": 2}, "sun"),
-        ({"wind_kw": 1.0}, "site 'a' has no wind; leave wind_kw out"),
-        ({"solar_kw": 6000}, "above the site's rated solar of 6 kW; give the AC output in kW"),
+        ({}, "solar_kw, wind_kw or both", "body.solar_kw"),
+        ({"solar_kw": -1}, "body.solar_kw"),
+        ({"solar_kw": 1, "sun": 2}, "body.sun"),
+        ({"wind_kw": 1.0}, "site 'a' has no wind", "leave wind_kw out"),
+        ({"solar_kw": 6000}, "above the site's rated solar of 6 kW", "give the AC output in kW"),
     ]
-    for body, message in bad:
+    for body, *messages in bad:
         r = post("/v1/sites/a/readings", json=body, headers=admin)
         assert r.status_code == 422, body
-        assert message in r.text, (body, r.text)
+        assert all(m in r.text for m in messages), (body, r.text)
     assert (
         post("/v1/sites/nowhere/readings", json={"solar_kw": 1}, headers=admin).status_code == 404
     )

@@ -7,7 +7,7 @@ import threading
 import pandas as pd
 import pytest
 
-from wattroute.runtime import JobRecord, SiteOverride, SiteReading, TickRecord
+from wattroute.runtime import JobRecord, ServiceRecord, SiteOverride, SiteReading, TickRecord
 from wattroute.service.server import open_store
 
 T0 = pd.Timestamp("2023-06-01T00:00Z")
@@ -109,3 +109,77 @@ def test_the_migrations_build_the_schema_the_code_declares(database_url):
         diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     engine.dispose()
     assert diff == [], "a model changed without a migration (or the reverse)"
+
+
+def test_tokens_expire_and_revocation_holds_at_once(database_url):
+    store = open_store(database_url)
+    now = pd.Timestamp.now(tz="UTC")
+    live = store.add_token("acme", "submit", "ab" * 32, "ci")
+    gone = store.add_token("acme", "read", "cd" * 32, expires_at=now - pd.Timedelta(seconds=1))
+    later = store.add_token("globex", "read", "ef" * 32, expires_at=now + pd.Timedelta(days=1))
+    assert store.token("ab" * 32) == ("acme", "submit")
+    assert store.token("cd" * 32) is None  # expired
+    assert store.token("ef" * 32) == ("globex", "read")
+    assert store.revoke_token(live)
+    assert not store.revoke_token(live)  # once
+    assert not store.revoke_token(10_000)
+    assert store.token("ab" * 32) is None
+    listed = {t.id: t for t in store.tokens()}
+    assert [listed[n].status(now) for n in (live, gone, later)] == [
+        "revoked",
+        "expired",
+        "active",
+    ]
+    assert listed[live].label == "ci"
+    assert listed[live].revoked_at is not None
+    assert [t.id for t in store.tokens("globex")] == [later]
+
+
+def test_services_are_per_tenant_and_created_once_under_any_race(database_url):
+    store = open_store(database_url)
+
+    def record(tenant: str, rate: float) -> ServiceRecord:
+        return ServiceRecord("vision", tenant, 30.0, 5.0, 10.0, 1, {"p": rate})
+
+    results: list[bool] = []
+    threads = [
+        threading.Thread(target=lambda i=i: results.append(store.create_service(record("a", i))))
+        for i in range(12)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [False] * 11 + [True]
+    assert store.create_service(record("b", 99.0))
+    assert [s.key for s in store.services()] == ["a/vision", "b/vision"]
+    kept = store.service("a", "vision")
+    assert kept is not None
+    assert store.set_service_demand("b", "vision", {"p": 1.0}) is not None
+    assert store.service("a", "vision") == kept
+    assert store.set_service_demand("c", "vision", {"p": 1.0}) is None
+    assert store.delete_service("b", "vision")
+    assert not store.delete_service("b", "vision")
+    assert store.services_page("a", 10, 0) == ([kept], 1)
+
+
+def test_first_writes_of_a_site_are_upserts_under_any_race(database_url):
+    store = open_store(database_url)
+    received = pd.Timestamp("2026-11-27T06:00:00Z")
+    errors: list[BaseException] = []
+
+    def write(i: int) -> None:
+        try:
+            store.set_reading(SiteReading("a", T0, received, solar_kw=float(i)))
+            store.set_override("a", SiteOverride(power_cap_kw=float(i)))
+        except BaseException as exc:  # any failure fails the test below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(store.site_readings()) == 1
+    assert len(store.site_overrides()) == 1

@@ -3,16 +3,30 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import socket
 import subprocess
+import sys
 import textwrap
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pandas as pd
+import pytest
 
-from tests.service.processes import free_port, start_server, stop_group
+from tests.service.processes import (
+    free_port,
+    launch_server,
+    start_server,
+    stop_group,
+    wait_gone,
+    wait_healthy,
+)
+from wattroute.service.supervise import ENV_BIND_WAIT
 
 CONFIG = """
 name: workers-test
@@ -37,9 +51,34 @@ auth: {required: false}
 """
 
 
+JOB = {"name": "j", "work_accelerator_hours": 2.0, "slack_h": 6.0}
+
+
 def _children(pid: int) -> list[int]:
     out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False)
     return [int(p) for p in out.stdout.split()]
+
+
+def _workers(pid: int) -> list[int]:
+    """The API worker processes of server ``pid`` (multiprocessing's spawned children)."""
+    return [p for p in _children(pid) if "fork" in Path(f"/proc/{p}/cmdline").read_text()]
+
+
+def _metrics_dir(worker: int) -> Path:
+    """The prometheus folder the parent of ``worker`` made (and removes when it exits)."""
+    environ = Path(f"/proc/{worker}/environ").read_text()
+    return Path(environ.split("PROMETHEUS_MULTIPROC_DIR=")[1].split("\0")[0])
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _write_config(tmp_path: Path) -> Path:
+    config = tmp_path / "service.yaml"
+    config.write_text(textwrap.dedent(CONFIG))
+    return config
 
 
 def test_two_workers_share_jobs_time_health_and_metrics_and_stop_together(tmp_path: Path):
@@ -107,3 +146,199 @@ def test_two_workers_share_jobs_time_health_and_metrics_and_stop_together(tmp_pa
     for pid in workers:
         assert not os.path.exists(f"/proc/{pid}")
     assert not metrics_dir.exists()
+
+
+def test_workers_exit_with_a_killed_parent_and_free_the_port(tmp_path: Path):
+    config = _write_config(tmp_path)
+    port = free_port()
+    process = start_server(config, port)
+    base = f"http://127.0.0.1:{port}"
+    clients: list[httpx.Client] = []
+    metrics_dir = None
+    try:
+        workers = _workers(process.pid)
+        assert len(workers) == 2
+        metrics_dir = _metrics_dir(workers[0])
+        # Keep-alive connections stay open through the kill: they must not hold the port.
+        clients = [httpx.Client() for _ in range(6)]
+        assert all(c.get(f"{base}/healthz").status_code == 200 for c in clients)
+
+        os.kill(process.pid, signal.SIGKILL)  # the parent only, not its group
+        process.wait(timeout=10)
+        took = wait_gone(workers, timeout_s=5)
+        assert not _listening(port)
+        assert took < 3, took
+    finally:
+        for client in clients:
+            client.close()
+        stop_group(process, signal.SIGKILL)
+        if metrics_dir is not None:  # the killed parent could not remove it
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def test_a_restart_right_after_a_kill_comes_up_on_the_same_port(tmp_path: Path):
+    config = _write_config(tmp_path)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    first = start_server(config, port)
+    second = None
+    metrics_dir = None
+    code = None
+    try:
+        workers = _workers(first.pid)
+        metrics_dir = _metrics_dir(workers[0])
+        assert httpx.post(f"{base}/v1/jobs", json=JOB).status_code == 201
+
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(timeout=10)
+        second = launch_server(config, port)  # at once, while the workers may still run
+        # Until they are gone, /healthz could be answered by them: wait, then ask.
+        wait_gone(workers, timeout_s=5)
+        wait_healthy(second, port, timeout_s=60)
+        assert httpx.get(f"{base}/healthz").status_code == 200
+        assert httpx.post(f"{base}/v1/jobs", json={**JOB, "name": "k"}).status_code == 201
+        assert httpx.get(f"{base}/v1/jobs").json()["total"] == 2
+        assert len(_workers(second.pid)) == 2
+    finally:
+        stop_group(first, signal.SIGKILL)
+        if second is not None:
+            code = stop_group(second, signal.SIGTERM)
+        if metrics_dir is not None:  # the killed parent could not remove it
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+    assert code == 0
+
+
+def test_a_port_that_stays_busy_is_an_input_error_after_the_wait(tmp_path: Path):
+    config = _write_config(tmp_path)
+    scratch = tmp_path / "scratch"  # the TMPDIR of the second server
+    scratch.mkdir()
+    port = free_port()
+    live = start_server(config, port)
+    second = None
+    try:
+        started = time.monotonic()
+        env = {**os.environ, ENV_BIND_WAIT: "1", "TMPDIR": str(scratch)}
+        second = launch_server(config, port, env=env)
+        _, err = second.communicate(timeout=60)
+        waited = time.monotonic() - started
+        message = err.decode()
+        assert second.returncode == 2, message
+        assert waited >= 1
+        assert "waiting for the previous instance to release it" in message
+        assert f"api.port: 127.0.0.1:{port} is in use" in message
+        assert "Fix:" in message
+        assert "Traceback" not in message
+        # Its metrics folder (made before the bind) is removed.
+        assert not list(scratch.glob("wattroute-metrics-*"))
+        # The live server was left alone.
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
+    finally:
+        if second is not None:
+            stop_group(second, signal.SIGKILL)
+        code = stop_group(live, signal.SIGTERM)
+    assert code == 0
+
+
+def test_a_start_waits_for_a_port_released_within_the_window(tmp_path: Path):
+    config = _write_config(tmp_path)
+    log = tmp_path / "serve.log"
+    port = free_port()
+    holder = socket.socket()  # another instance, on its way out
+    holder.bind(("127.0.0.1", port))
+    holder.listen()
+    waited = threading.Event()
+
+    def release_once_waited() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if log.exists() and "waiting for the previous instance" in log.read_text():
+                waited.set()
+                time.sleep(0.5)  # a few more attempts to bind
+                break
+            time.sleep(0.05)
+        holder.close()
+
+    releaser = threading.Thread(target=release_once_waited, daemon=True)
+    process = launch_server(config, port, log=log)
+    releaser.start()
+    try:
+        wait_healthy(process, port, timeout_s=60, log=log)
+        assert waited.is_set()
+        assert httpx.post(f"http://127.0.0.1:{port}/v1/jobs", json=JOB).status_code == 201
+    finally:
+        holder.close()
+        releaser.join(timeout=60)
+        code = stop_group(process, signal.SIGTERM)
+    assert code == 0
+    assert "port released" in log.read_text()
+
+
+# A parent that starts one child and sleeps; the child watches it with exit_with_parent.
+PARENT = """
+import os, subprocess, sys, time
+from wattroute.service.supervise import ENV_PARENT_PID
+
+env = {**os.environ, ENV_PARENT_PID: str(os.getpid())}
+child = subprocess.Popen([sys.executable, "-c", *sys.argv[1:]], env=env)
+print(child.pid, flush=True)
+time.sleep(120)
+"""
+
+CHILD = """
+import os, signal, sys, time
+from wattroute.service import supervise
+
+mode, go = sys.argv[1], sys.argv[2]
+
+def on_term(sig, frame):
+    print("term", flush=True)
+    if mode != "slow":  # "slow": a graceful shutdown that never ends
+        sys.exit(0)
+
+signal.signal(signal.SIGTERM, on_term)
+if mode == "slow":
+    supervise._arm_death_signal = lambda: None  # the portable fallback alone
+while mode == "late" and not os.path.exists(go):  # the parent is killed meanwhile
+    time.sleep(0.01)
+poll_s = 0.2 if mode == "slow" else 60.0  # else only the death signal or the pid check
+supervise.exit_with_parent(poll_s=poll_s, grace_s=0.5)
+print("watching", flush=True)
+time.sleep(120)
+"""
+
+
+@pytest.mark.parametrize(
+    "mode",
+    [
+        pytest.param(
+            "signal",
+            marks=pytest.mark.skipif(sys.platform != "linux", reason="PR_SET_PDEATHSIG"),
+            id="death-signal",
+        ),
+        pytest.param("late", id="parent-died-before-the-watch"),
+        pytest.param("slow", id="polling-and-hard-exit"),
+    ],
+)
+def test_a_watched_process_exits_when_its_parent_is_killed(tmp_path: Path, mode: str):
+    go = tmp_path / "go"
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT, CHILD, mode, str(go)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        assert parent.stdout is not None
+        child = int(parent.stdout.readline())
+        if mode != "late":
+            assert parent.stdout.readline().strip() == b"watching"
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(timeout=10)
+        go.touch()
+        took = wait_gone([child], timeout_s=5)
+        said = parent.stdout.read().decode().split()  # EOF: the child is gone
+        assert "term" in said  # the graceful way first
+        # With the signal (or the pid check) at once; polling 0.2 s plus 0.5 s of grace.
+        assert took < (2.0 if mode == "slow" else 1.0), took
+    finally:
+        stop_group(parent, signal.SIGKILL)

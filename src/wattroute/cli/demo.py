@@ -29,7 +29,7 @@ from rich.table import Table
 from wattroute.service.config import load_service_config
 from wattroute.service.server import serve_in_thread
 
-TRAIN = "wattroute.execution.examples:train_logistic_regression"
+TRAIN = "train-logistic-regression"  # registered in examples/demo_ray.yaml
 DEFAULT_CONFIG = Path("examples/demo_ray.yaml")
 
 
@@ -231,6 +231,7 @@ def _script(client: httpx.Client, state: Any, story: _Story, sites: list[str]) -
         "service_time_ms": 10.0,
         "replica_throughput_rps": 20.0,
         "demand_rps": dict.fromkeys(points, 25.0),
+        "handler": "mlp",
     }
     client.post("/v1/services", json=service).raise_for_status()
     say(state.clock.now(), f"created inference service 'assist' for {', '.join(points)}")
@@ -350,13 +351,13 @@ def _summary(client: httpx.Client, story: _Story, jobs: list[str], state: Any) -
             f"ms, p99 {np.percentile(ms, 99):.1f} ms, {within} within the 60 ms SLO; served at "
             + ", ".join(f"{s} {n}" for s, n in sorted(where.items()))
         )
-    for event in client.get("/v1/grid-events").json():
+    for event in client.get("/v1/grid-events").json()["grid_events"]:
         seconds = event["compliance_s"]
         console.print(
             f"Grid event at {event['site']} (max {event['max_kw']:.2f} kW): complied "
             + ("not yet" if seconds is None else f"{seconds:.2f} s after it took effect")
         )
-    summary = client.get("/v1/summary").json()
+    summary = client.get("/v1/summary").json()["fleet"]
     energy = summary["energy_kwh"]
     console.print(
         f"So far: cost ${summary['cost_usd']:.3f}, emissions {summary['emissions_kg']:.2f} kg; "

@@ -15,6 +15,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
 
 from wattroute import __version__
 from wattroute.bench import (
@@ -100,14 +101,24 @@ def _parser() -> argparse.ArgumentParser:
     srv.add_argument("--host", help="address to listen on (overrides the config's)")
     srv.add_argument("--port", type=int, help="port to listen on (overrides the config's)")
 
-    tok = sub.add_parser("token", help="manage API tokens")
+    tok = sub.add_parser("token", help="manage API tokens: create, list, revoke")
     tok_sub = tok.add_subparsers(dest="token_command", required=True, metavar="ACTION")
     create = tok_sub.add_parser("create", help="create a token (printed once)")
     create.add_argument("--tenant", required=True, help="the tenant the token acts for")
-    create.add_argument("--scope", required=True, help="read, submit or admin (comma-separated)")
+    create.add_argument(
+        "--scope", required=True, help="read, submit, metrics or admin (comma-separated)"
+    )
     create.add_argument("--label", default="", help="a note to recognise the token by")
-    create.add_argument("--config", help="service config YAML, for its database")
-    create.add_argument("--database", help="database URL (overrides the config's)")
+    create.add_argument(
+        "--expires", help="when it stops working: a duration (90d, 12h) or an ISO 8601 time"
+    )
+    listing = tok_sub.add_parser("list", help="list tokens (never the secrets)")
+    listing.add_argument("--tenant", help="only this tenant's")
+    revoke = tok_sub.add_parser("revoke", help="revoke tokens at once, by id (see `token list`)")
+    revoke.add_argument("ids", nargs="+", type=int, metavar="ID", help="token ids")
+    for action in (create, listing, revoke):
+        action.add_argument("--config", help="service config YAML, for its database")
+        action.add_argument("--database", help="database URL (overrides the config's)")
 
     demo = sub.add_parser(
         "demo", help="the control plane driving Ray on three emulated sites, narrated"
@@ -218,19 +229,63 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _token(args: argparse.Namespace, console: Console) -> int:
-    from wattroute.service.auth import new_token, parse_scopes, token_hash
+    import pandas as pd
+
+    from wattroute.service.auth import (
+        check_tenant,
+        new_token,
+        parse_expiry,
+        parse_scopes,
+        token_hash,
+    )
     from wattroute.service.config import load_service_config
     from wattroute.service.server import open_store
 
-    scopes = parse_scopes(args.scope)
-    if not args.tenant.strip():
-        raise InputError("--tenant", "is empty.", "name the tenant the token acts for.")
-    url = args.database or load_service_config(args.config).database_url
-    store = open_store(url)
-    token = new_token()
-    store.add_token(args.tenant, ",".join(sorted(scopes)), token_hash(token), args.label)
-    print(token)
+    now = pd.Timestamp.now(tz="UTC")
+    if args.token_command == "create":
+        scopes = parse_scopes(args.scope)
+        tenant = check_tenant(args.tenant)
+        expires = None if args.expires is None else parse_expiry(args.expires, now)
+    store = open_store(args.database or load_service_config(args.config).database_url)
+    errors = Console(stderr=True)
+    if args.token_command == "create":
+        token = new_token()
+        number = store.add_token(
+            tenant, ",".join(sorted(scopes)), token_hash(token), args.label, expires
+        )
+        print(token)
+        until = "" if expires is None else f", until {expires:%Y-%m-%dT%H:%MZ}"
+        errors.print(f"token {number} for {tenant} ({','.join(sorted(scopes))}{until})")
+        return 0
+    if args.token_command == "list":
+        console.print(_token_table(store.tokens(args.tenant), now))
+        return 0
+    unknown = [n for n in args.ids if not store.revoke_token(n)]
+    for n in args.ids:
+        if n not in unknown:
+            errors.print(f"revoked token {n}")
+    if unknown:
+        raise InputError(
+            "ID",
+            f"no active token with id {', '.join(map(str, unknown))}.",
+            "see `wattroute token list`.",
+        )
     return 0
+
+
+def _token_table(tokens: Sequence[Any], now: Any) -> Table:
+    table = Table("id", "tenant", "scopes", "label", "created", "expires", "status")
+    for t in tokens:
+        table.add_row(
+            str(t.id),
+            t.tenant,
+            t.scopes,
+            t.label,
+            f"{t.created_at:%Y-%m-%d %H:%M}",
+            "" if t.expires_at is None else f"{t.expires_at:%Y-%m-%d %H:%M}",
+            t.status(now),
+        )
+    return table
 
 
 def _validate(args: argparse.Namespace, console: Console) -> int:

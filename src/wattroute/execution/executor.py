@@ -61,15 +61,19 @@ REPLICA_PREFIX = "replica/"
 
 
 def replica_name(service: str, site: str, n: int) -> str:
+    """The actor name of replica ``n`` of ``service`` (its key, ``tenant/name``) at ``site``."""
     return f"{REPLICA_PREFIX}{service}/{site}/{n}"
 
 
 def parse_replica_name(name: str) -> tuple[str, str] | None:
-    """(service, site) of a replica actor's name, or ``None`` if it is not one."""
+    """(service key, site) of a replica actor's name, or ``None`` if it is not one. The key
+    is ``tenant/name`` (neither part holds a ``/``); a site name may."""
     if not name.startswith(REPLICA_PREFIX):
         return None
     parts = name[len(REPLICA_PREFIX) :].split("/")
-    return (parts[0], parts[1]) if len(parts) == 3 else None
+    if len(parts) < 4 or not parts[-1].isdigit():
+        return None
+    return f"{parts[0]}/{parts[1]}", "/".join(parts[2:-1])
 
 
 @dataclass

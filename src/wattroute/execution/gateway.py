@@ -204,10 +204,10 @@ class Gateway:
     ) -> InferResult:
         """Answer one request from ``point``; ``shares`` is the plan's routing for it."""
         started = time.perf_counter()
-        site = await asyncio.to_thread(self.choose_site, service.name, shares)
+        site = await asyncio.to_thread(self.choose_site, service.key, shares)
         rtt = self.rtt_ms(point, site)
         await asyncio.sleep(rtt / 1000.0)  # the emulated network round trip
-        name, replica = await asyncio.to_thread(self._replica, service.name, site)
+        name, replica = await asyncio.to_thread(self._replica, service.key, site)
         try:
             answer = await replica.infer.remote(payload)
         except ray.exceptions.RayActorError:

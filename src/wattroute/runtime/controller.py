@@ -63,6 +63,7 @@ from wattroute.runtime.records import (
     Store,
     TickRecord,
 )
+from wattroute.runtime.registry import CodeRegistry
 from wattroute.signals.forecast import Blend, Forecaster, History
 from wattroute.sim.dispatch import GridTerms
 from wattroute.sim.inference import route
@@ -129,6 +130,16 @@ class ControllerOptions:
         How far a meter reading must move a site's solar or wind from the value in force to
         re-decide at once, as a share of the site's IT power with every accelerator busy
         (smaller moves wait for the next tick).
+    registry
+        The job functions and inference handlers the operator registered: a job or service
+        names one, and the controller hands the executor its entry point. A job whose name is
+        no longer registered for its tenant fails instead of running; a service whose handler
+        is not is left unplanned (logged).
+    skip_missed_steps
+        On real time: when the controller comes to a step more than one step in the past (it
+        was down, or started after the period began), go straight to the step in force instead
+        of deciding every missed step in a burst. Steps skipped are logged and accounted for
+        nothing.
     """
 
     power_safety_margin: float = 0.1
@@ -139,6 +150,8 @@ class ControllerOptions:
     watch_s: float = 0.25
     reading_threshold: float = 0.02
     latency_margin_ms: float = 0.0
+    registry: CodeRegistry = field(default_factory=CodeRegistry.builtin)
+    skip_missed_steps: bool = False
 
 
 @dataclass
@@ -216,7 +229,8 @@ class Controller:
         self._totals = dict.fromkeys(TOTAL_KEYS, 0.0)
         self._job_numbers: dict[str, int] = {}
         self._signals: dict[str, Any] = {}
-        self._handlers: dict[str, str | None] = {}
+        self._handlers: dict[str, str | None] = {}  # service key -> handler entry point
+        self._unplanned: set[str] = set()  # services left out for an unregistered handler
         self._envelope: tuple[Any, ...] = ((), (), ())
         self._in_force_since: dict[str, float] = {}
         # Readings that lowered a site's supply, until its load fits (site -> reading).
@@ -269,6 +283,10 @@ class Controller:
         least every ``heartbeat_s`` of wall time while waiting."""
         self._beat()
         while not stop.is_set() and self._next_step < self.n_steps:
+            if self.options.skip_missed_steps:
+                self._skip_missed()
+                if self._next_step >= self.n_steps:
+                    break
             due = self.time_of(self._next_step)
             if not self._wait(due, stop):
                 break
@@ -281,6 +299,24 @@ class Controller:
                     break
         self.status.finished = self._next_step >= self.n_steps
         self._beat()
+
+    def _skip_missed(self) -> None:
+        """Move on to the step in force if the next step is more than one step past."""
+        behind = self.step_of(self.clock.now()) - self._next_step
+        if behind < 2:
+            return
+        to = min(self._next_step + behind, self.n_steps)
+        log.warning(
+            "skipping missed steps",
+            extra={
+                "fields": {
+                    "from": str(self.time_of(self._next_step)),
+                    "to": str(self.time_of(to)),
+                    "steps": to - self._next_step,
+                }
+            },
+        )
+        self._next_step = to
 
     def _wait(self, due: pd.Timestamp, stop: threading.Event) -> bool:
         """Wait for ``due``, watching the envelope every ``watch_s`` and writing a heartbeat
@@ -302,7 +338,7 @@ class Controller:
         """Ask the policy for step ``k`` with the fleet as it stands at ``now``, and repair
         the decision to fit."""
         fleet = self._effective_fleet(now)
-        records = self.store.active_jobs()
+        records, refused = self._registered(self.store.active_jobs())
         table, ids = load_table(records, fleet.names, self.scenario.start)
         services = self._services(k)
         observation = self._observe(k, now, fleet, table, ids, services)
@@ -345,10 +381,39 @@ class Controller:
             fixed.battery_kw,
             fixed.genset_kw,
             fixed.accelerator_limit,
-            code={r.id: (r.function, dict(r.args)) for r in records if r.function},
+            code={r.id: (self._entry_point(r), dict(r.args)) for r in records if r.function},
             handlers={s.name: self._handlers.get(s.name) for s in services},
         )
-        return _Decided(fleet, records, table, ids, service_arrays, fixed, allocation, decision_s)
+        return _Decided(
+            fleet, records, table, ids, service_arrays, fixed, allocation, decision_s, refused
+        )
+
+    def _entry_point(self, record: JobRecord) -> str:
+        assert record.function is not None
+        entry = self.options.registry.lookup("job", record.function, record.tenant)
+        assert entry is not None  # _registered let only registered ones through
+        return entry.entry_point
+
+    def _registered(self, records: list[JobRecord]) -> tuple[list[JobRecord], list[JobRecord]]:
+        """The jobs whose code is registered for their tenant (or that name none), and the
+        others, failed: the operator withdrew their code after they were accepted."""
+        registry = self.options.registry
+        kept, refused = [], []
+        for r in records:
+            if r.function is None or registry.lookup("job", r.function, r.tenant) is not None:
+                kept.append(r)
+                continue
+            r = dataclasses.replace(
+                r,
+                state="failed",
+                site=None,
+                accelerators=0,
+                error=f"job function {r.function!r} is no longer registered for tenant "
+                f"{r.tenant!r}; nothing was run",
+            )
+            log.warning("job refused", extra={"fields": {"job": r.id, "function": r.function}})
+            refused.append(r)
+        return kept, refused
 
     def tick(self) -> TickRecord:
         """Plan, enact and commit the next step."""
@@ -381,7 +446,7 @@ class Controller:
                 },
             },
         )
-        self.store.commit_tick(tick, changed(records, updated), events)
+        self.store.commit_tick(tick, [*changed(records, updated), *d.refused], events)
         self._next_step = k + 1
         self.status.step, self.status.time = k, now
         self.status.ticks += 1
@@ -475,7 +540,7 @@ class Controller:
         updated = store_table(d.records, d.table, d.fleet.names, self.scenario.start)
         plan = self._plan_payload(d.records, d.fixed, d.services, d.fleet.names)
         plan["correction"] = {"reason": reason, "at": now.isoformat()}
-        self.store.commit_correction(k, plan, changed(d.records, updated))
+        self.store.commit_correction(k, plan, [*changed(d.records, updated), *d.refused])
         self._envelope = self._envelope_at(now)
 
     def _check_compliance(self, now: pd.Timestamp) -> None:
@@ -674,9 +739,10 @@ class Controller:
         points = {p.name: p for p in self.scenario.demand_points}
         sites = [(s.latitude, s.longitude, s.zone) for s in self.scenario.sites]
         for record in self.store.services():
-            self._handlers[record.name] = record.handler
+            if not self._resolve_handler(record):
+                continue
             names = tuple(p for p in record.demand_rps if p in points)
-            key = (record.name, names, record.latency_slo_ms, record.service_time_ms)
+            key = (record.key, names, record.latency_slo_ms, record.service_time_ms)
             if key not in self._service_cache:
                 rtt = self.scenario.network.rtt_matrix_ms(
                     [(points[p].latitude, points[p].longitude, points[p].zone) for p in names],
@@ -691,12 +757,31 @@ class Controller:
                 self._service_cache[key] = (rtt, feasible)
             rtt, feasible = self._service_cache[key]
             rate = np.array([[record.demand_rps[p] for p in names]], dtype=float)
-            history = self.rates.setdefault(record.name, {})
+            history = self.rates.setdefault(record.key, {})
             for p in names:
                 series = history.setdefault(p, np.zeros(self.n_steps))
                 series[k] = record.demand_rps[p]
             out.append(_service_arrays(record, names, rate, rtt, feasible))
         return out
+
+    def _resolve_handler(self, record: ServiceRecord) -> bool:
+        """Note the entry point of the service's handler; ``False`` (logged once) if it names
+        one not registered for its tenant, which leaves the service unplanned."""
+        if record.handler is None:
+            self._handlers[record.key] = None
+            return True
+        entry = self.options.registry.lookup("handler", record.handler, record.tenant)
+        if entry is None:
+            if record.key not in self._unplanned:
+                self._unplanned.add(record.key)
+                log.warning(
+                    "service left unplanned: its handler is not registered",
+                    extra={"fields": {"service": record.key, "handler": record.handler}},
+                )
+            return False
+        self._unplanned.discard(record.key)
+        self._handlers[record.key] = entry.entry_point
+        return True
 
     # -- the observation ---------------------------------------------------------------------
 
@@ -791,7 +876,7 @@ class Controller:
         records: list[Any], fixed: Any, services: Sequence[ServiceArrays], sites: tuple[str, ...]
     ) -> dict[str, Any]:
         jobs = {
-            r.id: {"site": sites[int(s)], "accelerators": int(a)}
+            r.id: {"site": sites[int(s)], "accelerators": int(a), "tenant": r.tenant}
             for r, s, a in zip(records, fixed.job_site, fixed.job_accelerators, strict=True)
             if s >= 0 and a > 0
         }
@@ -851,6 +936,7 @@ class _Decided:
     fixed: Any
     allocation: Allocation
     decision_s: float
+    refused: list[JobRecord]  # failed at loading: their code is no longer registered
 
 
 def _mark_failed(records: list[JobRecord], failures: dict[str, str]) -> None:
@@ -892,7 +978,7 @@ def _service_arrays(
     feasible: np.ndarray,
 ) -> ServiceArrays:
     return ServiceArrays(
-        name=record.name,
+        name=record.key,
         points=names,
         rate_rps=rate,
         rtt_ms=rtt,

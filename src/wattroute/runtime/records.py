@@ -70,6 +70,8 @@ class JobRecord:
     remaining_at_deadline: float | None = None
     idempotency_key: str | None = None
     error: str | None = None
+    # SHA-256 of the request as submitted: a repeated idempotency key must come with it.
+    request_hash: str | None = None
 
     @property
     def active(self) -> bool:
@@ -78,7 +80,11 @@ class JobRecord:
 
 @dataclass
 class ServiceRecord:
-    """An inference service and its current demand, requests per second by demand point."""
+    """An inference service and its current demand, requests per second by demand point.
+
+    Names are per tenant: two tenants may each have a service ``vision``. Everything that
+    runs or routes services keys them by :attr:`key`, ``tenant/name``.
+    """
 
     name: str
     tenant: str
@@ -87,7 +93,17 @@ class ServiceRecord:
     replica_throughput_rps: float
     accelerators_per_replica: int
     demand_rps: dict[str, float] = field(default_factory=dict)
-    handler: str | None = None  # module:function returning the model (None: built-in)
+    handler: str | None = None  # a registered inference handler (None: the built-in model)
+
+    @property
+    def key(self) -> str:
+        """``tenant/name``: unique across tenants (neither part contains ``/``)."""
+        return service_key(self.tenant, self.name)
+
+
+def service_key(tenant: str, name: str) -> str:
+    """The fleet-wide key of a tenant's service."""
+    return f"{tenant}/{name}"
 
 
 @dataclass

@@ -1,24 +1,42 @@
-"""API tokens: random secrets stored only as hashes, with a tenant and scopes.
+"""API tokens: random secrets stored only as hashes, with a tenant, scopes and an optional
+expiry.
 
-Scopes: ``read`` (see), ``submit`` (submit and cancel workloads; includes read) and ``admin``
-(change sites, declare grid events, see every tenant's workloads; includes the others). A
-tenant sees and cancels only its own workloads. A token is shown once, when created; the store
-keeps its SHA-256 (tokens are 256-bit random, so a plain hash is enough), and nothing logs it.
+Scopes: ``read`` (see the fleet and your own workloads), ``submit`` (submit, change and cancel
+your workloads; includes read), ``metrics`` (scrape ``/metrics``, which names every tenant's
+services: for the operator's monitoring) and ``admin`` (change sites, declare grid events,
+see and act on every tenant's workloads; includes all the others). A tenant sees and acts on
+only its own workloads.
+
+A token is shown once, when created; the store keeps its SHA-256 (tokens are 256-bit random,
+so a plain hash is enough), and nothing logs it. Every request looks its token up in the
+database, so a revocation (``wattroute token revoke``) or an expiry takes effect at once in
+every API process.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
-import threading
-import time
 from dataclasses import dataclass
+
+import pandas as pd
 
 from wattroute.errors import InputError
 
-SCOPES = ("read", "submit", "admin")
-IMPLIED = {"read": {"read"}, "submit": {"read", "submit"}, "admin": {"read", "submit", "admin"}}
+SCOPES = ("read", "submit", "metrics", "admin")
+IMPLIED = {
+    "read": {"read"},
+    "submit": {"read", "submit"},
+    "metrics": {"metrics"},
+    "admin": {"read", "submit", "metrics", "admin"},
+}
 PREFIX = "wr_"
+MAX_TOKEN_CHARS = 256
+"""Longer credentials are refused unread: no token this service makes is near it."""
+TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(w|weeks?|d|days?|h|hours?|min|minutes?|s)$")
+SECONDS = {"w": 604_800, "d": 86_400, "h": 3_600, "min": 60, "s": 1}
 
 
 @dataclass(frozen=True)
@@ -29,7 +47,7 @@ class Principal:
     scopes: frozenset[str]
 
     def may(self, scope: str) -> bool:
-        """Whether a granted scope covers ``scope`` (admin covers submit, submit covers read)."""
+        """Whether a granted scope covers ``scope`` (admin covers every other)."""
         return any(scope in IMPLIED.get(granted, ()) for granted in self.scopes)
 
     @property
@@ -38,7 +56,7 @@ class Principal:
 
 
 def parse_scopes(text: str) -> frozenset[str]:
-    """``"submit"`` or ``"read,submit"`` -> every scope granted (with the implied ones)."""
+    """``"submit"`` or ``"read,metrics"`` -> every scope granted (with the implied ones)."""
     granted: set[str] = set()
     for part in (p.strip() for p in text.split(",") if p.strip()):
         if part not in IMPLIED:
@@ -51,6 +69,46 @@ def parse_scopes(text: str) -> frozenset[str]:
     return frozenset(granted)
 
 
+def stored_scopes(text: str) -> frozenset[str]:
+    """The scopes a stored token grants (as written by :func:`parse_scopes`)."""
+    return frozenset(s for s in text.split(",") if s)
+
+
+def check_tenant(tenant: str) -> str:
+    """A tenant name: letters, digits, ``.``, ``_`` and ``-``, at most 64, starting with a
+    letter or digit (it keys the tenant's services as ``tenant/name``)."""
+    if not TENANT.match(tenant):
+        raise InputError(
+            "--tenant",
+            f"{tenant!r} is not a tenant name.",
+            "use letters, digits, '.', '_' or '-' (at most 64), starting with a letter or digit.",
+        )
+    return tenant
+
+
+def parse_expiry(text: str, now: pd.Timestamp) -> pd.Timestamp:
+    """``--expires``: a duration from ``now`` (``90d``, ``12h``, ``30min``) or an ISO 8601
+    time with a UTC offset; the expiry, UTC."""
+    fix = "give a duration such as 90d or 12h, or a time such as 2027-01-01T00:00:00Z."
+    duration = DURATION.match(text.strip())
+    if duration:
+        amount, unit = float(duration[1]), duration[2]
+        span = pd.Timedelta(seconds=amount * SECONDS["min" if unit[:3] == "min" else unit[0]])
+        if span <= pd.Timedelta(0):
+            raise InputError("--expires", f"{text!r} is not a positive duration.", fix)
+        return now + span
+    try:
+        when = pd.Timestamp(text)
+    except (ValueError, OverflowError):
+        raise InputError("--expires", f"cannot read {text!r}.", fix) from None
+    if when.tzinfo is None:
+        raise InputError("--expires", f"{text!r} has no UTC offset.", fix)
+    when = when.tz_convert("UTC")
+    if when <= now:
+        raise InputError("--expires", f"{text!r} is in the past.", fix)
+    return when
+
+
 def new_token() -> str:
     """A fresh secret token."""
     return PREFIX + secrets.token_urlsafe(32)
@@ -58,25 +116,3 @@ def new_token() -> str:
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-class TokenCache:
-    """Principals by token hash, remembered for ``ttl_s`` seconds (revocation takes that long)."""
-
-    def __init__(self, ttl_s: float = 30.0) -> None:
-        self.ttl_s = ttl_s
-        self._entries: dict[str, tuple[float, Principal | None]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, digest: str) -> tuple[bool, Principal | None]:
-        with self._lock:
-            entry = self._entries.get(digest)
-        if entry is None or time.monotonic() - entry[0] > self.ttl_s:
-            return False, None
-        return True, entry[1]
-
-    def put(self, digest: str, principal: Principal | None) -> None:
-        with self._lock:
-            if len(self._entries) > 10_000:
-                self._entries.clear()
-            self._entries[digest] = (time.monotonic(), principal)

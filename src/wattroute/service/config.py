@@ -17,6 +17,10 @@ database and the clock::
     clock: {kind: replay, speedup: 3600}
     api: {host: 127.0.0.1, port: 8080, max_body_bytes: 65536, workers: 1}
     auth: {required: true}
+    code:                       # what tenants may run (default: the built-in examples)
+      jobs: {train: my_models.train:main}
+      handlers: {detector: {entry: my_models.serve:detector, tenants: [acme]}}
+    readiness: {max_lag_steps: 3, max_lag_s: 10, heartbeat_timeout_s: 30}
 
 A relative ``sqlite:///`` path and relative data files resolve against the config file's folder
 (or ``data_dir``).
@@ -28,7 +32,7 @@ import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -44,6 +48,7 @@ from pydantic import (
 
 from wattroute.errors import DataFileError, ScenarioError
 from wattroute.model import Scenario
+from wattroute.runtime.registry import ENTRY_POINT, NAME, CodeEntry, CodeRegistry
 from wattroute.scenario.errors import scenario_error
 from wattroute.scenario.load import build_scenario, read_scenario_file
 from wattroute.scenario.schema import (
@@ -121,8 +126,11 @@ class RayConfig(_Strict):
     with ``cpus_per_site`` CPUs and ``object_store_mb`` MiB of object store, carrying
     ``site:<name>`` sized to its accelerators) and stops it at exit. Any other address
     (``auto``, ``host:port``, ``ray://host:port``) joins a running cluster whose site nodes
-    carry those resources. ``checkpoint_dir`` is where jobs checkpoint: a directory every node
-    reaches (relative to the config file), or an fsspec URL. ``gateway_margin_ms`` is the
+    carry those resources. ``node_ip_address`` is the address the nodes of a local cluster
+    are started with, listen on and are reached at (``address: local`` only; the default,
+    127.0.0.1, keeps every port they open on loopback; one of this machine's network addresses
+    opens them to other hosts). ``checkpoint_dir`` is where jobs checkpoint: a directory every
+    node reaches (relative to the config file), or an fsspec URL. ``gateway_margin_ms`` is the
     gateway's own time counted in the planner's SLO test: a site is routed to only if the round
     trip, the service time and this margin fit the SLO.
     """
@@ -131,9 +139,61 @@ class RayConfig(_Strict):
     checkpoint_dir: str = "checkpoints"
     cpus_per_site: PositiveInt = 1
     object_store_mb: int = Field(default=80, ge=80, le=1_000_000)
+    node_ip_address: str = "127.0.0.1"
     stop_timeout_s: PositiveFloat = 30.0
     suspect_s: NonNegativeFloat = 5.0
     gateway_margin_ms: NonNegativeFloat = 10.0
+
+
+RegisteredName = Annotated[str, Field(pattern=NAME.pattern)]
+EntryPoint = Annotated[str, Field(pattern=ENTRY_POINT.pattern)]
+TenantName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+
+
+class CodeEntrySpec(_Strict):
+    """A registered piece of code: its entry point, and the tenants that may use it (all if
+    not given)."""
+
+    entry: EntryPoint
+    tenants: list[TenantName] | None = None
+
+
+class CodeConfig(_Strict):
+    """What tenants may run, by the name they use: ``jobs`` are functions called as
+    ``function(ctx, **args)``; ``handlers`` return an inference model. An entry is an entry
+    point (``module.path:function``) or ``{entry: ..., tenants: [...]}``. Entry points are
+    imported where the work runs, not here. Without a ``code`` section the built-in examples
+    are registered (``train-logistic-regression``, ``mlp``); with one, exactly what it lists.
+    """
+
+    jobs: dict[RegisteredName, EntryPoint | CodeEntrySpec] = {}
+    handlers: dict[RegisteredName, EntryPoint | CodeEntrySpec] = {}
+
+    def registry(self) -> CodeRegistry:
+        def entries(section: dict[str, str | CodeEntrySpec]) -> list[CodeEntry]:
+            return [
+                CodeEntry(name, spec)
+                if isinstance(spec, str)
+                else CodeEntry(
+                    name,
+                    spec.entry,
+                    None if spec.tenants is None else frozenset(spec.tenants),
+                )
+                for name, spec in section.items()
+            ]
+
+        return CodeRegistry.of(entries(self.jobs), entries(self.handlers))
+
+
+class ReadinessConfig(_Strict):
+    """When ``/readyz`` says ready. The controller must have reported within
+    ``heartbeat_timeout_s`` wall seconds and must not trail the clock by more than
+    ``max_lag_steps`` steps of fleet time — or, on a fast replay, by more than ``max_lag_s``
+    wall seconds' worth of it, whichever is more."""
+
+    max_lag_steps: PositiveFloat = 3.0
+    max_lag_s: NonNegativeFloat = 10.0
+    heartbeat_timeout_s: PositiveFloat = 30.0
 
 
 class ServiceConfigSpec(_Strict):
@@ -148,6 +208,8 @@ class ServiceConfigSpec(_Strict):
     clock: ClockConfig = ClockConfig()
     api: ApiConfig = ApiConfig()
     auth: AuthConfig = AuthConfig()
+    code: CodeConfig | None = None
+    readiness: ReadinessConfig = ReadinessConfig()
 
 
 @dataclass(frozen=True, eq=False)
@@ -158,6 +220,11 @@ class ServiceConfig:
     scenario: Scenario
     database_url: str
     folder: Path
+
+    @property
+    def registry(self) -> CodeRegistry:
+        """The code tenants may run: the ``code`` section, or the built-in examples."""
+        return CodeRegistry.builtin() if self.spec.code is None else self.spec.code.registry()
 
     @property
     def checkpoint_root(self) -> str:

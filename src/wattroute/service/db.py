@@ -65,6 +65,8 @@ class TokenRow(Base):
     label: Mapped[str] = mapped_column(String(256), default="")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
 class JobRow(Base):
@@ -97,12 +99,16 @@ class JobRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
     args: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # SHA-256 of the submission as sent: a repeated idempotency key must come with it.
+    request_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class ServiceRow(Base):
+    """An inference service; names are per tenant."""
+
     __tablename__ = "services"
+    tenant: Mapped[str] = mapped_column(String(128), primary_key=True)
     name: Mapped[str] = mapped_column(String(128), primary_key=True)
-    tenant: Mapped[str] = mapped_column(String(128), index=True)
     latency_slo_ms: Mapped[float] = mapped_column(Float)
     service_time_ms: Mapped[float] = mapped_column(Float)
     replica_throughput_rps: Mapped[float] = mapped_column(Float)

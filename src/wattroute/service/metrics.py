@@ -16,6 +16,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from wattroute.runtime.executor import StepReport
 from wattroute.runtime.records import TickRecord
+from wattroute.service.readiness import CAUSES, Readiness
 
 SOURCES = {
     "grid": "grid_import_kw",
@@ -79,7 +80,15 @@ class ServiceMetrics:
         self.degraded = gauge("wattroute_degraded", "1 while planning on stale signals", registry=r)
         self.lag = gauge(
             "wattroute_controller_lag_seconds",
-            "How far the controller trails the clock, s",
+            "How far the controller trails the clock, s of fleet time",
+            registry=r,
+        )
+        self.ready = gauge("wattroute_ready", "1 when /readyz answers ready, else 0", registry=r)
+        self.not_ready = gauge(
+            "wattroute_not_ready",
+            "1 for each cause that keeps the service from being ready "
+            "(database, not_started, silent, waiting, lagging, finished, degraded)",
+            ["cause"],
             registry=r,
         )
         self.requests = Counter(
@@ -92,7 +101,8 @@ class ServiceMetrics:
         self.emissions = Counter("wattroute_emissions_kg_total", "Emissions, kg CO2eq", registry=r)
         self.inference_latency = Histogram(
             "wattroute_inference_latency_seconds",
-            "End-to-end latency of gateway requests (emulated network included), s",
+            "End-to-end latency of gateway requests (emulated network included), s; "
+            "service is tenant/name",
             ["service"],
             registry=r,
             buckets=(0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5),
@@ -164,6 +174,11 @@ class ServiceMetrics:
                     else self.compliance
                 )
                 histogram.observe(float(seconds))
+
+    def set_readiness(self, verdict: Readiness) -> None:
+        self.ready.set(1.0 if verdict.ready else 0.0)
+        for cause in CAUSES:
+            self.not_ready.labels(cause).set(1.0 if cause in verdict.causes else 0.0)
 
     def set_jobs(self, counts: dict[str, int]) -> None:
         for state in ("queued", "running", "paused", "completed", "cancelled", "failed"):

@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 import uvicorn
 from fastapi import FastAPI
+from uvicorn.supervisors import Multiprocess
 
 from wattroute.policies import get_policy
 from wattroute.runtime.clock import Clock, RealClock, ReplayClock
@@ -30,8 +31,11 @@ from wattroute.runtime.controller import ControllerOptions, build_controller
 from wattroute.service.api import AppState, create_app
 from wattroute.service.config import ServiceConfig, load_service_config
 from wattroute.service.db import make_engine, migrate
+from wattroute.service.http import server_options
 from wattroute.service.logs import configure
+from wattroute.service.readiness import ReadinessRules
 from wattroute.service.store import SqlStore
+from wattroute.service.supervise import ENV_PARENT_PID, bind_listener, exit_with_parent
 from wattroute.service.workers import (
     ENV_CLOCK_ANCHOR,
     ENV_CLOCK_START,
@@ -92,13 +96,18 @@ def build_state(
             get_policy(spec.policy),
             clock,
             executor=executor,
-            # Requests pass through the gateway: its time counts against the SLO.
             options=ControllerOptions(
-                latency_margin_ms=spec.ray.gateway_margin_ms if spec.executor == "ray" else 0.0
+                # Requests pass through the gateway: its time counts against the SLO.
+                latency_margin_ms=spec.ray.gateway_margin_ms if spec.executor == "ray" else 0.0,
+                registry=config.registry,
+                # On real time the past is gone: go to the step in force, not through the
+                # steps missed while down (or before the service first started).
+                skip_missed_steps=spec.clock.kind == "real",
             ),
         )
+    sc = config.scenario
     return AppState(
-        scenario=config.scenario,
+        scenario=sc,
         store=store,
         clock=clock,
         controller=controller,
@@ -106,6 +115,16 @@ def build_state(
         max_body_bytes=spec.api.max_body_bytes,
         gateway=gateway,
         jobs_need_code=spec.executor == "ray",
+        registry=config.registry,
+        readiness=ReadinessRules(
+            sc.start,
+            sc.end,
+            sc.step,
+            spec.readiness.max_lag_steps,
+            spec.readiness.max_lag_s,
+            spec.readiness.heartbeat_timeout_s,
+            spec.clock.speedup if spec.clock.kind == "replay" else 1.0,
+        ),
         on_close=on_close,
         cluster=cluster,
     )
@@ -130,6 +149,7 @@ def _start_ray(config: ServiceConfig, on_close: list[Callable[[], None]]) -> tup
             [(s.name, s.accelerators.count) for s in sc.sites],
             cpus_per_site=settings.cpus_per_site,
             object_store_mb=settings.object_store_mb,
+            node_ip_address=settings.node_ip_address,
         )
         on_close.append(sites.stop)
         address = sites.start()
@@ -165,6 +185,16 @@ class _Listen:
     host: str
     port: int
 
+    def bind(self) -> socket.socket:
+        """The listening socket, once a previous instance released the port (bounded wait).
+
+        Raises
+        ------
+        InputError
+            If the port stays in use, or cannot be bound.
+        """
+        return bind_listener(self.host, self.port)
+
 
 def serve(
     config: ServiceConfig,
@@ -172,7 +202,11 @@ def serve(
     port: int | None = None,
     config_path: str | None = None,
 ) -> None:
-    """Run the service until interrupted (SIGINT or SIGTERM)."""
+    """Run the service until interrupted (SIGINT or SIGTERM).
+
+    The port is bound first, before the controller starts: a second instance on a port that
+    stays in use fails (:class:`~wattroute.errors.InputError`) without touching the database.
+    """
     configure()
     api = config.spec.api
     listen = _Listen(host or api.host, port if port is not None else api.port)
@@ -191,16 +225,38 @@ def serve(
             }
         },
     )
-    if api.workers == 1:
-        app, _ = build_app(config)
-        uvicorn.run(app, host=listen.host, port=listen.port, log_level="warning", access_log=False)
-        return
-    _serve_workers(config, listen, config_path)
-
-
-def _serve_workers(config: ServiceConfig, listen: _Listen, config_path: str | None) -> None:
-    if not os.environ.get(ENV_METRICS_DIR):
+    if api.workers > 1 and not os.environ.get(ENV_METRICS_DIR):
         raise RuntimeError("several workers need workers.prepare_workers() first")
+    try:
+        sock = listen.bind()
+    except BaseException:
+        if api.workers > 1:  # _serve_workers would have removed it
+            shutil.rmtree(os.environ[ENV_METRICS_DIR], ignore_errors=True)
+        raise
+    with sock:
+        if api.workers == 1:
+            app, _ = build_app(config)
+            server = uvicorn.Server(
+                uvicorn.Config(
+                    app,
+                    host=listen.host,
+                    port=listen.port,
+                    log_level="warning",
+                    access_log=False,
+                    **server_options(),
+                )
+            )
+            with contextlib.suppress(KeyboardInterrupt):
+                server.run(sockets=[sock])
+            return
+        _serve_workers(config, listen, config_path, sock)
+
+
+def _serve_workers(
+    config: ServiceConfig, listen: _Listen, config_path: str | None, sock: socket.socket
+) -> None:
+    """The controller in a thread of this process and ``api.workers`` API processes on
+    ``sock``, which they inherit; each of them exits when this process dies."""
     state = build_state(config)
     controller = state.controller
     assert controller is not None
@@ -210,12 +266,15 @@ def _serve_workers(config: ServiceConfig, listen: _Listen, config_path: str | No
     if isinstance(state.clock, ReplayClock):
         os.environ[ENV_CLOCK_START] = state.clock.start.isoformat()
         os.environ[ENV_CLOCK_ANCHOR] = repr(state.clock.anchor)
+    os.environ[ENV_PARENT_PID] = str(os.getpid())
     controller.listeners.append(state.metrics.on_tick)
     stop = threading.Event()
     thread = threading.Thread(target=controller.run, args=(stop,), name="controller", daemon=True)
     thread.start()
     try:
-        uvicorn.run(
+        # What uvicorn.run does for several workers, but on our socket (uvicorn.run would bind
+        # its own; its fd= takes the socket for a Unix one).
+        workers = uvicorn.Config(
             "wattroute.service.server:worker_app",
             factory=True,
             host=listen.host,
@@ -223,7 +282,10 @@ def _serve_workers(config: ServiceConfig, listen: _Listen, config_path: str | No
             workers=config.spec.api.workers,
             log_level="warning",
             access_log=False,
+            **server_options(),
         )
+        with contextlib.suppress(KeyboardInterrupt):
+            Multiprocess(workers, sockets=[sock]).run()
     finally:
         stop.set()
         thread.join(timeout=30)
@@ -233,8 +295,10 @@ def _serve_workers(config: ServiceConfig, listen: _Listen, config_path: str | No
 
 
 def worker_app() -> FastAPI:
-    """The app of one API worker process (no controller: the parent runs it)."""
+    """The app of one API worker process (no controller: the parent runs it). The worker
+    exits when the parent does, even when the parent is killed."""
     configure()
+    exit_with_parent()
     config = load_service_config(os.environ.get(ENV_CONFIG) or None, os.environ[ENV_DATABASE])
     store = SqlStore(make_engine(config.database_url))  # the parent migrated it
     clock: Clock = RealClock()
@@ -261,7 +325,12 @@ def serve_in_thread(
         port = int(s.getsockname()[1])
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(state), host="127.0.0.1", port=port, log_level="warning", access_log=False
+            create_app(state),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            access_log=False,
+            **server_options(),
         )
     )
     thread = threading.Thread(target=server.run, name="api", daemon=True)

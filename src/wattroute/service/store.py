@@ -2,8 +2,12 @@
 what the API reads and writes.
 
 Every method runs in its own transaction and commits before it returns, so an accepted
-submission is durable before the API answers 2xx. A job submitted twice with the same
-idempotency key (per tenant) is one job: the unique constraint decides, under any race.
+submission is durable before the API answers 2xx. Every create and first write is one atomic
+statement, so concurrent writers never both succeed and never fail with a constraint error: a
+job submitted twice with the same idempotency key (per tenant) is one job (the unique
+constraint decides, under any race); a service is created by one ``INSERT ... ON CONFLICT DO
+NOTHING`` (one caller gets it, the others learn it exists); a site's override and latest
+reading, and the controller's heartbeat, are upserts (``INSERT ... ON CONFLICT DO UPDATE``).
 """
 
 from __future__ import annotations
@@ -11,15 +15,28 @@ from __future__ import annotations
 import contextlib
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
 import pandas as pd
-from sqlalchemy import Row, Select, Table, bindparam, func, insert, select, update
+from sqlalchemy import (
+    Row,
+    Select,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import DeclarativeBase, Session
 
 from wattroute.runtime.records import (
     PROGRESS_FIELDS,
@@ -58,6 +75,7 @@ JOB_FIELDS = (
     "args",
     *PROGRESS_FIELDS,
     "idempotency_key",
+    "request_hash",
 )
 
 
@@ -79,6 +97,32 @@ def _utcnow() -> datetime:
 def _jobs_table() -> Table:
     """The jobs table, for Core statements."""
     return cast(Table, JobRow.__table__)
+
+
+def _rowcount(result: Any) -> int:
+    return int(cast(CursorResult[Any], result).rowcount)
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """What is known of a token (never the token itself). Times UTC."""
+
+    id: int
+    tenant: str
+    scopes: str
+    label: str
+    created_at: pd.Timestamp
+    expires_at: pd.Timestamp | None
+    revoked: bool
+    revoked_at: pd.Timestamp | None
+
+    def status(self, now: pd.Timestamp) -> str:
+        """``active``, ``expired`` or ``revoked`` at ``now``."""
+        if self.revoked:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= now:
+            return "expired"
+        return "active"
 
 
 def job_record(row: Row[Any]) -> JobRecord:
@@ -112,29 +156,88 @@ class SqlStore:
         with self._write_lock, self.session.begin() as s:
             yield s
 
+    def _upsert(
+        self,
+        s: Session,
+        model: type[DeclarativeBase],
+        values: dict[str, Any],
+        keys: Sequence[str],
+    ) -> None:
+        """Insert ``values``, or update the row with the same ``keys``, in one statement."""
+        table = cast(Table, model.__table__)
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        statement = dialect.insert(table).values(**values)
+        statement = statement.on_conflict_do_update(
+            index_elements=list(keys),
+            set_={k: statement.excluded[k] for k in values if k not in keys},
+        )
+        s.execute(statement)
+
     # -- tokens ------------------------------------------------------------------------------
 
-    def add_token(self, tenant: str, scopes: str, token_hash: str, label: str = "") -> None:
+    def add_token(
+        self,
+        tenant: str,
+        scopes: str,
+        token_hash: str,
+        label: str = "",
+        expires_at: pd.Timestamp | None = None,
+    ) -> int:
+        """Store a token's hash; its id (what ``token list`` shows and ``token revoke`` takes)."""
         with self._write() as s:
-            s.add(
-                TokenRow(
-                    tenant=tenant,
-                    scopes=scopes,
-                    token_hash=token_hash,
-                    label=label,
-                    created_at=_utcnow(),
-                )
+            row = TokenRow(
+                tenant=tenant,
+                scopes=scopes,
+                token_hash=token_hash,
+                label=label,
+                created_at=_utcnow(),
+                expires_at=_dt(expires_at),
             )
+            s.add(row)
+            s.flush()
+            return int(row.id)
 
     def token(self, token_hash: str) -> tuple[str, str] | None:
-        """(tenant, scopes) of a live token, by its hash."""
-        with self.session() as s:
-            row = s.execute(
+        """(tenant, scopes) of a token that is neither revoked nor expired, by its hash."""
+        with self.engine.connect() as c:
+            row = c.execute(
                 select(TokenRow.tenant, TokenRow.scopes).where(
-                    TokenRow.token_hash == token_hash, TokenRow.revoked.is_(False)
+                    TokenRow.token_hash == token_hash,
+                    TokenRow.revoked.is_(False),
+                    or_(TokenRow.expires_at.is_(None), TokenRow.expires_at > _utcnow()),
                 )
             ).first()
             return None if row is None else (row[0], row[1])
+
+    def tokens(self, tenant: str | None = None) -> list[TokenInfo]:
+        """Every token (of ``tenant``), oldest first."""
+        query = select(TokenRow).order_by(TokenRow.id)
+        if tenant is not None:
+            query = query.where(TokenRow.tenant == tenant)
+        with self.session() as s:
+            return [
+                TokenInfo(
+                    r.id,
+                    r.tenant,
+                    r.scopes,
+                    r.label,
+                    cast(pd.Timestamp, _ts(r.created_at)),
+                    _ts(r.expires_at),
+                    r.revoked,
+                    _ts(r.revoked_at),
+                )
+                for r in s.scalars(query)
+            ]
+
+    def revoke_token(self, token_id: int) -> bool:
+        """Revoke a token at once; ``False`` if no token has that id or it was revoked."""
+        with self._write() as s:
+            done = s.execute(
+                update(TokenRow)
+                .where(TokenRow.id == token_id, TokenRow.revoked.is_(False))
+                .values(revoked=True, revoked_at=_utcnow())
+            )
+            return _rowcount(done) > 0
 
     # -- jobs --------------------------------------------------------------------------------
 
@@ -214,12 +317,13 @@ class SqlStore:
             )
         return self.job(job_id)
 
-    def job_counts(self) -> dict[str, int]:
+    def job_counts(self, tenant: str | None = None) -> dict[str, int]:
+        """Jobs by state (of ``tenant``, or all)."""
+        query = select(JobRow.state, func.count()).group_by(JobRow.state)
+        if tenant is not None:
+            query = query.where(JobRow.tenant == tenant)
         with self.session() as s:
-            return {
-                state: int(n)
-                for state, n in s.execute(select(JobRow.state, func.count()).group_by(JobRow.state))
-            }
+            return {state: int(n) for state, n in s.execute(query)}
 
     # -- the controller's store --------------------------------------------------------------
 
@@ -234,20 +338,22 @@ class SqlStore:
             return [job_record(r) for r in rows]
 
     def services(self) -> list[ServiceRecord]:
+        """Every tenant's services (what the controller plans)."""
+        return self.services_page(None, None, 0)[0]
+
+    def services_page(
+        self, tenant: str | None, limit: int | None = 100, offset: int = 0
+    ) -> tuple[list[ServiceRecord], int]:
+        """Services (of ``tenant``, or all) by tenant and name, and how many there are."""
+        query = select(ServiceRow)
+        if tenant is not None:
+            query = query.where(ServiceRow.tenant == tenant)
         with self.session() as s:
-            return [
-                ServiceRecord(
-                    r.name,
-                    r.tenant,
-                    r.latency_slo_ms,
-                    r.service_time_ms,
-                    r.replica_throughput_rps,
-                    r.accelerators_per_replica,
-                    dict(r.demand_rps),
-                    r.handler,
-                )
-                for r in s.scalars(select(ServiceRow).order_by(ServiceRow.name))
-            ]
+            total = s.scalar(select(func.count()).select_from(query.subquery())) or 0
+            page = query.order_by(ServiceRow.tenant, ServiceRow.name).offset(offset)
+            if limit is not None:
+                page = page.limit(limit)
+            return [_service(r) for r in s.scalars(page)], int(total)
 
     def grid_events(self, start: pd.Timestamp, end: pd.Timestamp) -> list[GridEventRecord]:
         with self.session() as s:
@@ -258,9 +364,19 @@ class SqlStore:
             )
             return [_event(r) for r in rows]
 
-    def all_grid_events(self) -> list[GridEventRecord]:
+    def grid_events_page(
+        self, site: str | None = None, limit: int = 100, offset: int = 0
+    ) -> tuple[list[GridEventRecord], int]:
+        """Grid events (at ``site``, or all) by start, and how many there are."""
+        query = select(GridEventRow)
+        if site is not None:
+            query = query.where(GridEventRow.site == site)
         with self.session() as s:
-            return [_event(r) for r in s.scalars(select(GridEventRow).order_by(GridEventRow.start))]
+            total = s.scalar(select(func.count()).select_from(query.subquery())) or 0
+            rows = s.scalars(
+                query.order_by(GridEventRow.start, GridEventRow.id).limit(limit).offset(offset)
+            )
+            return [_event(r) for r in rows], int(total)
 
     def site_overrides(self) -> dict[str, SiteOverride]:
         with self.session() as s:
@@ -275,16 +391,16 @@ class SqlStore:
 
     def set_reading(self, reading: SiteReading) -> None:
         """Replace the site's latest reading."""
+        values = {
+            "site": reading.site,
+            "time": _dt(reading.time),
+            "received_at": _dt(reading.received_at),
+            "solar_kw": reading.solar_kw,
+            "wind_kw": reading.wind_kw,
+            "compliance_s": None,
+        }
         with self._write() as s:
-            row = s.get(SiteReadingRow, reading.site)
-            if row is None:
-                row = SiteReadingRow(site=reading.site)
-                s.add(row)
-            row.time = reading.time.to_pydatetime()
-            row.received_at = reading.received_at.to_pydatetime()
-            row.solar_kw = reading.solar_kw
-            row.wind_kw = reading.wind_kw
-            row.compliance_s = None
+            self._upsert(s, SiteReadingRow, values, ("site",))
 
     def record_reading_compliance(self, site: str, time: pd.Timestamp, seconds: float) -> None:
         with self._write() as s:
@@ -368,33 +484,57 @@ class SqlStore:
 
     # -- services, events, overrides ----------------------------------------------------------
 
-    def service(self, name: str) -> ServiceRecord | None:
-        return next((s for s in self.services() if s.name == name), None)
+    def service(self, tenant: str, name: str) -> ServiceRecord | None:
+        """The tenant's service ``name``."""
+        with self.session() as s:
+            row = s.get(ServiceRow, (tenant, name))
+            return None if row is None else _service(row)
 
-    def put_service(self, record: ServiceRecord) -> bool:
-        """Create (True) or replace (False) a service."""
+    def create_service(self, record: ServiceRecord) -> bool:
+        """Create a service in one atomic insert; ``False`` if the tenant has one by that name
+        (the existing one is left as it is)."""
+        table = cast(Table, ServiceRow.__table__)
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        statement = (
+            dialect.insert(table)
+            .values(
+                tenant=record.tenant,
+                name=record.name,
+                latency_slo_ms=record.latency_slo_ms,
+                service_time_ms=record.service_time_ms,
+                replica_throughput_rps=record.replica_throughput_rps,
+                accelerators_per_replica=record.accelerators_per_replica,
+                demand_rps=dict(record.demand_rps),
+                handler=record.handler,
+                created_at=_utcnow(),
+            )
+            .on_conflict_do_nothing(index_elements=["tenant", "name"])
+            .returning(table.c.name)  # a row back only if inserted (rowcount is not reliable)
+        )
         with self._write() as s:
-            row = s.get(ServiceRow, record.name)
-            created = row is None
-            if row is None:
-                row = ServiceRow(name=record.name, created_at=_utcnow())
-                s.add(row)
-            row.tenant = record.tenant
-            row.latency_slo_ms = record.latency_slo_ms
-            row.service_time_ms = record.service_time_ms
-            row.replica_throughput_rps = record.replica_throughput_rps
-            row.accelerators_per_replica = record.accelerators_per_replica
-            row.demand_rps = dict(record.demand_rps)
-            row.handler = record.handler
-        return created
+            return s.execute(statement).first() is not None
 
-    def delete_service(self, name: str) -> bool:
+    def set_service_demand(
+        self, tenant: str, name: str, demand_rps: dict[str, float]
+    ) -> ServiceRecord | None:
+        """Replace a service's demand (requests per second by demand point); the service as
+        it is afterwards, ``None`` if the tenant has no such service."""
         with self._write() as s:
-            row = s.get(ServiceRow, name)
-            if row is None:
-                return False
-            s.delete(row)
-            return True
+            done = s.execute(
+                update(ServiceRow)
+                .where(ServiceRow.tenant == tenant, ServiceRow.name == name)
+                .values(demand_rps=dict(demand_rps))
+            )
+            if _rowcount(done) == 0:
+                return None
+        return self.service(tenant, name)
+
+    def delete_service(self, tenant: str, name: str) -> bool:
+        with self._write() as s:
+            done = s.execute(
+                delete(ServiceRow).where(ServiceRow.tenant == tenant, ServiceRow.name == name)
+            )
+            return _rowcount(done) > 0
 
     def add_grid_event(
         self, site: str, max_kw: float, start: pd.Timestamp, end: pd.Timestamp, reason: str
@@ -417,18 +557,19 @@ class SqlStore:
         return event
 
     def set_override(self, site: str, override: SiteOverride) -> None:
+        values = {
+            "site": site,
+            "import_limit_kw": override.import_limit_kw,
+            "power_cap_kw": override.power_cap_kw,
+            "offline": override.offline,
+            "updated_at": _utcnow(),
+        }
         with self._write() as s:
-            row = s.get(SiteOverrideRow, site)
-            if row is None:
-                row = SiteOverrideRow(site=site)
-                s.add(row)
-            row.import_limit_kw = override.import_limit_kw
-            row.power_cap_kw = override.power_cap_kw
-            row.offline = override.offline
-            row.updated_at = _utcnow()
+            self._upsert(s, SiteOverrideRow, values, ("site",))
 
     def heartbeat(self, beat: Heartbeat) -> None:
         values = {
+            "id": 1,
             "at": _dt(beat.at),
             "step": beat.step,
             "time": _dt(beat.time),
@@ -439,9 +580,7 @@ class SqlStore:
             "signals": beat.signals,
         }
         with self._write() as s:
-            done = s.execute(update(HeartbeatRow).where(HeartbeatRow.id == 1).values(**values))
-            if not cast(CursorResult[Any], done).rowcount:
-                s.add(HeartbeatRow(id=1, **values))
+            self._upsert(s, HeartbeatRow, values, ("id",))
 
     def last_heartbeat(self) -> Heartbeat | None:
         with self.session() as s:
@@ -465,6 +604,19 @@ class SqlStore:
         with self.engine.connect() as c:
             c.exec_driver_sql("SELECT 1")
         return True
+
+
+def _service(r: ServiceRow) -> ServiceRecord:
+    return ServiceRecord(
+        r.name,
+        r.tenant,
+        r.latency_slo_ms,
+        r.service_time_ms,
+        r.replica_throughput_rps,
+        r.accelerators_per_replica,
+        dict(r.demand_rps),
+        r.handler,
+    )
 
 
 def _reading(r: SiteReadingRow) -> SiteReading:

@@ -1,0 +1,104 @@
+"""The plan in force, the signals it plans on, and the running summary."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from wattroute.service.api.deps import Reader, State, workload_scope
+from wattroute.service.api.problems import READ
+from wattroute.service.schemas import FleetTotals, JobCounts, PlanOut, SummaryOut
+
+router = APIRouter(tags=["plan"])
+
+
+@router.get("/v1/plan", response_model=PlanOut, responses=READ)
+def plan(state: State, who: Reader) -> PlanOut:
+    """The decision in force: your jobs' allocations and your services' routing (an admin's:
+    every tenant's), and the sites' battery and genset set-points (fleet-wide)."""
+    scope = workload_scope(who)
+    last = state.store.last_tick()
+    if last is None:
+        return PlanOut(
+            time=None,
+            step=None,
+            degraded=False,
+            workloads_scope=scope,
+            jobs={},
+            routing={},
+            setpoints={},
+        )
+    jobs: dict[str, dict[str, Any]] = last.plan.get("jobs", {})
+    routing: dict[str, Any] = last.plan.get("routing", {})
+    if not who.admin:
+        jobs = {k: v for k, v in jobs.items() if v.get("tenant") == who.tenant}
+        routing = {k: v for k, v in routing.items() if k.startswith(who.tenant + "/")}
+    return PlanOut(
+        time=last.time.to_pydatetime(),
+        step=last.step,
+        degraded=last.degraded,
+        workloads_scope=scope,
+        jobs=jobs,
+        routing=routing,
+        setpoints=last.plan.get("setpoints", {}),
+        correction=last.plan.get("correction"),
+    )
+
+
+@router.get("/v1/signals", responses=READ)
+def signals(
+    state: State, _: Reader, horizon_h: Annotated[float, Query(gt=0, le=24)] = 24.0
+) -> dict[str, Any]:
+    """Latest received value and the controller's forecast of each signal, per site, as
+    of its last tick (forecasts reach 24 h ahead)."""
+    beat = state.store.last_heartbeat()
+    if beat is None or not beat.signals:
+        return {"time": None, "sites": {}}
+    snapshot = beat.signals
+    steps = max(1, round(horizon_h * 60 / snapshot["step_minutes"]))
+    return {
+        "time": snapshot["time"],
+        "step_minutes": snapshot["step_minutes"],
+        "degraded": beat.degraded,
+        "sites": {
+            site: {
+                name: {"latest": v["latest"], "forecast": v["forecast"][:steps]}
+                for name, v in values.items()
+            }
+            for site, values in snapshot["sites"].items()
+        },
+    }
+
+
+@router.get("/v1/summary", response_model=SummaryOut, responses=READ)
+def summary(state: State, who: Reader) -> SummaryOut:
+    """The objective so far — cost, emissions, energy by source, inference requests — for the
+    whole fleet, and your jobs by state (an admin's: every tenant's)."""
+    last = state.store.last_tick()
+    totals: dict[str, float] = dict(last.state.get("totals", {})) if last else {}
+    carbon_price = state.scenario.carbon_price_usd_per_tonne
+    cost = totals.get("cost_usd", 0.0)
+    emissions = totals.get("emissions_kg", 0.0)
+    requests = totals.get("requests", 0.0)
+    within = totals.get("within_slo", 0.0)
+    return SummaryOut(
+        time=None if last is None else last.time.to_pydatetime(),
+        fleet=FleetTotals(
+            objective_usd_before_penalties=cost + carbon_price * emissions / 1000.0,
+            cost_usd=cost,
+            emissions_kg=emissions,
+            carbon_price_usd_per_tonne=carbon_price,
+            energy_kwh={k[:-4]: v for k, v in totals.items() if k.endswith("_kwh")},
+            inference={
+                "requests": requests,
+                "served_within_slo": within,
+                "slo_violation_fraction": (requests - within) / requests if requests else 0.0,
+            },
+        ),
+        jobs=JobCounts(
+            scope=workload_scope(who),
+            tenant=None if who.admin else who.tenant,
+            by_state=state.store.job_counts(None if who.admin else who.tenant),
+        ),
+    )
