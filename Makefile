@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.policies --write docs/benchmarks.md
 	$(BIN)/python -m benchmarks.api_load --write docs/benchmarks.md
 	$(BIN)/python -m benchmarks.grid_event --write docs/benchmarks.md
+	$(BIN)/python -m benchmarks.reliability --write docs/benchmarks.md
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

@@ -347,3 +347,17 @@ def test_every_error_is_a_problem_with_field_problem_and_fix(svc):
     _problem(svc.client.delete("/v1/jobs", headers=h), 405, None)
     _problem(svc.client.get("/v1/sites/mars", headers=h), 404, "path.name", "a, b")
     _problem(post("/v1/grid-events", json={}, headers=h), 403, "header.Authorization", "admin")
+
+
+def test_unknown_and_repeated_query_parameters_are_refused(svc):
+    h = svc.token("acme", "read")
+    _problem(
+        svc.client.get("/v1/jobs?stat=queued", headers=h),
+        422,
+        "query.stat",
+        "limit, offset, site, state",
+    )
+    _problem(
+        svc.client.get("/v1/jobs?offset=1&offset=2", headers=h), 422, "query.offset", "2 times"
+    )
+    assert svc.client.get("/v1/jobs?state=queued&limit=5", headers=h).status_code == 200

@@ -3,6 +3,7 @@ both databases, revocation in every worker, readiness that follows the clock."""
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import subprocess
@@ -246,3 +247,28 @@ def _refused_mid_head(port: int) -> None:
     # The head was never finished (no blank line was sent): the server answered mid-head.
     assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
     assert b"application/problem+json" in answer
+
+
+def test_a_large_body_is_not_taken_for_large_headers(tmp_path):
+    database = f"sqlite:///{tmp_path / 'state.db'}"
+    port = free_port()
+    process = start_server(_config(tmp_path, database), port)
+    token = _token(database, "ops", "admin")["Authorization"]
+    # 40 KB of body, within the body limit (64 KiB), sent with its head in one write.
+    body = json.dumps(
+        {"name": "x", "work_accelerator_hours": 1.0, "slack_h": 1.0, "allowed_sites": ["a"] * 8000}
+    ).encode()
+    head = (
+        f"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: {token}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        "Connection: close\r\n\r\n"
+    ).encode()
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(head + body)
+            answer = s.recv(65536)
+        # The list is too long: the app saw the request, the head was not refused.
+        assert answer.startswith(b"HTTP/1.1 422 "), answer[:200]
+        assert b"body.allowed_sites" in answer
+    finally:
+        stop_group(process, signal.SIGTERM)

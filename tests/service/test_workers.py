@@ -27,6 +27,7 @@ from tests.service.processes import (
     wait_healthy,
 )
 from wattroute.service.supervise import ENV_BIND_WAIT
+from wattroute.service.workers import METRICS_PREFIX, remove_orphaned_metrics
 
 CONFIG = """
 name: workers-test
@@ -342,3 +343,16 @@ def test_a_watched_process_exits_when_its_parent_is_killed(tmp_path: Path, mode:
         assert took < (2.0 if mode == "slow" else 1.0), took
     finally:
         stop_group(parent, signal.SIGKILL)
+
+
+def test_a_start_removes_the_metrics_folders_of_killed_servers(tmp_path: Path):
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    orphan = tmp_path / f"{METRICS_PREFIX}{gone.pid}-abc"
+    live = tmp_path / f"{METRICS_PREFIX}{os.getpid()}-def"
+    other = tmp_path / "wattroute-metrics-notapid"
+    for folder in (orphan, live, other):
+        folder.mkdir()
+    assert remove_orphaned_metrics(str(tmp_path)) == [str(orphan)]
+    assert live.is_dir()
+    assert other.is_dir()

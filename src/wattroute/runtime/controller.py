@@ -409,7 +409,7 @@ class Controller:
                 site=None,
                 accelerators=0,
                 error=f"job function {r.function!r} is no longer registered for tenant "
-                f"{r.tenant!r}; nothing was run",
+                f"{r.tenant!r}; it is not run any further",
             )
             log.warning("job refused", extra={"fields": {"job": r.id, "function": r.function}})
             refused.append(r)

@@ -1,10 +1,12 @@
-"""The HTTP server's protocol: requests whose head (request line and headers) is over
-:data:`MAX_HEAD_BYTES` are refused with 431 before the rest of the head is read, so that a
-megabyte of ``Authorization`` header costs the server 16 KiB, not a megabyte.
+"""The HTTP server's protocol: requests whose head (request line and headers) runs over
+:data:`MAX_HEAD_BYTES` unfinished are refused with 431 before the rest of it is read, so that
+a megabyte of ``Authorization`` header costs the server a few tens of KiB, not a megabyte.
 
 uvicorn's httptools protocol (``uvicorn[standard]``) buffers a request's head without bound;
-:class:`BoundedHttpTools` counts the bytes that arrive while a head is being parsed and answers
-431 and closes the connection when they pass the limit.
+:class:`BoundedHttpTools` counts the bytes that arrive while a head is being parsed and, when
+more than the limit has arrived and the head is still not finished, answers 431 and closes the
+connection. (A head that arrives whole in one read of the socket, at most 256 KiB, is parsed;
+the routes refuse what is too long in it.)
 """
 
 from __future__ import annotations
@@ -53,11 +55,12 @@ class BoundedHttpTools(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._in_head:
             self._head_bytes += len(data)
-            if self._head_bytes > MAX_HEAD_BYTES:
-                self.transport.write(_too_large())
-                self.transport.close()
-                return
         super().data_received(data)
+        # Checked after parsing: a chunk that also finished the head (and carries the start of
+        # the body) is not counted against it.
+        if self._in_head and self._head_bytes > MAX_HEAD_BYTES and not self.transport.is_closing():
+            self.transport.write(_too_large())
+            self.transport.close()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()

@@ -1,4 +1,5 @@
-"""Prometheus metrics of the service (``GET /metrics``), on a registry of its own.
+"""Prometheus metrics of the service (``GET /metrics``, for tokens with the ``metrics`` scope:
+series carry every tenant's service keys), on a registry of its own.
 
 With several API worker processes (``api.workers`` > 1) the service runs prometheus_client in
 multiprocess mode (``PROMETHEUS_MULTIPROC_DIR`` set before any process imports it): counters

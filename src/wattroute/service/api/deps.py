@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
@@ -119,7 +120,8 @@ _QUERIES: dict[int, frozenset[str]] = {}
 
 async def no_unknown_query(request: Request) -> None:
     """Refuse query parameters the route does not take (a misspelt filter such as
-    ``?stat=queued`` would otherwise be ignored and list everything)."""
+    ``?stat=queued`` would otherwise be ignored and list everything), and any given more than
+    once (only one of the values would count)."""
     if not request.query_params:
         return
     route = request.scope.get("route")
@@ -129,7 +131,16 @@ async def no_unknown_query(request: Request) -> None:
     known = _QUERIES.get(id(route))
     if known is None:
         known = _QUERIES[id(route)] = _query_names(dependant)
-    unknown = sorted(set(request.query_params) - known)
+    counts = Counter(key for key, _ in request.query_params.multi_items())
+    repeated = sorted(key for key, n in counts.items() if n > 1)
+    if repeated:  # no parameter takes a list: which one would count?
+        raise ProblemError(
+            422,
+            f"query.{repeated[0]}",
+            f"is given {counts[repeated[0]]} times",
+            "give each query parameter once",
+        )
+    unknown = sorted(set(counts) - known)
     if unknown:
         raise ProblemError(
             422,

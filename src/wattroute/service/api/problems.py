@@ -27,6 +27,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException
+from starlette.routing import Match, Route
 
 from wattroute.service.schemas import PATTERNS, FieldError, Problem
 
@@ -79,7 +80,13 @@ def response(
     )
 
 
+_RFC9110 = {413: "Content Too Large", 422: "Unprocessable Content"}
+"""Reason phrases RFC 9110 renamed (Python's http module keeps the older ones)."""
+
+
 def _title(status: int) -> str:
+    if status in _RFC9110:
+        return _RFC9110[status]
     try:
         return http.HTTPStatus(status).phrase
     except ValueError:
@@ -197,6 +204,16 @@ def _fields_at(request: Request, loc: Sequence[Any]) -> list[str]:
 
 # -- the handlers -------------------------------------------------------------------------------
 
+
+def _methods(request: Request) -> list[str]:
+    """Every method some route takes on the request's path."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        if isinstance(route, Route) and route.matches(request.scope)[0] != Match.NONE:
+            methods |= route.methods or set()
+    return sorted(methods)
+
+
 _HTTP_ERRORS = {
     400: ("body", None, "send a JSON object encoded as UTF-8 (Content-Type: application/json)"),
     404: (None, "no such route", "check the path against the API reference at /docs"),
@@ -226,6 +243,10 @@ def install(app: FastAPI) -> None:
         field, problem, fix = _HTTP_ERRORS.get(
             exc.status_code, (None, None, "see the API reference at /docs")
         )
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette names the methods of the first route on the path; there may be more.
+            headers["Allow"] = ", ".join(_methods(request))
         if problem is None:
             text = exc.detail if isinstance(exc.detail, str) else ""
             problem = (text or _title(exc.status_code)).lower()
@@ -233,7 +254,7 @@ def install(app: FastAPI) -> None:
             exc.status_code,
             [FieldError(field=field, problem=problem, fix=fix)],
             request.url.path,
-            exc.headers,
+            headers,
         )
 
     @app.exception_handler(OperationalError)
