@@ -56,7 +56,7 @@ def test_kill_minus_9_loses_nothing_accepted_and_duplicates_nothing(tmp_path):
     port = free_port()
     rng = random.Random(7)
     accepted: dict[str, str] = {}  # idempotency key -> job id, answered 2xx
-    attempted: set[str] = set()
+    attempted: dict[str, dict[str, object]] = {}  # idempotency key -> body sent
     progress_before: dict[str, float] = {}
     url = f"sqlite:///{tmp_path / 'state.db'}"
     process = _start(config, port)
@@ -69,13 +69,13 @@ def test_kill_minus_9_loses_nothing_accepted_and_duplicates_nothing(tmp_path):
                 with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
                     while not stop.is_set():
                         key = f"r{round_}-{i}"
-                        attempted.add(key)
                         body = {
                             "name": key,
                             "work_accelerator_hours": 2.0 + i % 5,
                             "max_accelerators": 2,
                             "slack_h": 12,
                         }
+                        attempted[key] = body
                         try:
                             r = client.post("/v1/jobs", json=body, headers={"Idempotency-Key": key})
                         except httpx.HTTPError:
@@ -99,15 +99,11 @@ def test_kill_minus_9_loses_nothing_accepted_and_duplicates_nothing(tmp_path):
             store.engine.dispose()
             process = _start(config, port)
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-                # Clients retry what they do not know the fate of, with the same key.
-                for key in sorted(attempted - set(accepted)):
-                    body = {
-                        "name": key,
-                        "work_accelerator_hours": 2.0,
-                        "max_accelerators": 2,
-                        "slack_h": 12,
-                    }
-                    r = client.post("/v1/jobs", json=body, headers={"Idempotency-Key": key})
+                # Clients retry what they do not know the fate of: the same key, the same body.
+                for key in sorted(attempted.keys() - accepted.keys()):
+                    r = client.post(
+                        "/v1/jobs", json=attempted[key], headers={"Idempotency-Key": key}
+                    )
                     assert r.status_code in (200, 201), r.text
                     accepted[key] = r.json()["id"]
                 jobs = client.get("/v1/jobs", params={"limit": 1000}).json()["jobs"]

@@ -9,6 +9,7 @@ import pytest
 
 from wattroute.runtime import JobRecord, ServiceRecord, SiteOverride, SiteReading, TickRecord
 from wattroute.service.server import open_store
+from wattroute.service.store import TokenGrant
 
 T0 = pd.Timestamp("2023-06-01T00:00Z")
 
@@ -78,7 +79,7 @@ def test_a_tick_commits_progress_but_never_undoes_a_cancellation(database_url):
 def test_tokens_overrides_and_events(database_url):
     store = open_store(database_url)
     store.add_token("acme", "read,submit", "ab" * 32)
-    assert store.token("ab" * 32) == ("acme", "read,submit")
+    assert store.token("ab" * 32) == TokenGrant("acme", "read,submit", None)
     assert store.token("cd" * 32) is None
     store.set_override("a", SiteOverride(import_limit_kw=5.0, offline=True))
     assert store.site_overrides()["a"].offline
@@ -117,9 +118,13 @@ def test_tokens_expire_and_revocation_holds_at_once(database_url):
     live = store.add_token("acme", "submit", "ab" * 32, "ci")
     gone = store.add_token("acme", "read", "cd" * 32, expires_at=now - pd.Timedelta(seconds=1))
     later = store.add_token("globex", "read", "ef" * 32, expires_at=now + pd.Timedelta(days=1))
-    assert store.token("ab" * 32) == ("acme", "submit")
+    assert store.token("ab" * 32) == TokenGrant("acme", "submit")
     assert store.token("cd" * 32) is None  # expired
-    assert store.token("ef" * 32) == ("globex", "read")
+    grant = store.token("ef" * 32)
+    assert grant is not None
+    assert (grant.tenant, grant.scopes) == ("globex", "read")
+    assert grant.expires_at is not None
+    assert abs((grant.expires_at - (now + pd.Timedelta(days=1))).total_seconds()) < 1e-3
     assert store.revoke_token(live)
     assert not store.revoke_token(live)  # once
     assert not store.revoke_token(10_000)

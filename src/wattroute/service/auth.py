@@ -8,9 +8,12 @@ see and act on every tenant's workloads; includes all the others). A tenant sees
 only its own workloads.
 
 A token is shown once, when created; the store keeps its SHA-256 (tokens are 256-bit random,
-so a plain hash is enough), and nothing logs it. Every request looks its token up in the
-database, so a revocation (``wattroute token revoke``) or an expiry takes effect at once in
-every API process.
+so a plain hash is enough), and nothing logs it. A revocation (``wattroute token revoke``) or an
+expiry takes effect at once in every API process: on SQLite every request looks its token up
+in the database (a local read in WAL mode, which costs nothing measurable); on PostgreSQL each
+process keeps the tokens it has seen in a :class:`TokenCache` that the database empties the
+moment any token is created or revoked (``LISTEN``/``NOTIFY``), and that is off whenever that
+channel is down.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import threading
 from dataclasses import dataclass
 
 import pandas as pd
@@ -116,3 +120,68 @@ def new_token() -> str:
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class TokenCache:
+    """The principals of tokens seen lately, by hash, with their expiry (UTC), for as long as
+    the database vouches for them: :meth:`clear` empties it (a token was created or revoked)
+    and :meth:`disable` turns it off (the channel that says so is down).
+
+    A lookup that raced a clear does not put back what it read: :meth:`put` takes the
+    generation that :meth:`generation` gave before the lookup and drops the entry if a clear
+    came since.
+    """
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[Principal, pd.Timestamp | None]] = {}
+        self._generation = 0
+        self._enabled = False
+        self._lock = threading.Lock()
+
+    @property
+    def enabled(self) -> bool:
+        return self._enabled
+
+    def enable(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._generation += 1
+            self._enabled = True
+
+    def disable(self) -> None:
+        with self._lock:
+            self._enabled = False
+            self._entries.clear()
+            self._generation += 1
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._generation += 1
+
+    def generation(self) -> int:
+        return self._generation
+
+    def get(self, digest: str, now: pd.Timestamp) -> Principal | None:
+        """The cached principal of a token that has not expired at ``now``, if any."""
+        if not self._enabled:
+            return None
+        entry = self._entries.get(digest)
+        if entry is None or (entry[1] is not None and entry[1] <= now):
+            return None
+        return entry[0]
+
+    def put(
+        self,
+        digest: str,
+        principal: Principal,
+        expires_at: pd.Timestamp | None,
+        generation: int,
+    ) -> None:
+        with self._lock:
+            if not self._enabled or generation != self._generation:
+                return
+            if len(self._entries) >= self.max_entries:
+                self._entries.clear()
+            self._entries[digest] = (principal, expires_at)

@@ -13,15 +13,18 @@ reading, and the controller's heartbeat, are upserts (``INSERT ... ON CONFLICT D
 from __future__ import annotations
 
 import contextlib
+import logging
+import sqlite3
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
 import pandas as pd
 from sqlalchemy import (
+    DateTime,
     Row,
     Select,
     Table,
@@ -31,6 +34,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -57,8 +61,11 @@ from wattroute.service.db import (
     SiteReadingRow,
     TickRow,
     TokenRow,
+    UtcDateTime,
     sessions,
 )
+
+log = logging.getLogger("wattroute.store")
 
 # Every column of a job but its id and allowed sites (stored as JSON).
 JOB_FIELDS = (
@@ -103,6 +110,19 @@ def _rowcount(result: Any) -> int:
     return int(cast(CursorResult[Any], result).rowcount)
 
 
+TOKEN_CHANNEL = "wattroute_tokens"
+"""The PostgreSQL channel on which every creation or revocation of a token is announced."""
+
+
+@dataclass(frozen=True)
+class TokenGrant:
+    """What a live token grants: its tenant, its stored scopes, when it expires (UTC)."""
+
+    tenant: str
+    scopes: str
+    expires_at: pd.Timestamp | None = None
+
+
 @dataclass(frozen=True)
 class TokenInfo:
     """What is known of a token (never the token itself). Times UTC."""
@@ -137,6 +157,14 @@ def job_record(row: Row[Any]) -> JobRecord:
     )
 
 
+_TOKEN = select(TokenRow.tenant, TokenRow.scopes, TokenRow.expires_at).where(
+    TokenRow.token_hash == bindparam("token_hash"),
+    TokenRow.revoked.is_(False),
+    or_(TokenRow.expires_at.is_(None), TokenRow.expires_at > bindparam("now", type_=UtcDateTime)),
+)
+"""A live token by its hash, at ``now``."""
+
+
 class SqlStore:
     """Durable state on an SQLAlchemy engine (SQLite or PostgreSQL)."""
 
@@ -149,6 +177,13 @@ class SqlStore:
         self._write_lock: contextlib.AbstractContextManager[Any] = (
             threading.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
         )
+        # A database file on this machine (SQLite in WAL mode): a read takes microseconds and
+        # never waits for a writer; token lookups use a connection of their own per thread.
+        database = engine.url.database
+        self.local = engine.dialect.name == "sqlite" and database not in (None, "", ":memory:")
+        self._readers = threading.local()
+        processor = DateTime().dialect_impl(engine.dialect).result_processor(engine.dialect, None)
+        self._datetime: Callable[[Any], Any] = processor or (lambda value: value)
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[Session]:
@@ -195,19 +230,82 @@ class SqlStore:
             )
             s.add(row)
             s.flush()
+            self._announce_token_change(s)
             return int(row.id)
 
-    def token(self, token_hash: str) -> tuple[str, str] | None:
-        """(tenant, scopes) of a token that is neither revoked nor expired, by its hash."""
+    def token(self, token_hash: str) -> TokenGrant | None:
+        """What a token that is neither revoked nor expired grants, by its hash (asked on
+        most requests: the statement is built once; on a local SQLite file it is read on a
+        plain connection, a tenth of the cost)."""
+        if self.local:
+            return self._local_token(token_hash)
         with self.engine.connect() as c:
-            row = c.execute(
-                select(TokenRow.tenant, TokenRow.scopes).where(
-                    TokenRow.token_hash == token_hash,
-                    TokenRow.revoked.is_(False),
-                    or_(TokenRow.expires_at.is_(None), TokenRow.expires_at > _utcnow()),
-                )
-            ).first()
-            return None if row is None else (row[0], row[1])
+            row = c.execute(_TOKEN, {"token_hash": token_hash, "now": _utcnow()}).first()
+            return None if row is None else TokenGrant(row[0], row[1], _ts(row[2]))
+
+    def _local_token(self, token_hash: str) -> TokenGrant | None:
+        reader: sqlite3.Connection | None = getattr(self._readers, "connection", None)
+        if reader is None:
+            reader = sqlite3.connect(
+                str(self.engine.url.database), isolation_level=None, timeout=30
+            )
+            reader.execute("PRAGMA query_only = ON")
+            self._readers.connection = reader
+        row = reader.execute(
+            "SELECT tenant, scopes, expires_at FROM tokens WHERE token_hash = ? AND NOT revoked",
+            (token_hash,),
+        ).fetchone()
+        if row is None:
+            return None
+        # SQLite keeps UtcDateTime values as text of the naive UTC time.
+        expires = None if row[2] is None else pd.Timestamp(self._datetime(row[2]), tz="UTC")
+        if expires is not None and expires <= pd.Timestamp.now(tz="UTC"):
+            return None
+        return TokenGrant(row[0], row[1], expires)
+
+    def _announce_token_change(self, s: Session) -> None:
+        """On PostgreSQL, tell every listening API process, when this transaction commits."""
+        if self.engine.dialect.name == "postgresql":
+            s.execute(text("SELECT pg_notify(:channel, '')"), {"channel": TOKEN_CHANNEL})
+
+    def watch_tokens(
+        self,
+        on_change: Callable[[], None],
+        on_up: Callable[[], None],
+        on_down: Callable[[], None],
+        stop: threading.Event,
+        retry_s: float = 1.0,
+    ) -> threading.Thread | None:
+        """On PostgreSQL, a thread that listens for token changes until ``stop`` is set:
+        ``on_up`` once it listens (again), ``on_change`` at each change, ``on_down`` when the
+        connection is lost (it reconnects every ``retry_s``). ``None`` on SQLite, which has no
+        such channel."""
+        if self.engine.dialect.name != "postgresql":
+            return None
+        import psycopg
+
+        conninfo = self.engine.url.set(drivername="postgresql").render_as_string(
+            hide_password=False
+        )
+
+        def listen() -> None:
+            while not stop.is_set():
+                try:
+                    with psycopg.connect(conninfo, autocommit=True, connect_timeout=5) as conn:
+                        conn.execute(f"LISTEN {TOKEN_CHANNEL}")
+                        on_up()
+                        while not stop.is_set():
+                            for _ in conn.notifies(timeout=0.5):
+                                on_change()
+                except psycopg.Error:
+                    log.warning("token change channel lost; looking tokens up each request")
+                finally:
+                    on_down()
+                stop.wait(retry_s)
+
+        thread = threading.Thread(target=listen, name="token-changes", daemon=True)
+        thread.start()
+        return thread
 
     def tokens(self, tenant: str | None = None) -> list[TokenInfo]:
         """Every token (of ``tenant``), oldest first."""
@@ -237,6 +335,7 @@ class SqlStore:
                 .where(TokenRow.id == token_id, TokenRow.revoked.is_(False))
                 .values(revoked=True, revoked_at=_utcnow())
             )
+            self._announce_token_change(s)
             return _rowcount(done) > 0
 
     # -- jobs --------------------------------------------------------------------------------

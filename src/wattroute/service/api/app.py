@@ -37,10 +37,15 @@ def create_app(state: AppState) -> FastAPI:
                 target=state.controller.run, args=(state.stop,), name="controller", daemon=True
             )
             state.thread.start()
+        watch = state.store.watch_tokens(
+            state.tokens.clear, state.tokens.enable, state.tokens.disable, state.stop
+        )
         yield
         state.stop.set()
         if state.thread is not None:
             state.thread.join(timeout=30)
+        if watch is not None:
+            watch.join(timeout=5)
         for close in reversed(state.on_close):
             close()
 

@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
+import pandas as pd
 from fastapi import Depends, Path, Query, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
@@ -29,7 +30,9 @@ BEARER = HTTPBearer(
 )
 
 
-def state_of(request: Request) -> AppState:
+async def state_of(request: Request) -> AppState:
+    """The app's state (async: a plain function would cost every request a trip through the
+    thread pool)."""
     state: AppState = request.app.state.wattroute
     return state
 
@@ -40,15 +43,15 @@ State = Annotated[AppState, Depends(state_of)]
 def authorize(scope: str) -> Callable[..., Awaitable[Principal]]:
     """A dependency admitting callers whose token has ``scope``.
 
-    The token is looked up in the database on every request, so revoking it or its expiry
-    takes effect at once in every API process. A credential too long to be a token is refused
-    without a lookup."""
+    The token is looked up in the database, or (on PostgreSQL) in the process's cache, which
+    the database empties at once when any token is created or revoked; its expiry is checked
+    at every request. A credential too long to be a token is refused without a lookup."""
 
     async def check(
         request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
     ) -> Principal:
-        state = state_of(request)
+        state: AppState = request.app.state.wattroute
         if not state.auth_required:
             return OPEN
         token = None if credentials is None else credentials.credentials.strip()
@@ -63,16 +66,27 @@ def authorize(scope: str) -> Callable[..., Awaitable[Principal]]:
                 "`wattroute token create`)",
                 CHALLENGE,
             )
-        found = await run_in_threadpool(state.store.token, token_hash(token))
-        if found is None:
-            raise ProblemError(
-                401,
-                "header.Authorization",
-                "unknown, expired or revoked token",
-                "ask the operator for a valid token",
-                CHALLENGE,
+        digest = token_hash(token)
+        who = state.tokens.get(digest, pd.Timestamp.now(tz="UTC"))
+        if who is None:
+            generation = state.tokens.generation()
+            grant = (
+                # A read of a local file in WAL mode never waits for a writer and takes tens
+                # of microseconds: cheaper here than a trip through the thread pool.
+                state.store.token(digest)
+                if state.store.local
+                else await run_in_threadpool(state.store.token, digest)
             )
-        who = Principal(found[0], stored_scopes(found[1]))
+            if grant is None:
+                raise ProblemError(
+                    401,
+                    "header.Authorization",
+                    "unknown, expired or revoked token",
+                    "ask the operator for a valid token",
+                    CHALLENGE,
+                )
+            who = Principal(grant.tenant, stored_scopes(grant.scopes))
+            state.tokens.put(digest, who, grant.expires_at, generation)
         if not who.may(scope):
             raise ProblemError(
                 403,

@@ -43,10 +43,17 @@ def site_index(state: AppState, name: str) -> int:
     return state.site_names.index(name)
 
 
-def _site_out(state: AppState, i: int) -> SiteOut:
+def _site_out(
+    state: AppState,
+    i: int,
+    overrides: dict[str, SiteOverride] | None = None,
+    readings: dict[str, SiteReading] | None = None,
+) -> SiteOut:
+    """Site ``i`` with its override and latest reading (read from the store unless given)."""
     s = state.scenario.sites[i]
-    o = state.store.site_overrides().get(s.name)
-    r = state.store.site_readings().get(s.name)
+    overrides = state.store.site_overrides() if overrides is None else overrides
+    readings = state.store.site_readings() if readings is None else readings
+    o, r = overrides.get(s.name), readings.get(s.name)
     return SiteOut(
         name=s.name,
         latitude=s.latitude,
@@ -80,12 +87,13 @@ def fleet(state: State, _: Reader) -> FleetOut:
     """The fleet: sites (with operator overrides and latest meter readings) and demand
     points."""
     sc = state.scenario
+    overrides, readings = state.store.site_overrides(), state.store.site_readings()
     return FleetOut(
         name=sc.name,
         step_minutes=sc.step.total_seconds() / 60,
         period_start=sc.start.to_pydatetime(),
         period_end=sc.end.to_pydatetime(),
-        sites=[_site_out(state, i) for i in range(len(sc.sites))],
+        sites=[_site_out(state, i, overrides, readings) for i in range(len(sc.sites))],
         demand_points=[
             {"name": p.name, "latitude": p.latitude, "longitude": p.longitude, "zone": p.zone}
             for p in sc.demand_points

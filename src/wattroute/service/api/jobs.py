@@ -117,13 +117,19 @@ def submit_job(
     ``Idempotency-Key`` and body returns the first job (200) instead of creating another; the
     same key with a different body is refused (422)."""
     digest = request_hash(body)
-    if idempotency_key is not None:
-        existing = state.store.job_by_key(who.tenant, idempotency_key)
-        if existing is not None:
-            return _repeat(existing, digest)
-    job = _admit(state, body, who, idempotency_key, digest)
+    try:
+        job = _admit(state, body, who, idempotency_key, digest)
+    except ProblemError:
+        # A retry of a job accepted before is answered with that job, even if the request
+        # would not be admitted now (its deadline has come closer, the period has ended).
+        existing = (
+            None if idempotency_key is None else state.store.job_by_key(who.tenant, idempotency_key)
+        )
+        if existing is None:
+            raise
+        return _repeat(existing, digest)
     stored, created = state.store.submit_job(job)
-    if not created:  # a concurrent submission with the same key won the race
+    if not created:  # the key was used before (or by a concurrent submission)
         return _repeat(stored, digest)
     return _json(job_out(stored), 201)
 

@@ -12,6 +12,7 @@ from wattroute.runtime.clock import Clock
 from wattroute.runtime.controller import Controller
 from wattroute.runtime.registry import CodeRegistry
 from wattroute.runtime.submissions import FleetRules
+from wattroute.service.auth import TokenCache
 from wattroute.service.metrics import ServiceMetrics
 from wattroute.service.readiness import ReadinessRules
 from wattroute.service.store import SqlStore
@@ -35,6 +36,7 @@ class AppState:
     auth_required: bool = True
     max_body_bytes: int = 64 * 1024
     metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
+    tokens: TokenCache = field(default_factory=TokenCache)
     run_controller: bool = True
     gateway: Gateway | None = None
     jobs_need_code: bool = False
