@@ -39,7 +39,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult, Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session
 
 from wattroute.runtime.records import (
@@ -245,16 +245,19 @@ class SqlStore:
 
     def _local_token(self, token_hash: str) -> TokenGrant | None:
         reader: sqlite3.Connection | None = getattr(self._readers, "connection", None)
-        if reader is None:
-            reader = sqlite3.connect(
-                str(self.engine.url.database), isolation_level=None, timeout=30
-            )
-            reader.execute("PRAGMA query_only = ON")
-            self._readers.connection = reader
-        row = reader.execute(
-            "SELECT tenant, scopes, expires_at FROM tokens WHERE token_hash = ? AND NOT revoked",
-            (token_hash,),
-        ).fetchone()
+        query = "SELECT tenant, scopes, expires_at FROM tokens WHERE token_hash = ? AND NOT revoked"
+        try:
+            if reader is None:
+                # In WAL mode a reader never waits for writers; the short timeout bounds the
+                # rare wait for a lock (a checkpoint, a migration) of whoever calls this.
+                reader = sqlite3.connect(
+                    str(self.engine.url.database), isolation_level=None, timeout=1.0
+                )
+                reader.execute("PRAGMA query_only = ON")
+                self._readers.connection = reader
+            row = reader.execute(query, (token_hash,)).fetchone()
+        except sqlite3.OperationalError as exc:  # locked: the same answer as the engine's
+            raise OperationalError(query, (), exc) from None
         if row is None:
             return None
         # SQLite keeps UtcDateTime values as text of the naive UTC time.
