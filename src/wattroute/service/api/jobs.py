@@ -154,7 +154,8 @@ def _admit(
         raise ProblemError(
             422, f"body.{exc.field}", exc.problem.rstrip("."), exc.fix.rstrip(".")
         ) from None
-    except (OverflowError, ValueError):  # a deadline beyond what timestamps represent
+    except (OverflowError, pd.errors.OutOfBoundsDatetime, pd.errors.OutOfBoundsTimedelta):
+        # a deadline beyond what timestamps represent (the schema's bounds should prevent it)
         raise ProblemError(
             422,
             "body.slack_h",
