@@ -176,6 +176,7 @@ def fuzz(database: str, folder: Path, max_examples: int, seed: int) -> FuzzResul
                 capture_output=True,
                 text=True,
                 check=False,
+                cwd=folder,  # its cache of crashes goes to the run's folder, not the checkout
             )
         finally:
             stop_group(process, signal.SIGTERM)
