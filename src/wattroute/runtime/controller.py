@@ -338,7 +338,7 @@ class Controller:
         """Ask the policy for step ``k`` with the fleet as it stands at ``now``, and repair
         the decision to fit."""
         fleet = self._effective_fleet(now)
-        records, refused = self._registered(self.store.active_jobs())
+        records, refused, entry_points = self._registered(self.store.active_jobs())
         table, ids = load_table(records, fleet.names, self.scenario.start)
         services = self._services(k)
         observation = self._observe(k, now, fleet, table, ids, services)
@@ -381,27 +381,27 @@ class Controller:
             fixed.battery_kw,
             fixed.genset_kw,
             fixed.accelerator_limit,
-            code={r.id: (self._entry_point(r), dict(r.args)) for r in records if r.function},
+            code={r.id: (entry_points[r.id], dict(r.args)) for r in records if r.function},
             handlers={s.name: self._handlers.get(s.name) for s in services},
         )
         return _Decided(
             fleet, records, table, ids, service_arrays, fixed, allocation, decision_s, refused
         )
 
-    def _entry_point(self, record: JobRecord) -> str:
-        assert record.function is not None
-        entry = self.options.registry.lookup("job", record.function, record.tenant)
-        assert entry is not None  # _registered let only registered ones through
-        return entry.entry_point
-
-    def _registered(self, records: list[JobRecord]) -> tuple[list[JobRecord], list[JobRecord]]:
-        """The jobs whose code is registered for their tenant (or that name none), and the
-        others, failed: the operator withdrew their code after they were accepted."""
+    def _registered(
+        self, records: list[JobRecord]
+    ) -> tuple[list[JobRecord], list[JobRecord], dict[str, str]]:
+        """The jobs whose code is registered for their tenant (or that name none); the others,
+        failed: the operator withdrew their code after they were accepted; and the entry
+        point of each kept job that names code, by job id."""
         registry = self.options.registry
-        kept, refused = [], []
+        kept, refused, entry_points = [], [], {}
         for r in records:
-            if r.function is None or registry.lookup("job", r.function, r.tenant) is not None:
+            entry = None if r.function is None else registry.lookup("job", r.function, r.tenant)
+            if r.function is None or entry is not None:
                 kept.append(r)
+                if entry is not None:
+                    entry_points[r.id] = entry.entry_point
                 continue
             r = dataclasses.replace(
                 r,
@@ -413,7 +413,7 @@ class Controller:
             )
             log.warning("job refused", extra={"fields": {"job": r.id, "function": r.function}})
             refused.append(r)
-        return kept, refused
+        return kept, refused, entry_points
 
     def tick(self) -> TickRecord:
         """Plan, enact and commit the next step."""

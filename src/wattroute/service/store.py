@@ -191,6 +191,12 @@ class SqlStore:
         with self._write_lock, self.session.begin() as s:
             yield s
 
+    def _insert(self, model: type[DeclarativeBase]) -> Any:
+        """An INSERT into ``model``'s table in this database's dialect, which knows
+        ``ON CONFLICT`` (SQLite and PostgreSQL alike)."""
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        return dialect.insert(cast(Table, model.__table__))
+
     def _upsert(
         self,
         s: Session,
@@ -199,9 +205,7 @@ class SqlStore:
         keys: Sequence[str],
     ) -> None:
         """Insert ``values``, or update the row with the same ``keys``, in one statement."""
-        table = cast(Table, model.__table__)
-        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
-        statement = dialect.insert(table).values(**values)
+        statement = self._insert(model).values(**values)
         statement = statement.on_conflict_do_update(
             index_elements=list(keys),
             set_={k: statement.excluded[k] for k in values if k not in keys},
@@ -440,11 +444,13 @@ class SqlStore:
             return [job_record(r) for r in rows]
 
     def services(self) -> list[ServiceRecord]:
-        """Every tenant's services (what the controller plans)."""
-        return self.services_page(None, None, 0)[0]
+        """Every tenant's services by tenant and name (what the controller plans, each tick)."""
+        with self.session() as s:
+            query = select(ServiceRow).order_by(ServiceRow.tenant, ServiceRow.name)
+            return [_service(r) for r in s.scalars(query)]
 
     def services_page(
-        self, tenant: str | None, limit: int | None = 100, offset: int = 0
+        self, tenant: str | None, limit: int = 100, offset: int = 0
     ) -> tuple[list[ServiceRecord], int]:
         """Services (of ``tenant``, or all) by tenant and name, and how many there are."""
         query = select(ServiceRow)
@@ -452,9 +458,7 @@ class SqlStore:
             query = query.where(ServiceRow.tenant == tenant)
         with self.session() as s:
             total = s.scalar(select(func.count()).select_from(query.subquery())) or 0
-            page = query.order_by(ServiceRow.tenant, ServiceRow.name).offset(offset)
-            if limit is not None:
-                page = page.limit(limit)
+            page = query.order_by(ServiceRow.tenant, ServiceRow.name).limit(limit).offset(offset)
             return [_service(r) for r in s.scalars(page)], int(total)
 
     def grid_events(self, start: pd.Timestamp, end: pd.Timestamp) -> list[GridEventRecord]:
@@ -595,10 +599,8 @@ class SqlStore:
     def create_service(self, record: ServiceRecord) -> bool:
         """Create a service in one atomic insert; ``False`` if the tenant has one by that name
         (the existing one is left as it is)."""
-        table = cast(Table, ServiceRow.__table__)
-        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
         statement = (
-            dialect.insert(table)
+            self._insert(ServiceRow)
             .values(
                 tenant=record.tenant,
                 name=record.name,
@@ -611,7 +613,7 @@ class SqlStore:
                 created_at=_utcnow(),
             )
             .on_conflict_do_nothing(index_elements=["tenant", "name"])
-            .returning(table.c.name)  # a row back only if inserted (rowcount is not reliable)
+            .returning(ServiceRow.name)  # a row back only if inserted (rowcount is not reliable)
         )
         with self._write() as s:
             return s.execute(statement).first() is not None

@@ -67,12 +67,15 @@ def _check_points(state: AppState, demand: dict[str, float]) -> None:
         )
 
 
+def _no_service(name: str) -> ProblemError:
+    """The 404 for a service the caller has not (another tenant's looks the same)."""
+    return not_found("path.name", f"service {name!r}", "list your services with GET /v1/services")
+
+
 def own_service(state: AppState, name: str, tenant: str) -> ServiceRecord:
     s = state.store.service(tenant, name)
     if s is None:
-        raise not_found(
-            "path.name", f"service {name!r}", "list your services with GET /v1/services"
-        )
+        raise _no_service(name)
     return s
 
 
@@ -166,9 +169,7 @@ def update_demand(
         acting_tenant(who, tenant), name, dict(body.demand_rps)
     )
     if updated is None:
-        raise not_found(
-            "path.name", f"service {name!r}", "list your services with GET /v1/services"
-        )
+        raise _no_service(name)
     return service_out(updated)
 
 
@@ -182,9 +183,7 @@ def delete_service(
     name: ObjectId, state: State, who: Submitter, tenant: TenantParam = None
 ) -> Response:
     if not state.store.delete_service(acting_tenant(who, tenant), name):
-        raise not_found(
-            "path.name", f"service {name!r}", "list your services with GET /v1/services"
-        )
+        raise _no_service(name)
     return Response(status_code=204)
 
 

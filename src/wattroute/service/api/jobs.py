@@ -164,12 +164,17 @@ def _admit(
         ) from None
 
 
+def _no_job(job_id: str) -> ProblemError:
+    """The 404 for a job the caller has not (another tenant's looks the same)."""
+    return not_found("path.job_id", f"job {job_id!r}", "list your jobs with GET /v1/jobs")
+
+
 def own_job(state: AppState, job_id: str, who: Principal) -> JobRecord:
     """The caller's job (an admin's: anyone's), or 404: another tenant's job does not exist
     as far as the caller can tell."""
     job = state.store.job(job_id)
     if job is None or (job.tenant != who.tenant and not who.admin):
-        raise not_found("path.job_id", f"job {job_id!r}", "list your jobs with GET /v1/jobs")
+        raise _no_job(job_id)
     return job
 
 
@@ -208,5 +213,5 @@ def cancel_job(job_id: ObjectId, state: State, who: Submitter) -> JobOut:
     own_job(state, job_id, who)
     job = state.store.cancel_job(job_id)
     if job is None:  # pragma: no cover - jobs are never deleted
-        raise not_found("path.job_id", f"job {job_id!r}", "list your jobs with GET /v1/jobs")
+        raise _no_job(job_id)
     return job_out(job)
