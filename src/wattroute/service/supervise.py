@@ -99,8 +99,8 @@ def _watch(parent_pid: int, poll_s: float, grace_s: float) -> None:
 
 
 def _leave(parent_pid: int, grace_s: float) -> None:
-    """Shut down gracefully (SIGTERM to ourselves: a second one, after the kernel's, does no
-    harm) and arm a hard exit for ``grace_s`` seconds later."""
+    """Shut down gracefully (SIGTERM to our main thread: a second one, after the kernel's,
+    does no harm) and arm a hard exit for ``grace_s`` seconds later."""
     global _leaving
     with _lock:
         if _leaving:
@@ -110,7 +110,9 @@ def _leave(parent_pid: int, grace_s: float) -> None:
         "the supervising process died; this API worker exits",
         extra={"fields": {"parent_pid": parent_pid, "worker_pid": os.getpid()}},
     )
-    os.kill(os.getpid(), signal.SIGTERM)
+    # To the main thread: Python runs signal handlers there, and a signal the kernel hands to
+    # another thread would leave a main thread blocked in a system call asleep until it returns.
+    signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGTERM)
     timer = threading.Timer(grace_s, _hard_exit)
     timer.daemon = True
     timer.start()
