@@ -178,3 +178,15 @@ def test_no_look_ahead_with_a_shape_changing_the_future_output_never_changes_the
     )
     np.testing.assert_array_equal(before, after)
     assert (before >= 0).all()
+
+
+def test_a_provider_forecast_received_by_now_replaces_the_forecasters_guess():
+    values = np.arange(60, dtype=float)[:, None]
+    rows = np.full((60, 1), np.nan)
+    received = np.full((60, 1), np.iinfo(np.int64).max)
+    rows[31:34, 0] = [500.0, 501.0, 502.0]
+    received[31:33, 0] = 30  # the weather forecast of steps 31-32 came at step 30
+    received[33, 0] = 31  # that of step 33 only later: not known at step 30
+    history = History({"x": values}, 30, forecasts={"x": (rows, received)})
+    out = history.forecast("x", 5, Persistence(), DAY)[:, 0]
+    np.testing.assert_array_equal(out, [500.0, 501.0, 30.0, 30.0, 30.0])

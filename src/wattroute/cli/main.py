@@ -101,6 +101,13 @@ def _parser() -> argparse.ArgumentParser:
     srv.add_argument("--host", help="address to listen on (overrides the config's)")
     srv.add_argument("--port", type=int, help="port to listen on (overrides the config's)")
 
+    sig = sub.add_parser("signals", help="check a live configuration's signal sources")
+    sig_sub = sig.add_subparsers(dest="signals_command", required=True, metavar="ACTION")
+    sig_check = sig_sub.add_parser(
+        "check", help="ask every source once: which answered, latest value, age, kind"
+    )
+    sig_check.add_argument("--config", required=True, help="service config YAML (live signals)")
+
     tok = sub.add_parser("token", help="manage API tokens: create, list, revoke")
     tok_sub = tok.add_subparsers(dest="token_command", required=True, metavar="ACTION")
     create = tok_sub.add_parser("create", help="create a token (printed once)")
@@ -325,6 +332,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args)
         if args.command == "token":
             return _token(args, console)
+        if args.command == "signals":
+            from wattroute.cli.signals import check
+
+            return check(args, console)
         if args.command == "demo":
             from wattroute.cli.demo import run_demo
 

@@ -31,6 +31,11 @@ class Clock(Protocol):
         """Wall-clock seconds until ``when`` (zero or less if it has passed)."""
         ...
 
+    def wall_s(self) -> float:
+        """Real-world time, epoch seconds: what response times (how long a grid event took
+        to be met) and heartbeats are measured in, whatever pace the fleet's time keeps."""
+        ...
+
 
 @dataclass
 class RealClock:
@@ -44,6 +49,9 @@ class RealClock:
 
     def seconds_until(self, when: pd.Timestamp) -> float:
         return (when - self.now()).total_seconds()
+
+    def wall_s(self) -> float:
+        return time.time()
 
 
 @dataclass
@@ -77,12 +85,17 @@ class ReplayClock:
     def seconds_until(self, when: pd.Timestamp) -> float:
         return (when - self.now()).total_seconds() / self.speedup
 
+    def wall_s(self) -> float:
+        return time.time()
+
 
 @dataclass
 class ManualClock:
-    """A clock that moves only when told: the test double of :class:`Clock`."""
+    """A clock that moves only when told: the test double of :class:`Clock`. Its wall time
+    is ``wall`` (epoch seconds) when set, else the real one."""
 
     current: pd.Timestamp
+    wall: float | None = None
 
     def now(self) -> pd.Timestamp:
         return self.current
@@ -97,3 +110,6 @@ class ManualClock:
 
     def seconds_until(self, when: pd.Timestamp) -> float:
         return 0.0  # time jumps: nothing to wait for
+
+    def wall_s(self) -> float:
+        return time.time() if self.wall is None else self.wall

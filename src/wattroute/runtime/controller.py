@@ -52,8 +52,9 @@ from wattroute.policies.base import ActiveJobs, Observation, Policy, ServiceStat
 from wattroute.policies.greedy import GreedyPolicy
 from wattroute.runtime.clock import Clock
 from wattroute.runtime.executor import Allocation, Executor, StepReport
+from wattroute.runtime.intake import SignalIntake
 from wattroute.runtime.jobs import changed, load_table, store_table
-from wattroute.runtime.providers import SIGNAL_NAMES, SignalProvider
+from wattroute.runtime.providers import SignalProvider
 from wattroute.runtime.records import (
     GridEventRecord,
     Heartbeat,
@@ -64,7 +65,7 @@ from wattroute.runtime.records import (
     TickRecord,
 )
 from wattroute.runtime.registry import CodeRegistry
-from wattroute.signals.forecast import Blend, Forecaster, History
+from wattroute.signals.forecast import Blend, Forecaster
 from wattroute.sim.dispatch import GridTerms
 from wattroute.sim.inference import route
 from wattroute.sim.repair import RepairCounts, check_shapes, clean_routing, repair
@@ -213,14 +214,15 @@ class Controller:
         self.step_h = scenario.step_h
         self.n_steps = scenario.n_steps
         s = self.fleet.n_sites
-        self.received = {name: np.full((self.n_steps, s), np.nan) for name in SIGNAL_NAMES}
-        self.shapes = known_shapes(scenario)  # clear-sky solar, computable ahead
-        # Per signal published ahead (day-ahead prices): the first step not yet known, as of
-        # each step and per site, ``(N, S)``; ``received`` holds the published rows.
-        self.published: dict[str, np.ndarray] = {}
+        self.intake = SignalIntake(
+            provider,
+            self.fleet.names,
+            scenario.start,
+            scenario.step,
+            self.n_steps,
+            known_shapes(scenario),  # clear-sky solar, computable ahead
+        )
         self.rates: dict[str, dict[str, np.ndarray]] = {}
-        self.last_good = {name: np.full(s, np.nan) for name in SIGNAL_NAMES}
-        self.missing_since: dict[tuple[str, int], pd.Timestamp] = {}
         self.repairs = RepairCounts()
         self.status = ControllerStatus()
         self.listeners: list[Callable[[TickRecord, StepReport | None], None]] = []
@@ -246,6 +248,16 @@ class Controller:
         self.policy.reset()
         self._resume()
 
+    @property
+    def received(self) -> dict[str, np.ndarray]:
+        """Every signal as received, ``(N, S)`` per name (the intake's)."""
+        return self.intake.received
+
+    @property
+    def published(self) -> dict[str, np.ndarray]:
+        """Per signal published ahead, the first step not yet known, ``(N, S)``."""
+        return self.intake.published
+
     # -- time --------------------------------------------------------------------------------
 
     def time_of(self, step: int) -> pd.Timestamp:
@@ -265,11 +277,10 @@ class Controller:
         self._next_step = last.step + 1
         self.executor.restore(np.asarray(last.state.get("soc_kwh", self.executor.soc_kwh)))
         self._totals.update(last.state.get("totals", {}))
-        for name, values in last.state.get("last_good", {}).items():
-            self.last_good[name] = np.asarray(values, dtype=float)
+        self.intake.restore_last_good(last.state.get("last_good", {}))
         # The received history before the restart: read it again, so forecasts have a past.
         for k in range(max(0, self._next_step - 3 * steps_per_day(self.step_h)), self._next_step):
-            self._receive(k, quiet=True)
+            self.intake.receive(k, quiet=True)
         self.status.step = last.step
         self.status.time = last.time
         self.status.ticks = 0
@@ -316,7 +327,11 @@ class Controller:
                 }
             },
         )
+        # The forecaster reads the past days: take in what the provider has of them.
+        first = max(self._next_step, to - 3 * steps_per_day(self.step_h))
         self._next_step = to
+        for k in range(first, to):
+            self.intake.receive(k, quiet=True)
 
     def _wait(self, due: pd.Timestamp, stop: threading.Event) -> bool:
         """Wait for ``due``, watching the envelope every ``watch_s`` and writing a heartbeat
@@ -441,8 +456,9 @@ class Controller:
             state={
                 "soc_kwh": report.soc_kwh.tolist(),
                 "totals": dict(self._totals),
+                "signal_kinds": self.intake.kinds(),
                 "last_good": {
-                    n: np.nan_to_num(v, nan=0.0).tolist() for n, v in self.last_good.items()
+                    n: np.nan_to_num(v, nan=0.0).tolist() for n, v in self.intake.last_good.items()
                 },
             },
         )
@@ -555,7 +571,7 @@ class Controller:
             return
         load = self.executor.load_kw_now(np.maximum(self.received["pue"][k], 1.0))
         index = self._site_index
-        wall = time.time()
+        wall = self.clock.wall_s()
         for e in pending:
             i = index.get(e.site)
             if i is None:
@@ -591,7 +607,7 @@ class Controller:
         for site, r in list(self._drops.items()):
             i = index[site]
             if load[i] <= self._supply_kw[i] * (1 + 1e-6) + 1e-6:
-                seconds = max(time.time() - r.received_at.timestamp(), 0.0)
+                seconds = max(self.clock.wall_s() - r.received_at.timestamp(), 0.0)
                 self.store.record_reading_compliance(site, r.time, seconds)
                 del self._drops[site]
                 log.info("power drop met", extra={"fields": {"site": site, "seconds": seconds}})
@@ -603,7 +619,7 @@ class Controller:
     def _signal_snapshot(self, k: int) -> dict[str, Any]:
         """The latest received value and the forecast of every signal per site, as of step
         ``k`` (what ``GET /v1/signals`` serves)."""
-        history = History(self.received, k, self.published, self.shapes)
+        history = self.intake.history(k)
         steps = max(1, round(self.options.signal_horizon_h / self.step_h))
         season = max(1, round(24 / self.step_h))
         sites: dict[str, dict[str, Any]] = {name: {} for name in self.fleet.names}
@@ -614,17 +630,19 @@ class Controller:
                 sites[name][signal_name] = {
                     "latest": float(latest[i]),
                     "forecast": np.round(forecast[:, i], 4).tolist(),
+                    **self.intake.describe(signal_name, i, self.time_of(k)),
                 }
         return {
             "time": self.time_of(k).isoformat(),
             "step_minutes": self.step_h * 60,
+            "kinds": self.intake.kinds(),
             "sites": sites,
         }
 
     def _beat(self) -> None:
         """Report on itself through the store; a failure is logged, not raised."""
         beat = Heartbeat(
-            at=pd.Timestamp.now(tz="UTC"),
+            at=pd.Timestamp(self.clock.wall_s(), unit="s", tz="UTC").floor("us"),
             step=self.status.step,
             time=self.status.time,
             degraded=self.status.degraded,
@@ -640,57 +658,11 @@ class Controller:
 
     # -- signals -----------------------------------------------------------------------------
 
-    def _receive(self, k: int, quiet: bool = False) -> None:
-        if k >= self.n_steps:
-            return
-        readings = self.provider.read(k)
-        reasons = []
-        now = self.time_of(k)
-        for name in SIGNAL_NAMES:
-            values = np.asarray(readings[name], dtype=float)
-            known = self.published.get(name)
-            if known is not None and k > 0:
-                # a value published ahead stands in for a feed that is down now
-                values = np.where(
-                    np.isnan(values) & (known[k - 1] > k), self.received[name][k], values
-                )
-            missing = np.isnan(values)
-            good = ~missing
-            self.last_good[name] = np.where(good, values, self.last_good[name])
-            for s in np.flatnonzero(good):
-                self.missing_since.pop((name, int(s)), None)
-            for s in np.flatnonzero(missing):
-                since = self.missing_since.setdefault((name, int(s)), now)
-                reasons.append(
-                    f"{name} at {self.fleet.names[s]} missing since {since:%Y-%m-%dT%H:%MZ}"
-                )
-            self.received[name][k] = np.nan_to_num(self.last_good[name], nan=0.0)
-        for name, (until, ahead) in self.provider.read_ahead(k).items():
-            self._publish(k, name, until, ahead)
-        if k > 0:  # what was published stays known, whatever a feed says later
-            for known in self.published.values():
-                np.maximum(known[k], known[k - 1], out=known[k])
-        if quiet:
-            return
-        degraded = bool(reasons)
-        if degraded != self.status.degraded:
-            event = "degraded" if degraded else "recovered"
-            log.warning(event, extra={"fields": {"step": k, "reasons": reasons}})
-        self.status.degraded = degraded
-        self.status.reasons = tuple(reasons)
-
-    def _publish(self, k: int, name: str, until: np.ndarray, ahead: np.ndarray) -> None:
-        """Take in what was published at step ``k`` for later steps: the rows into
-        ``received``, the first unknown step per site into ``published``."""
-        known = self.published.get(name)
-        if known is None:
-            steps = np.arange(1, self.n_steps + 1)[:, np.newaxis]
-            known = self.published[name] = np.repeat(steps, self.fleet.n_sites, axis=1)
-        rows = ahead[: max(self.n_steps - k - 1, 0)]
-        target = self.received[name][k + 1 : k + 1 + rows.shape[0]]
-        given = ~np.isnan(rows)
-        target[given] = rows[given]
-        known[k] = np.clip(until, k + 1, self.n_steps)
+    def _receive(self, k: int) -> None:
+        """Take in step ``k``'s signals; the controller is degraded while the intake is."""
+        self.intake.receive(k)
+        self.status.degraded = self.intake.degraded
+        self.status.reasons = self.intake.reasons
 
     def _effective_fleet(self, now: pd.Timestamp) -> FleetStatic:
         """The fleet with operator overrides, grid events in force and, while degraded, the
@@ -794,7 +766,7 @@ class Controller:
         ids: np.ndarray,
         services: list[ServiceArrays],
     ) -> Observation:
-        signals: dict[str, np.ndarray] = dict(self.received)
+        signals: dict[str, np.ndarray] = {}
         for s in services:
             history = self.rates.get(s.name, {})
             signals[f"rate_rps:{s.name}"] = (
@@ -830,7 +802,7 @@ class Controller:
             solar_now=self.received["solar_kw"][k].copy(),
             wind_now=self.received["wind_kw"][k].copy(),
             pue_now=np.maximum(self.received["pue"][k], 1.0),
-            history=History(signals, k, self.published, self.shapes),
+            history=self.intake.history(k, signals),
             forecaster=self.options.forecaster,
         )
 
@@ -999,25 +971,43 @@ def build_controller(
     executor: Executor | None = None,
     options: ControllerOptions | None = None,
 ) -> Controller:
-    """A controller replaying ``scenario``'s signals on the simulated executor by default."""
+    """A controller replaying ``scenario``'s signals on the simulated executor by default.
+
+    With a ``provider`` of live values and no ``executor``, the simulated executor meters
+    what the provider gave (the controller's received signals), not the scenario's
+    placeholders."""
     from wattroute.runtime.executor import SimulatedExecutor
     from wattroute.runtime.providers import ReplayProvider
+    from wattroute.runtime.providers.live import LiveProvider
 
     signals = FleetSignals.from_scenario(scenario)
     options = options or ControllerOptions()
-    return Controller(
+    live = isinstance(provider, LiveProvider)
+    simulated = executor is None
+    controller = Controller(
         scenario,
         store,
         policy,
-        provider or ReplayProvider(signals, published_ahead(scenario)),
+        provider
+        or ReplayProvider(
+            signals,
+            published_ahead(scenario),
+            kinds={"carbon_g_per_kwh": scenario.carbon_intensity_kind},
+        ),
         executor
         or SimulatedExecutor(
             FleetStatic.from_scenario(scenario),
             signals,
             scenario.step_h,
             options.check_balance,
-            GridTerms.from_signals(signals, scenario.carbon_price_usd_per_tonne),
+            None if live else GridTerms.from_signals(signals, scenario.carbon_price_usd_per_tonne),
         ),
         clock,
         options,
     )
+    if simulated and live:
+        assert isinstance(controller.executor, SimulatedExecutor)
+        controller.executor.actual = FleetSignals(
+            **{name: controller.received[name] for name in FleetSignals.NAMES}
+        )
+    return controller

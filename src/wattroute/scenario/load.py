@@ -130,9 +130,13 @@ def load_scenario(
     return build_scenario(spec, base)
 
 
-def build_scenario(spec: ScenarioSpec, data_dir: Path) -> Scenario:
-    """Build the core scenario from a validated spec, reading data relative to ``data_dir``."""
-    return _Builder(spec, data_dir).build()
+def build_scenario(spec: ScenarioSpec, data_dir: Path, live: bool = False) -> Scenario:
+    """Build the core scenario from a validated spec, reading data relative to ``data_dir``.
+
+    ``live``: the fleet of a live service, whose signals come from providers at run time. A
+    site's solar or wind without weather or a trace then gets a zero profile, and a PUE that
+    follows temperature its base value, as placeholders the providers' values replace."""
+    return _Builder(spec, data_dir, live).build()
 
 
 def _ts(value: Any) -> pd.Timestamp:
@@ -140,9 +144,10 @@ def _ts(value: Any) -> pd.Timestamp:
 
 
 class _Builder:
-    def __init__(self, spec: ScenarioSpec, data_dir: Path) -> None:
+    def __init__(self, spec: ScenarioSpec, data_dir: Path, live: bool = False) -> None:
         self.spec = spec
         self.data_dir = data_dir
+        self.live = live
         self.start = _ts(spec.start)
         self.end = _ts(spec.end)
         self.step = pd.Timedelta(spec.step)
@@ -383,7 +388,7 @@ class _Builder:
             if isinstance(spec.pue, float | int)
             else Pue(**spec.pue.model_dump())
         )
-        if pue.depends_on_temperature and temperature is None:
+        if pue.depends_on_temperature and temperature is None and not self.live:
             raise ScenarioError(
                 f"{field}.pue.per_degree_c",
                 "a temperature-dependent PUE needs the site's weather.",
@@ -396,6 +401,8 @@ class _Builder:
                 how = f"trace {spec.solar.trace.file}:{spec.solar.trace.column}"
             elif weather is not None:
                 profile, how = self.solar_from_weather(spec, weather, elevation, f"{field}.solar")
+            elif self.live:
+                profile, how = np.zeros(self.n), "live: weather forecast"
             else:
                 raise ScenarioError(
                     f"{field}.solar",
@@ -431,6 +438,8 @@ class _Builder:
                 except ScenarioError as exc:
                     raise ScenarioError(f"{field}.wind.turbine", exc.problem, exc.fix) from None
                 how = f"windpowerlib {spec.wind.turbine} from {weather[2]}"
+            elif self.live:
+                profile, how = np.zeros(self.n), "live: weather forecast"
             else:
                 raise ScenarioError(
                     f"{field}.wind",

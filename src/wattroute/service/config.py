@@ -34,14 +34,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import pandas as pd
 import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     NonNegativeFloat,
     PositiveFloat,
     PositiveInt,
+    Tag,
     ValidationError,
     model_validator,
 )
@@ -92,6 +95,111 @@ class SignalsConfig(_Strict):
     provider: Literal["replay"] = "replay"
     start: datetime | None = None
     end: datetime | None = None
+
+
+class ProviderSettings(_Strict):
+    """How to reach one provider: its endpoint (the public one by default), timeout,
+    retries, the request budget its plan allows, and the *names* of its credentials
+    (environment variables, or keys of ``signals.secrets_file``) — never the values."""
+
+    base_url: str | None = None
+    timeout_s: PositiveFloat = 10.0
+    attempts: int = Field(default=3, ge=1, le=10)
+    requests_per_minute: PositiveInt | None = None
+    requests_per_month: PositiveInt | None = None
+    token: str | None = None
+    username: str | None = None
+    password: str | None = None
+
+
+ProviderName = Literal["electricitymaps", "watttime", "entsoe", "gridstatus", "openmeteo"]
+
+
+class SourceSpec(_Strict):
+    """One source of a site's signal, in the order they are tried.
+
+    ``electricitymaps`` needs ``zone`` (``DE``, ``US-CAL-CISO``) and takes ``scope``
+    (lifecycle or direct); ``watttime`` needs ``region`` (``CAISO_NORTH``); ``entsoe`` needs
+    ``area`` (``DE_LU`` or an EIC code); ``gridstatus`` needs ``iso`` and ``node`` and takes
+    ``market``.
+    """
+
+    source: Literal["electricitymaps", "watttime", "entsoe", "gridstatus"]
+    zone: str | None = None
+    region: str | None = None
+    area: str | None = None
+    iso: Literal["CAISO", "ERCOT", "PJM", "NYISO"] | None = None
+    node: str | None = None
+    market: Literal["day-ahead", "real-time"] = "day-ahead"
+    scope: Literal["lifecycle", "direct"] = "lifecycle"
+
+    @model_validator(mode="after")
+    def _place(self) -> SourceSpec:
+        need = {
+            "electricitymaps": ("zone",),
+            "watttime": ("region",),
+            "entsoe": ("area",),
+            "gridstatus": ("iso", "node"),
+        }[self.source]
+        missing = [name for name in need if getattr(self, name) is None]
+        if missing:
+            raise ValueError(f"source {self.source} needs {' and '.join(missing)}")
+        return self
+
+
+class SiteSignals(_Strict):
+    """A site's live sources: ``carbon`` and ``price`` in the order tried; ``weather``
+    (``openmeteo``) turns a weather forecast into its solar, wind and PUE."""
+
+    carbon: list[SourceSpec] = []
+    price: list[SourceSpec] = []
+    weather: Literal["openmeteo"] | None = None
+
+
+class LiveSignalsConfig(_Strict):
+    """Signals from the providers' APIs, on the real clock.
+
+    ``start`` is the service's first day (kept across restarts: steps count from it) and
+    ``days`` how long it runs. ``sites`` names each site's sources; ``providers`` how to
+    reach each provider. ``required`` lists the signals every grid-connected site must have
+    a source for (``wattroute signals check`` fails otherwise). Carbon intensities of
+    different kinds (average and marginal, lifecycle and direct) in one objective are refused
+    unless ``allow_mixed_kinds``. ``usd_per_eur`` converts ENTSO-E's EUR/MWh.
+    """
+
+    provider: Literal["live"]
+    start: datetime
+    days: int = Field(default=366, ge=1, le=3660)
+    refresh_minutes: PositiveFloat = 15.0
+    stale_after_hours: PositiveFloat = 3.0
+    lookback_days: PositiveFloat = 3.0
+    horizon_days: float = Field(default=2.0, gt=0, le=16)
+    secrets_file: str | None = None
+    usd_per_eur: PositiveFloat | None = None
+    allow_mixed_kinds: bool = False
+    required: list[Literal["carbon", "price"]] = ["carbon", "price"]
+    providers: dict[ProviderName, ProviderSettings] = {}
+    sites: dict[str, SiteSignals] = {}
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LiveSignalsConfig:
+        sources = [src for site in self.sites.values() for src in (*site.carbon, *site.price)]
+        if any(src.source == "entsoe" for s in self.sites.values() for src in s.price) and (
+            self.usd_per_eur is None
+        ):
+            raise ValueError(
+                "ENTSO-E prices are in EUR: set usd_per_eur (USD per EUR) to convert them"
+            )
+        for src in sources:
+            if src.source == "gridstatus" and any(
+                src in site.carbon for site in self.sites.values()
+            ):
+                raise ValueError("gridstatus gives prices, not carbon: move it under price")
+            if src.source in ("electricitymaps", "watttime") and any(
+                src in site.price for site in self.sites.values()
+            ):
+                raise ValueError(f"{src.source} gives carbon, not prices: move it under carbon")
+        return self
 
 
 class ClockConfig(_Strict):
@@ -196,11 +304,20 @@ class ReadinessConfig(_Strict):
     heartbeat_timeout_s: PositiveFloat = 30.0
 
 
+def _signals_provider(value: Any) -> str:
+    """Which signals section this is: ``provider`` (``replay`` when not given)."""
+    raw = value.get("provider", "replay") if isinstance(value, dict) else value.provider
+    return str(raw)
+
+
 class ServiceConfigSpec(_Strict):
     name: str = "wattroute"
     data_dir: str | None = None
     fleet: FleetConfig
-    signals: SignalsConfig = SignalsConfig()
+    signals: Annotated[
+        Annotated[SignalsConfig, Tag("replay")] | Annotated[LiveSignalsConfig, Tag("live")],
+        Discriminator(_signals_provider),
+    ] = SignalsConfig()
     policy: str = "mpc"
     executor: Literal["simulated", "ray"] = "simulated"
     ray: RayConfig = RayConfig()
@@ -210,6 +327,26 @@ class ServiceConfigSpec(_Strict):
     auth: AuthConfig = AuthConfig()
     code: CodeConfig | None = None
     readiness: ReadinessConfig = ReadinessConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _live_grid_placeholders(cls, raw: Any) -> Any:
+        """With live signals a site's grid names no price or carbon file: its sources are
+        under ``signals.sites``. Zero placeholders stand in for the fleet's build."""
+        if not isinstance(raw, dict):
+            return raw
+        signals, fleet = raw.get("signals"), raw.get("fleet")
+        if not (isinstance(signals, dict) and signals.get("provider") == "live"):
+            return raw
+        if not isinstance(fleet, dict) or not isinstance(fleet.get("sites"), list):
+            return raw
+        sites = []
+        for site in fleet["sites"]:
+            grid = site.get("grid") if isinstance(site, dict) else None
+            if isinstance(grid, dict) and not ({"file", "model", "price", "carbon"} & set(grid)):
+                site = {**site, "grid": {**grid, "price": 0.0, "carbon": 0.0}}
+            sites.append(site)
+        return {**raw, "fleet": {**fleet, "sites": sites}}
 
 
 @dataclass(frozen=True, eq=False)
@@ -286,6 +423,8 @@ def load_service_config(
 
 def _fleet_scenario(spec: ServiceConfigSpec, data_dir: Path, folder: Path) -> Scenario:
     fleet = spec.fleet
+    if isinstance(spec.signals, LiveSignalsConfig):
+        return _live_scenario(spec, spec.signals, data_dir)
     if fleet.scenario is not None:
         path = Path(fleet.scenario)
         path = path if path.is_absolute() else folder / path
@@ -317,3 +456,38 @@ def _fleet_scenario(spec: ServiceConfigSpec, data_dir: Path, folder: Path) -> Sc
         demand_points=fleet.demand_points,
     )
     return build_scenario(scenario_spec, data_dir)
+
+
+def _live_scenario(spec: ServiceConfigSpec, live: LiveSignalsConfig, data_dir: Path) -> Scenario:
+    """The fleet of a live service: its sites as given inline, over ``days`` from ``start``,
+    with placeholder signals (the providers' values replace them)."""
+    fleet = spec.fleet
+    if fleet.scenario is not None:
+        raise ScenarioError(
+            "fleet.scenario",
+            "a live service takes its sites inline, not from a scenario file.",
+            "list the sites under fleet.sites.",
+        )
+    names = {site.name for site in fleet.sites}
+    unknown = sorted(set(live.sites) - names)
+    if unknown:
+        raise ScenarioError(
+            "signals.sites",
+            f"names sites the fleet does not have: {', '.join(unknown)}.",
+            f"use the fleet's site names: {', '.join(sorted(names))}.",
+        )
+    start = pd.Timestamp(live.start)
+    start = start.tz_localize("UTC") if start.tzinfo is None else start.tz_convert("UTC")
+    scenario_spec = ScenarioSpec(
+        name=spec.name,
+        start=start.to_pydatetime(),
+        end=(start + pd.Timedelta(days=live.days)).to_pydatetime(),
+        step=fleet.step,
+        carbon_price_usd_per_tonne=fleet.carbon_price_usd_per_tonne,
+        carbon_intensity=fleet.carbon_intensity,
+        penalties=fleet.penalties,
+        network=fleet.network,
+        sites=fleet.sites,
+        demand_points=fleet.demand_points,
+    )
+    return build_scenario(scenario_spec, data_dir, live=True)

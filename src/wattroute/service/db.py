@@ -153,6 +153,23 @@ class SiteReadingRow(Base):
     compliance_s: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
+class SignalValueRow(Base):
+    """A value a live source fetched: one row per signal, site, source and interval start
+    (a refetch replaces it), so that a restarted controller has its history without asking
+    the provider again (see :class:`wattroute.runtime.records.SignalValue`)."""
+
+    __tablename__ = "signal_values"
+    signal: Mapped[str] = mapped_column(String(64), primary_key=True)
+    site: Mapped[str] = mapped_column(String(128), primary_key=True)
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    time: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    forecast: Mapped[bool] = mapped_column(Boolean)
+    interval_s: Mapped[float] = mapped_column(Float)
+    fetched_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
 class TickRow(Base):
     __tablename__ = "ticks"
     step: Mapped[int] = mapped_column(Integer, primary_key=True)

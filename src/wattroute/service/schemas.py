@@ -388,6 +388,11 @@ class FleetTotals(BaseModel):
     carbon_price_usd_per_tonne: float
     energy_kwh: dict[str, float]
     inference: dict[str, float]
+    signal_kinds: dict[str, list[str]] = Field(
+        default={},
+        description="per signal, the kinds of value the run used (e.g. carbon_g_per_kwh: "
+        "['average/lifecycle']; replayed files: 'recorded' or the scenario's intensity kind)",
+    )
 
 
 class JobCounts(BaseModel):

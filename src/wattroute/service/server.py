@@ -29,7 +29,7 @@ from wattroute.policies import get_policy
 from wattroute.runtime.clock import Clock, RealClock, ReplayClock
 from wattroute.runtime.controller import ControllerOptions, build_controller
 from wattroute.service.api import AppState, create_app
-from wattroute.service.config import ServiceConfig, load_service_config
+from wattroute.service.config import LiveSignalsConfig, ServiceConfig, load_service_config
 from wattroute.service.db import make_engine, migrate
 from wattroute.service.http import server_options
 from wattroute.service.logs import configure
@@ -58,8 +58,8 @@ def open_store(url: str) -> SqlStore:
 def make_clock(config: ServiceConfig, store: SqlStore) -> Clock:
     """The configured clock; a replay resumes after the last committed tick."""
     spec = config.spec
-    if spec.clock.kind == "real":
-        return RealClock()
+    if spec.clock.kind == "real" or isinstance(spec.signals, LiveSignalsConfig):
+        return RealClock()  # live signals are the world's now
     last = store.last_tick()
     start = config.scenario.start if last is None else last.time + config.scenario.step
     return ReplayClock(pd.Timestamp(start), spec.clock.speedup)
@@ -89,12 +89,20 @@ def build_state(
             os.environ[ENV_RAY_ADDRESS] = address  # for API workers
         gateway = Gateway(config.scenario, address)
     controller = None
+    live = isinstance(spec.signals, LiveSignalsConfig)
     if with_controller:
+        provider = None
+        if live:
+            from wattroute.service.signals import build_live_provider
+
+            provider, clients = build_live_provider(config, clock, store)
+            on_close.append(clients.close)
         controller = build_controller(
             config.scenario,
             store,
             get_policy(spec.policy),
             clock,
+            provider=provider,
             executor=executor,
             options=ControllerOptions(
                 # Requests pass through the gateway: its time counts against the SLO.
@@ -102,7 +110,7 @@ def build_state(
                 registry=config.registry,
                 # On real time the past is gone: go to the step in force, not through the
                 # steps missed while down (or before the service first started).
-                skip_missed_steps=spec.clock.kind == "real",
+                skip_missed_steps=spec.clock.kind == "real" or live,
             ),
         )
     sc = config.scenario
@@ -123,7 +131,7 @@ def build_state(
             spec.readiness.max_lag_steps,
             spec.readiness.max_lag_s,
             spec.readiness.heartbeat_timeout_s,
-            spec.clock.speedup if spec.clock.kind == "replay" else 1.0,
+            spec.clock.speedup if spec.clock.kind == "replay" and not live else 1.0,
         ),
         on_close=on_close,
         cluster=cluster,
@@ -217,7 +225,10 @@ def serve(
                 "fleet": config.scenario.name,
                 "policy": config.spec.policy,
                 "database": _redact(config.database_url),
-                "clock": config.spec.clock.kind,
+                "clock": "real"
+                if config.spec.clock.kind == "real"
+                or isinstance(config.spec.signals, LiveSignalsConfig)
+                else "replay",
                 "host": listen.host,
                 "port": listen.port,
                 "workers": api.workers,

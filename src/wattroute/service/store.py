@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import (
     DateTime,
@@ -42,6 +43,7 @@ from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session
 
+from wattroute.runtime.providers.values import Fetched
 from wattroute.runtime.records import (
     PROGRESS_FIELDS,
     GridEventRecord,
@@ -57,6 +59,7 @@ from wattroute.service.db import (
     HeartbeatRow,
     JobRow,
     ServiceRow,
+    SignalValueRow,
     SiteOverrideRow,
     SiteReadingRow,
     TickRow,
@@ -490,6 +493,72 @@ class SqlStore:
                 r.site: SiteOverride(r.import_limit_kw, r.power_cap_kw, r.offline)
                 for r in s.scalars(select(SiteOverrideRow))
             }
+
+    # -- fetched signal values ---------------------------------------------------------------
+
+    def save_signal_values(self, site: str, fetched: Fetched) -> None:
+        """Keep what a live source fetched for ``site`` (a value fetched again replaces the
+        one before), in one transaction."""
+        if not len(fetched):
+            return
+        interval_s = fetched.interval.total_seconds()
+        rows = [
+            {
+                "signal": fetched.signal,
+                "site": site,
+                "source": fetched.source,
+                "time": t.to_pydatetime(),
+                "kind": fetched.kind,
+                "value": float(v) if np.isfinite(v) else None,
+                "forecast": bool(f),
+                "interval_s": interval_s,
+                "fetched_at": _dt(fetched.fetched_at),
+            }
+            for t, v, f in zip(fetched.times, fetched.values, fetched.forecast, strict=True)
+        ]
+        keys = ("signal", "site", "source", "time")
+        with self._write() as s:
+            for first in range(0, len(rows), 1000):
+                statement = self._insert(SignalValueRow).values(rows[first : first + 1000])
+                s.execute(
+                    statement.on_conflict_do_update(
+                        index_elements=list(keys),
+                        set_={k: statement.excluded[k] for k in rows[0] if k not in keys},
+                    )
+                )
+
+    def signal_values(self, since: pd.Timestamp) -> list[tuple[str, Fetched]]:
+        """What live sources fetched for intervals from ``since`` on: per site, signal and
+        source one series (its kind and latest fetch time those of the newest row)."""
+        with self.session() as s:
+            found = s.scalars(
+                select(SignalValueRow)
+                .where(SignalValueRow.time >= since.to_pydatetime())
+                .order_by(
+                    SignalValueRow.site,
+                    SignalValueRow.signal,
+                    SignalValueRow.source,
+                    SignalValueRow.time,
+                )
+            ).all()
+        groups: dict[tuple[str, str, str], list[SignalValueRow]] = {}
+        for r in found:
+            groups.setdefault((r.site, r.signal, r.source), []).append(r)
+        out = []
+        for (site, signal, source), rows in groups.items():
+            newest = max(rows, key=lambda r: r.fetched_at)
+            fetched = Fetched(
+                signal,
+                source,
+                newest.kind,
+                _ts(newest.fetched_at) or pd.Timestamp(0, tz="UTC"),
+                pd.DatetimeIndex([_ts(r.time) for r in rows]).tz_convert("UTC"),
+                np.array([np.nan if r.value is None else r.value for r in rows], dtype=float),
+                np.array([r.forecast for r in rows], dtype=bool),
+                pd.Timedelta(seconds=newest.interval_s),
+            )
+            out.append((site, fetched))
+        return out
 
     def site_readings(self) -> dict[str, SiteReading]:
         with self.session() as s:

@@ -223,9 +223,13 @@ class History:
     shapes
         For signals that follow a shape known ahead (solar under a clear sky), per name the
         shape, ``(N, S)`` in the signal's unit; columns that are all zero have none.
+    forecasts
+        Forecasts a provider gave (a numerical weather forecast turned into solar output), per
+        name the rows ``(N, S)`` (NaN: none) and the step each row was received at ``(N, S)``:
+        a row received by now takes the forecaster's place; one received later is never read.
     """
 
-    __slots__ = ("_published", "_shapes", "_signals", "_step")
+    __slots__ = ("_forecasts", "_published", "_shapes", "_signals", "_step")
 
     def __init__(
         self,
@@ -233,11 +237,13 @@ class History:
         step: int,
         published: Mapping[str, np.ndarray] | None = None,
         shapes: Mapping[str, np.ndarray] | None = None,
+        forecasts: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
     ) -> None:
         self._signals = signals
         self._step = step
         self._published = published or {}
         self._shapes = shapes or {}
+        self._forecasts = forecasts or {}
 
     @property
     def step(self) -> int:
@@ -261,8 +267,9 @@ class History:
         self, name: str, horizon: int, forecaster: Forecaster, steps_per_day: int
     ) -> np.ndarray:
         """Forecast of ``name`` for the next ``horizon`` steps, shape ``(horizon, S)``: the
-        forecaster's (of the clear-sky index, for a signal with a shape known ahead), with the
-        rows already published in their place."""
+        forecaster's (of the clear-sky index, for a signal with a shape known ahead), a
+        provider's forecast where one was received by now, and the rows already published in
+        their place."""
         if isinstance(forecaster, Clairvoyant):
             return forecaster.forecast_ahead(
                 self._signals[name], self._step, horizon, steps_per_day, name
@@ -273,6 +280,11 @@ class History:
         else:
             past = self.last(name, forecaster.history_needed(horizon, steps_per_day))
             predicted = forecaster.forecast(past, horizon, steps_per_day)
+        given = self._forecasts.get(name)
+        if given is not None:
+            rows, received = (a[self._step + 1 : self._step + 1 + horizon] for a in given)
+            usable = np.isfinite(rows) & (received <= self._step)
+            predicted[: rows.shape[0]][usable] = rows[usable]
         published = self._published.get(name)
         if published is None:
             return predicted

@@ -51,7 +51,9 @@ def signals(
     state: State, _: Reader, horizon_h: Annotated[float, Query(gt=0, le=24)] = 24.0
 ) -> dict[str, Any]:
     """Latest received value and the controller's forecast of each signal, per site, as
-    of its last tick (forecasts reach 24 h ahead)."""
+    of its last tick (forecasts reach 24 h ahead), with where each value came from: source,
+    kind (average or marginal carbon, lifecycle or direct; day-ahead or real-time prices),
+    the time it is for, when it was fetched and its age in seconds."""
     beat = state.store.last_heartbeat()
     if beat is None or not beat.signals:
         return {"time": None, "sites": {}}
@@ -61,11 +63,9 @@ def signals(
         "time": snapshot["time"],
         "step_minutes": snapshot["step_minutes"],
         "degraded": beat.degraded,
+        "kinds": snapshot.get("kinds", {}),
         "sites": {
-            site: {
-                name: {"latest": v["latest"], "forecast": v["forecast"][:steps]}
-                for name, v in values.items()
-            }
+            site: {name: {**v, "forecast": v["forecast"][:steps]} for name, v in values.items()}
             for site, values in snapshot["sites"].items()
         },
     }
@@ -90,6 +90,7 @@ def summary(state: State, who: Reader) -> SummaryOut:
             emissions_kg=emissions,
             carbon_price_usd_per_tonne=carbon_price,
             energy_kwh={k[:-4]: v for k, v in totals.items() if k.endswith("_kwh")},
+            signal_kinds=last.state.get("signal_kinds", {}) if last else {},
             inference={
                 "requests": requests,
                 "served_within_slo": within,

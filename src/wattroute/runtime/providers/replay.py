@@ -1,23 +1,24 @@
-"""Signal providers: where the live controller gets prices, carbon and renewables from.
+"""The provider interface, and replayed signals.
 
 A provider answers, for a simulation step, the value of every signal at every site, with NaN
 where it has nothing (a feed is down, a file has a hole), and the values already published for
 later steps (a day-ahead market's prices, :mod:`wattroute.signals.publication`).
-:class:`ReplayProvider` replays recorded signals (the files a scenario names); live providers
-(market and carbon APIs) will implement the same interface. :class:`WithholdingProvider` wraps
-another and hides a signal for a while: the test double that proves the controller survives
-missing data.
+:class:`ReplayProvider` replays recorded signals (the files a scenario names); live
+providers (:mod:`wattroute.runtime.providers.live`) implement the same interface.
+:class:`WithholdingProvider` wraps another and hides a signal for a while: the test double
+that proves the controller survives missing data.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 
 from wattroute.model.arrays import FleetSignals
+from wattroute.runtime.providers.values import Provenance
 
 SIGNAL_NAMES = FleetSignals.NAMES
 
@@ -33,6 +34,17 @@ class SignalProvider(Protocol):
         """Values published by ``step`` for the steps after it: per signal published ahead,
         the first step not yet known per site, ``(S,)``, and the rows from ``step + 1`` on,
         ``(m, S)``, NaN where a site's value is not known. Empty if nothing is published."""
+        ...
+
+    def read_forecasts(self, step: int) -> Mapping[str, np.ndarray]:
+        """Forecasts the provider holds as of ``step`` (a numerical weather forecast turned
+        into solar output, a carbon forecast): per signal the rows for steps ``step + 1 ..``,
+        ``(m, S)``, NaN where it has none. Empty if it gives none."""
+        ...
+
+    def provenance(self, step: int) -> Mapping[str, Sequence[Provenance | None]]:
+        """Per signal and site, where the value of ``step`` came from (``None``: unchanged
+        or unknown)."""
         ...
 
 
@@ -52,6 +64,7 @@ class ReplayProvider:
 
     signals: FleetSignals
     published: Mapping[str, np.ndarray] = field(default_factory=dict)
+    kinds: Mapping[str, str] = field(default_factory=dict)
 
     def read(self, step: int) -> Mapping[str, np.ndarray]:
         n = self.signals.pue.shape[0]
@@ -71,6 +84,18 @@ class ReplayProvider:
             values[rows[:, np.newaxis] >= until[np.newaxis, :]] = np.nan
             out[name] = (until.copy(), values)
         return out
+
+    def read_forecasts(self, step: int) -> Mapping[str, np.ndarray]:
+        """Recorded signals come with no forecast: the controller's forecaster makes one."""
+        return {}
+
+    def provenance(self, step: int) -> Mapping[str, Sequence[Provenance | None]]:
+        """Every value is a replay of the scenario's files, for the time it is read at."""
+        s = self.signals.pue.shape[1]
+        return {
+            name: [Provenance("replay", self.kinds.get(name, "recorded"))] * s
+            for name in SIGNAL_NAMES
+        }
 
 
 @dataclass
@@ -105,3 +130,14 @@ class WithholdingProvider:
             values[:, hidden] = np.nan
             ahead[self.name] = (until, values)
         return ahead
+
+    def read_forecasts(self, step: int) -> Mapping[str, np.ndarray]:
+        forecasts = dict(self.inner.read_forecasts(step))
+        if self.first <= step <= self.last and self.name in forecasts:
+            rows = np.array(forecasts[self.name])
+            rows[:, slice(None) if self.site is None else self.site] = np.nan
+            forecasts[self.name] = rows
+        return forecasts
+
+    def provenance(self, step: int) -> Mapping[str, Sequence[Provenance | None]]:
+        return self.inner.provenance(step)
