@@ -4,6 +4,7 @@ handed out ahead, provenance, and history kept across a restart."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -31,6 +32,7 @@ class FakeSource:
     observed_until: pd.Timestamp | None = None  # default: now
     forecasts: bool = True
     error: Exception | None = None
+    unit: Literal["s", "ms", "us", "ns"] = "ns"  # of the times handed back
     calls: list[tuple[pd.Timestamp, pd.Timestamp]] = field(default_factory=list)
 
     def fetch(self, start: pd.Timestamp, end: pd.Timestamp, now: pd.Timestamp) -> Fetched:
@@ -43,7 +45,13 @@ class FakeSource:
             times = times[times <= last]
         values = self.level + times.hour.to_numpy(dtype=float)
         return Fetched(
-            self.signal, self.provider, self.kind, now, times, values, np.asarray(times > last)
+            self.signal,
+            self.provider,
+            self.kind,
+            now,
+            times.as_unit(self.unit),
+            values,
+            np.asarray(times > last),
         )
 
     def next_publication(self, now: pd.Timestamp) -> pd.Timestamp | None:
@@ -67,9 +75,10 @@ def step_of(p: LiveProvider, t: pd.Timestamp) -> int:
     return int((t - p.start) / p.step)
 
 
-def test_the_first_source_answers_with_its_kind_and_time():
+@pytest.mark.parametrize("unit", ["s", "us", "ns"])
+def test_the_first_source_answers_with_its_kind_and_time(unit):
     clock = ManualClock(START + pd.Timedelta(hours=10, minutes=20))
-    first, second = FakeSource("em", level=100), FakeSource("entsoe", level=500)
+    first, second = FakeSource("em", level=100, unit=unit), FakeSource("entsoe", level=500)
     p = provider([first, second], clock)
     k = step_of(p, clock.now())
     values = p.read(k)

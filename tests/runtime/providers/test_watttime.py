@@ -397,7 +397,7 @@ def test_the_night_clocks_fall_back_in_california_stays_5_minutes_apart_in_utc()
     )
     assert list(fetched.times) == list(DST_TIMES)
     assert fetched.times.is_unique
-    assert set(np.diff(fetched.times.asi8)) == {FIVE_MIN.value}
+    assert set(np.diff(fetched.times.as_unit("ns").asi8)) == {FIVE_MIN.value}
     np.testing.assert_allclose(fetched.values, np.arange(940.0, 971.0, 5.0) * LB_PER_MWH)
 
 

@@ -86,7 +86,9 @@ class SourceState:
     """What one source of a chain has given, and how it fares."""
 
     source: Source
-    times: pd.DatetimeIndex = field(default_factory=lambda: pd.DatetimeIndex([], tz="UTC"))
+    times: pd.DatetimeIndex = field(
+        default_factory=lambda: pd.DatetimeIndex([], tz="UTC").as_unit("ns")
+    )
     values: np.ndarray = field(default_factory=lambda: np.zeros(0))
     forecast: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     interval: pd.Timedelta = field(default_factory=lambda: pd.Timedelta(hours=1))
@@ -113,7 +115,8 @@ class SourceState:
         both = pd.concat([old, new]) if len(old) else new
         both = both[~both.index.duplicated(keep="last")].sort_index()
         both = both[both.index >= keep_from]
-        self.times = pd.DatetimeIndex(both.index).tz_convert("UTC")
+        # nanoseconds, whatever unit the fetch came in: lookups compare ``asi8`` values
+        self.times = pd.DatetimeIndex(both.index).tz_convert("UTC").as_unit("ns")
         self.values = both["value"].to_numpy(dtype=float)
         self.forecast = both["forecast"].to_numpy(dtype=bool)
         self.interval = fetched.interval
@@ -226,7 +229,7 @@ class LiveProvider:
         return self.start + k * self.step
 
     def _steps(self, first: int, count: int) -> pd.DatetimeIndex:
-        return pd.date_range(self.time_of(first), periods=count, freq=self.step)
+        return pd.date_range(self.time_of(first), periods=count, freq=self.step).as_unit("ns")
 
     # -- persistence --------------------------------------------------------------------
 

@@ -38,8 +38,10 @@ the horizon is shorter, and the controller plans on hourly or coarser steps; hou
 radiation is also what the simulator's weather files hold.
 
 The body is a stream of size-prefixed ``WeatherApiResponse`` FlatBuffers messages (the
-``openmeteo_sdk`` schema), parsed here as the ``openmeteo_requests`` client parses it; each
-variable is found by its ``Variable()`` and ``Altitude()`` (``temperature`` at 2 m,
+``openmeteo_sdk`` schema), parsed here as the ``openmeteo_requests`` client parses it (that
+client itself is not used: it brings ``niquests`` and ``urllib3-future``, which takes the
+place of ``urllib3`` under every ``requests`` user in the environment — ENTSO-E, gridstatus);
+each variable is found by its ``Variable()`` and ``Altitude()`` (``temperature`` at 2 m,
 ``wind_speed`` at 10 and 100 m) and its ``Unit()`` is checked (degC, m/s, W/m^2).
 
 Times
