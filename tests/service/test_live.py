@@ -192,6 +192,13 @@ def test_serve_on_real_time_follows_the_carbon_the_provider_reports(tmp_path, fa
         assert (carbon["source"], carbon["kind"]) == ("electricitymaps", "average/lifecycle")
         assert signals["kinds"]["carbon_g_per_kwh"] == ["average/lifecycle"]
         fake.carbon = {"ZA": 700.0, "ZB": 50.0}  # now b is the clean one
+
+        def taken_in() -> bool | None:
+            now = httpx.get(f"{base}/v1/signals", params={"horizon_h": 1}).json()["sites"]
+            seen = [now[site]["carbon_g_per_kwh"]["latest"] for site in ("a", "b")]
+            return True if seen == [700.0, 50.0] else None
+
+        _until(taken_in)  # the controller has planned on the new values
         second = httpx.post(f"{base}/v1/jobs", json=job).json()["id"]
 
         def moved() -> str | None:

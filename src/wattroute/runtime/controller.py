@@ -279,8 +279,7 @@ class Controller:
         self._totals.update(last.state.get("totals", {}))
         self.intake.restore_last_good(last.state.get("last_good", {}))
         # The received history before the restart: read it again, so forecasts have a past.
-        for k in range(max(0, self._next_step - 3 * steps_per_day(self.step_h)), self._next_step):
-            self.intake.receive(k, quiet=True)
+        self.intake.receive_past(self._next_step)
         self.status.step = last.step
         self.status.time = last.time
         self.status.ticks = 0
@@ -328,10 +327,8 @@ class Controller:
             },
         )
         # The forecaster reads the past days: take in what the provider has of them.
-        first = max(self._next_step, to - 3 * steps_per_day(self.step_h))
+        self.intake.receive_past(to, since=self._next_step)
         self._next_step = to
-        for k in range(first, to):
-            self.intake.receive(k, quiet=True)
 
     def _wait(self, due: pd.Timestamp, stop: threading.Event) -> bool:
         """Wait for ``due``, watching the envelope every ``watch_s`` and writing a heartbeat

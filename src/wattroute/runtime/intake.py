@@ -35,6 +35,9 @@ from wattroute.signals.forecast import History
 
 log = logging.getLogger("wattroute.controller")
 
+HISTORY_DAYS = 3
+"""Days of the past taken in again when the controller resumes or skips ahead."""
+
 
 @dataclass
 class SignalIntake:
@@ -148,6 +151,14 @@ class SignalIntake:
             log.warning(event, extra={"fields": {"step": k, "reasons": reasons}})
         self.degraded = degraded
         self.reasons = tuple(reasons)
+
+    def receive_past(self, until: int, since: int = 0) -> None:
+        """Take in, quietly, the steps of the :data:`HISTORY_DAYS` days before ``until``
+        (none before ``since``): the past the forecaster reads, after a restart or after
+        skipping to the step in force."""
+        per_day = round(pd.Timedelta(days=1) / self.step)
+        for k in range(max(since, until - HISTORY_DAYS * per_day), until):
+            self.receive(k, quiet=True)
 
     def _publish(self, k: int, name: str, until: np.ndarray, ahead: np.ndarray) -> None:
         """Take in what was published at step ``k`` for later steps: the rows into

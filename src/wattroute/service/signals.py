@@ -40,6 +40,7 @@ class Clients:
     credentials: Credentials
     transport: Callable[[str], httpx.BaseTransport | None] = lambda provider: None
     _made: dict[str, ApiClient] = field(default_factory=dict)
+    _budgets: dict[str, RequestBudget] = field(default_factory=dict)
 
     def settings(self, provider: str) -> ProviderSettings:
         return self.live.providers.get(provider, ProviderSettings())  # type: ignore[call-overload]
@@ -48,19 +49,40 @@ class Clients:
         name = getattr(self.settings(provider), what) or default_name
         return self.credentials.get(name, f"signals.providers.{provider}.{what}")
 
-    def client(self, provider: str, default_url: str, **kwargs: Any) -> ApiClient:
-        if provider not in self._made:
+    def budget(self, provider: str, per_minute: int | None = None) -> RequestBudget:
+        """The provider's request budget, one for all its clients (``per_minute`` when the
+        settings give none)."""
+        if provider not in self._budgets:
             s = self.settings(provider)
-            self._made[provider] = ApiClient(
-                provider,
+            self._budgets[provider] = RequestBudget(
+                s.requests_per_minute or per_minute, s.requests_per_month
+            )
+        return self._budgets[provider]
+
+    def client(
+        self, key: str, make: Callable[[ProviderSettings], ApiClient], provider: str = ""
+    ) -> ApiClient:
+        """The client kept under ``key``, made from ``provider``'s settings (``key``'s if
+        not given) the first time."""
+        if key not in self._made:
+            self._made[key] = make(self.settings(provider or key))
+        return self._made[key]
+
+    def api_client(self, key: str, default_url: str, provider: str = "") -> ApiClient:
+        """A plain :class:`ApiClient` from the provider's settings."""
+        name = provider or key
+
+        def make(s: ProviderSettings) -> ApiClient:
+            return ApiClient(
+                name,
                 s.base_url or default_url,
                 timeout_s=s.timeout_s,
                 retry=RetryPolicy(attempts=s.attempts),
-                budget=RequestBudget(s.requests_per_minute, s.requests_per_month),
-                transport=self.transport(provider),
-                **kwargs,
+                budget=self.budget(name),
+                transport=self.transport(name),
             )
-        return self._made[provider]
+
+        return self.client(key, make, name)
 
     def close(self) -> None:
         for client in self._made.values():
@@ -73,7 +95,7 @@ def _source(spec: SourceSpec, clients: Clients, where: str) -> Source:
         from wattroute.runtime.providers import electricitymaps as em
 
         token = clients.secret("electricitymaps", "token", "ELECTRICITYMAPS_TOKEN")
-        client = clients.client("electricitymaps", em.DEFAULT_BASE_URL)
+        client = clients.api_client("electricitymaps", em.DEFAULT_BASE_URL)
         client.add_secret(token)
         assert spec.zone is not None
         return em.ElectricityMapsCarbon(spec.zone, token, client, scope=spec.scope)
@@ -88,7 +110,7 @@ def _source(spec: SourceSpec, clients: Clients, where: str) -> Source:
                 "set signals.providers.watttime.username.",
             )
         password = clients.secret("watttime", "password", "WATTTIME_PASSWORD")
-        client = clients.client("watttime", wt.DEFAULT_BASE_URL)
+        client = clients.api_client("watttime", wt.DEFAULT_BASE_URL)
         client.add_secret(password)
         assert spec.region is not None
         return wt.WattTimeMarginal(spec.region, settings.username, password, client)
@@ -96,17 +118,17 @@ def _source(spec: SourceSpec, clients: Clients, where: str) -> Source:
         from wattroute.runtime.providers import entsoe_area as ee
 
         token = clients.secret("entsoe", "token", "ENTSOE_API_KEY")
-        if "entsoe" not in clients._made:
-            s = clients.settings("entsoe")
-            clients._made["entsoe"] = ee.entsoe_client(
+        client = clients.client(
+            "entsoe",
+            lambda s: ee.entsoe_client(
                 token,
                 base_url=s.base_url or ee.ENTSOE_API,
                 timeout_s=s.timeout_s,
                 retry=RetryPolicy(attempts=s.attempts),
-                budget=RequestBudget(s.requests_per_minute or 400, s.requests_per_month),
+                budget=clients.budget("entsoe", per_minute=400),
                 transport=clients.transport("entsoe"),
-            )
-        client = clients._made["entsoe"]
+            ),
+        )
         assert spec.area is not None
         if where.endswith(".price"):
             assert clients.live.usd_per_eur is not None
@@ -127,7 +149,7 @@ def _source(spec: SourceSpec, clients: Clients, where: str) -> Source:
         spec.iso,
         spec.node,
         market=spec.market,
-        budget=RequestBudget(settings.requests_per_minute, settings.requests_per_month),
+        budget=clients.budget("gridstatus"),
         retry=RetryPolicy(attempts=settings.attempts),
         field=where,
     )
@@ -139,7 +161,8 @@ def _weather(spec: SiteSpec, clients: Clients, live: LiveSignalsConfig) -> list[
     settings = clients.settings("openmeteo")
     apikey = clients.secret("openmeteo", "token", "OPENMETEO_API_KEY") if settings.token else None
     url = settings.base_url or (om.COMMERCIAL_URL if apikey else om.PUBLIC_URL)
-    client = clients.client(f"openmeteo:{spec.name}", url)
+    # one client per site (its own cache of the site's forecast), one budget per client
+    client = clients.api_client(f"openmeteo:{spec.name}", url, provider="openmeteo")
     if apikey is not None:
         client.add_secret(apikey)
     weather = om.OpenMeteoWeather(

@@ -34,7 +34,7 @@ from wattroute.runtime.providers.http import (
     RequestBudget,
     Secret,
 )
-from wattroute.runtime.providers.values import Fetched, carbon_kind
+from wattroute.runtime.providers.values import Fetched, as_utc, carbon_kind
 
 PROVIDER = "electricitymaps"
 SIGNAL = "carbon_g_per_kwh"
@@ -146,7 +146,7 @@ class ElectricityMapsCarbon:
             (:class:`~wattroute.runtime.providers.http.PayloadError`).
         """
         try:
-            return self._fetch(_utc(start), _utc(end), _utc(now))
+            return self._fetch(as_utc(start), as_utc(end), as_utc(now))
         except PayloadError as exc:
             raise _hidden(exc, self.token) from None
 
@@ -287,11 +287,6 @@ def _time(item: dict[str, Any], name: str, where: str) -> pd.Timestamp:
     if parsed.tzinfo is None:
         raise PayloadError(PROVIDER, f"{where}.{name} has no UTC offset: {raw!r:.40}")
     return pd.Timestamp(parsed).tz_convert("UTC")
-
-
-def _utc(when: pd.Timestamp) -> pd.Timestamp:
-    when = pd.Timestamp(when)
-    return when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
 
 
 def _iso(when: pd.Timestamp) -> str:

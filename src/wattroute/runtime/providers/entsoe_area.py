@@ -16,9 +16,7 @@ latter too. An invalid token is HTTP 401 (:class:`~wattroute.runtime.providers.h
 
 from __future__ import annotations
 
-import logging
 import math
-import threading
 import warnings
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Collection, Iterator, Mapping
@@ -40,7 +38,7 @@ from wattroute.runtime.providers.http import (
     RetryPolicy,
     Secret,
 )
-from wattroute.runtime.providers.values import Fetched, carbon_kind
+from wattroute.runtime.providers.values import Fetched, as_utc, carbon_kind
 
 __all__ = [
     "ENTSOE_API",
@@ -99,47 +97,6 @@ LIFECYCLE_G_PER_KWH: Mapping[str, float | None] = {
 }
 
 _CODE_OF_NAME = {name: code for code, name in _PSR_NAMES.items()}
-
-
-# -- the token in log lines ---------------------------------------------------------------
-
-
-class _RedactTokens(logging.Filter):
-    """Hides registered tokens in the records of the ``httpx`` logger, which logs each
-    request's URL (and so ENTSO-E's ``securityToken`` query parameter) at INFO."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._tokens: set[str] = set()
-        self._lock = threading.Lock()
-
-    def add(self, token: str) -> None:
-        if token:
-            with self._lock:
-                self._tokens.add(token)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not self._tokens:
-            return True
-        try:
-            message = record.getMessage()
-        except (TypeError, ValueError):
-            return True
-        redacted = message
-        for token in tuple(self._tokens):
-            redacted = redacted.replace(token, "***")
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        return True
-
-
-_REDACT = _RedactTokens()
-logging.getLogger("httpx").addFilter(_REDACT)
-
-
-def _register_token(client: ApiClient, token: Secret) -> None:
-    client.add_secret(token)
-    _REDACT.add(token.reveal())
 
 
 # -- the client ---------------------------------------------------------------------------
@@ -214,7 +171,6 @@ def entsoe_client(
         secrets=(token,),
         **kwargs,
     )
-    _REDACT.add(token.reveal())
     return client
 
 
@@ -240,11 +196,6 @@ def resolve_area(area: str, field: str = "signals.entsoe.area") -> tuple[str, st
             "give its EIC code (10Y1001A1001A82H).",
         ) from None
     return str(found.name), str(found.value)
-
-
-def _utc(ts: pd.Timestamp) -> pd.Timestamp:
-    ts = pd.Timestamp(ts)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
 def _period(start: pd.Timestamp, end: pd.Timestamp) -> dict[str, str]:
@@ -362,12 +313,12 @@ class EntsoePrices:
         self._client = client
         self._token = token
         self._path = path
-        _register_token(client, token)
+        client.add_secret(token)
 
     def fetch(self, start: pd.Timestamp, end: pd.Timestamp, now: pd.Timestamp) -> Fetched:
         """Prices for the intervals starting in ``[start, end)``, USD/MWh, all published
         (``forecast`` False); empty if the platform has none for the period yet."""
-        start, end, now = _utc(start), _utc(end), _utc(now)
+        start, end, now = as_utc(start), as_utc(end), as_utc(now)
         params: dict[str, str] = {
             "securityToken": self._token.reveal(),
             "documentType": "A44",
@@ -418,7 +369,7 @@ class EntsoePrices:
 
 def next_day_ahead_publication(now: pd.Timestamp) -> pd.Timestamp:
     """The first 12:45 Europe/Brussels after ``now``, UTC (DST-aware)."""
-    local = _utc(now).tz_convert(PUBLICATION_TZ)
+    local = as_utc(now).tz_convert(PUBLICATION_TZ)
     hour, minute = PUBLICATION_TIME
     day = pd.Timestamp(local.date())
     for offset in (0, 1, 2):
@@ -546,12 +497,12 @@ class EntsoeMixCarbon:
         self._client = client
         self._token = token
         self._path = path
-        _register_token(client, token)
+        client.add_secret(token)
 
     def fetch(self, start: pd.Timestamp, end: pd.Timestamp, now: pd.Timestamp) -> Fetched:
         """Intensity for the intervals starting in ``[start, end)``, gCO2eq/kWh, all observed
         (``forecast`` False); empty if the platform has no generation for the period."""
-        start, end, now = _utc(start), _utc(end), _utc(now)
+        start, end, now = as_utc(start), as_utc(end), as_utc(now)
         params = {
             "securityToken": self._token.reveal(),
             "documentType": "A75",

@@ -23,7 +23,6 @@ import time
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import numpy as np
@@ -40,8 +39,9 @@ from wattroute.runtime.providers.http import (
     RetryPolicy,
     Secret,
     Unavailable,
+    retry_after_s,
 )
-from wattroute.runtime.providers.values import Fetched
+from wattroute.runtime.providers.values import Fetched, as_utc
 
 __all__ = ["ISOS", "IsoPrices", "IsoSpec", "iso_client"]
 
@@ -178,27 +178,6 @@ def _is_no_data(exc: BaseException) -> bool:
     from gridstatus.base import NoDataFoundException
 
     return isinstance(exc, NoDataFoundException)
-
-
-def _retry_after(response: Any) -> float | None:
-    """Seconds a ``Retry-After`` header asks to wait (delta-seconds or an HTTP date)."""
-    headers = getattr(response, "headers", None) or {}
-    raw = headers.get("retry-after") or headers.get("Retry-After")
-    if raw is None:
-        return None
-    raw = str(raw).strip()
-    if raw.isdigit():
-        return float(raw)
-    try:
-        when = parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return None
-    return max(when.timestamp() - time.time(), 0.0)
-
-
-def _utc(ts: pd.Timestamp) -> pd.Timestamp:
-    ts = pd.Timestamp(ts)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
 class IsoPrices:
@@ -366,7 +345,7 @@ class IsoPrices:
                         "and its access to the price data",
                     ) from None
                 if status == 429:
-                    asked = _retry_after(response)
+                    asked = retry_after_s(response)
                     last = RateLimited(PROVIDER, f"{iso} rate limited (HTTP 429)", asked)
                     if asked is not None and asked > self.retry.max_retry_after_s:
                         break
@@ -408,7 +387,7 @@ class IsoPrices:
         """Prices at the node for the intervals starting in ``[start, end)``, USD/MWh, all
         published (``forecast`` False); empty if the ISO has none for the period yet. Missing
         intervals between the first and last are NaN."""
-        start, end, now = _utc(start), _utc(end), _utc(now)
+        start, end, now = as_utc(start), as_utc(end), as_utc(now)
         empty = Fetched.empty(self.signal, PROVIDER, self.kind, now)
         frame = self._call(start, end)
         if frame is None or frame.empty:
@@ -466,7 +445,7 @@ class IsoPrices:
         ``now`` (local time, DST-aware), UTC. Real-time: ``None``."""
         if self.market != "day-ahead":
             return None
-        local = _utc(now).tz_convert(self.spec.tz)
+        local = as_utc(now).tz_convert(self.spec.tz)
         hour, minute = self.spec.day_ahead_publication
         day = pd.Timestamp(local.date())
         for offset in (0, 1, 2):

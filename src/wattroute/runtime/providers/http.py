@@ -90,6 +90,40 @@ class Secret:
     __str__ = __repr__
 
 
+class _HttpxLogRedactor(logging.Filter):
+    """Hides registered credentials in the records of the ``httpx`` logger, which logs every
+    request's URL at INFO — with any token sent as a query parameter (ENTSO-E's
+    ``securityToken``, Open-Meteo's ``apikey``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._values: set[str] = set()
+        self._lock = threading.Lock()
+
+    def add(self, value: str) -> None:
+        if value:
+            with self._lock:
+                self._values.add(value)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self._values:
+            return True
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            return True
+        hidden = message
+        for value in tuple(self._values):
+            hidden = hidden.replace(value, "***")
+        if hidden != message:
+            record.msg, record.args = hidden, None
+        return True
+
+
+_HTTPX_LOG = _HttpxLogRedactor()
+logging.getLogger("httpx").addFilter(_HTTPX_LOG)
+
+
 @dataclass
 class Credentials:
     """Where credentials come from: environment variables, or a secrets file (YAML mapping of
@@ -205,12 +239,15 @@ class RetryPolicy:
         return float(min(self.backoff_s * 2**attempt, self.max_backoff_s))
 
 
-def retry_after_s(response: httpx.Response, now: float | None = None) -> float | None:
-    """Seconds a ``Retry-After`` header asks to wait (delta-seconds or an HTTP date)."""
-    raw = response.headers.get("retry-after")
+def retry_after_s(response: Any, now: float | None = None) -> float | None:
+    """Seconds a ``Retry-After`` header asks to wait (delta-seconds or an HTTP date), from
+    an httpx or requests response (or anything with a ``headers`` mapping); ``None`` if it
+    has none."""
+    headers = getattr(response, "headers", None) or {}
+    raw = headers.get("retry-after") or headers.get("Retry-After")
     if raw is None:
         return None
-    raw = raw.strip()
+    raw = str(raw).strip()
     if raw.isdigit():
         return float(raw)
     try:
@@ -260,7 +297,9 @@ class ApiClient:
         self.provider = provider
         self.retry = retry or RetryPolicy()
         self.budget = budget or RequestBudget()
-        self._secrets = [s.reveal() for s in secrets]
+        self._secrets: list[str] = []
+        for secret in secrets:
+            self.add_secret(secret)
         self._sleep = sleep
         self._client = httpx.Client(
             base_url=base_url,
@@ -275,7 +314,12 @@ class ApiClient:
         self._client.close()
 
     def add_secret(self, secret: Secret) -> None:
-        self._secrets.append(secret.reveal())
+        """Hide ``secret`` in every URL and body this client puts in an error, and in the
+        ``httpx`` logger's request lines."""
+        value = secret.reveal()
+        if value and value not in self._secrets:
+            self._secrets.append(value)
+        _HTTPX_LOG.add(value)
 
     def _redact(self, text: str) -> str:
         for value in self._secrets:

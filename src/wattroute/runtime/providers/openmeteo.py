@@ -109,7 +109,7 @@ from wattroute.runtime.providers.http import (
     Unavailable,
 )
 from wattroute.runtime.providers.source import Source
-from wattroute.runtime.providers.values import WEATHER_FORECAST, Fetched
+from wattroute.runtime.providers.values import WEATHER_FORECAST, Fetched, as_utc
 from wattroute.scenario.load import _Builder
 from wattroute.scenario.schema import SiteSpec
 from wattroute.signals import renewables
@@ -325,7 +325,6 @@ class OpenMeteoWeather:
         self._apikey = apikey
         if apikey is not None:
             self.client.add_secret(apikey)
-            _hide_in_httpx_logs(apikey)
         self.forecast_days = forecast_days
         self.past_days = past_days
         self.max_age_s = float(max_age_s)
@@ -500,7 +499,7 @@ class OpenMeteoWeather:
         can appear any hour; the next full hour is when a refresh is worth trying (a cached
         answer is reused for ``max_age_s`` anyway).
         """
-        return _utc(now).floor("h") + pd.Timedelta(hours=1)
+        return as_utc(now).floor("h") + pd.Timedelta(hours=1)
 
 
 class _MalformedError(Exception):
@@ -554,39 +553,7 @@ def _reason(problem: str) -> str | None:
     return match.group(1) + "..." if match else None
 
 
-class _HttpxRedactor:
-    """A filter on the ``httpx`` logger hiding secrets that travel in query strings (httpx
-    logs every request's URL at INFO)."""
-
-    def __init__(self) -> None:
-        self.values: set[str] = set()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self.values:
-            text = record.getMessage()
-            hidden = text
-            for value in self.values:
-                hidden = hidden.replace(value, "***")
-            if hidden != text:
-                record.msg, record.args = hidden, ()
-        return True
-
-
-_httpx_redactor = _HttpxRedactor()
-logging.getLogger("httpx").addFilter(_httpx_redactor)
-
-
-def _hide_in_httpx_logs(secret: Secret) -> None:
-    if secret.reveal():
-        _httpx_redactor.values.add(secret.reveal())
-
-
 # --------------------------------------------------------------------------- the sources
-
-
-def _utc(ts: pd.Timestamp) -> pd.Timestamp:
-    ts = pd.Timestamp(ts)
-    return ts.tz_localize("UTC") if ts.tz is None else ts.tz_convert("UTC")
 
 
 def _fetched(
@@ -604,7 +571,7 @@ def _fetched(
         weather.fetched_at,
         times,
         np.asarray(values, dtype=np.float64),
-        np.asarray(times > _utc(now), dtype=bool),
+        np.asarray(times > as_utc(now), dtype=bool),
         weather.interval,
     )
 
@@ -685,7 +652,7 @@ class SolarForecast:
         """AC output in kW per interval starting in ``[start, end)``; NaN where an input is
         missing."""
         w = self.weather.get()
-        rows = w.rows(_utc(start), _utc(end))
+        rows = w.rows(as_utc(start), as_utc(end))
         inputs = (
             w.ghi_w_per_m2[rows],
             w.dni_w_per_m2[rows],
@@ -776,7 +743,7 @@ class WindForecast:
         """Output in kW per interval starting in ``[start, end)``: from the 100 m wind where
         it is known, else from the 10 m wind; NaN where neither (or the temperature) is."""
         w = self.weather.get()
-        rows = w.rows(_utc(start), _utc(end))
+        rows = w.rows(as_utc(start), as_utc(end))
         temperature = w.temperature_c[rows]
         at_100 = w.wind_speed_100m_m_per_s[rows]
         at_10 = w.wind_speed_10m_m_per_s[rows]
@@ -826,7 +793,7 @@ class PueForecast:
     def fetch(self, start: pd.Timestamp, end: pd.Timestamp, now: pd.Timestamp) -> Fetched:
         """PUE (dimensionless) per interval starting in ``[start, end)``; NaN where the
         temperature is missing."""
-        start, end, now = _utc(start), _utc(end), _utc(now)
+        start, end, now = as_utc(start), as_utc(end), as_utc(now)
         if not self.pue.depends_on_temperature:
             hour = pd.Timedelta(hours=1)
             times = pd.date_range(start.ceil("h"), end, freq=hour, inclusive="left")

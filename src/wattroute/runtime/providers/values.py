@@ -29,6 +29,12 @@ PRICE_MARKETS = ("day-ahead", "real-time")
 WEATHER_FORECAST = "weather-forecast"
 
 
+def as_utc(when: pd.Timestamp) -> pd.Timestamp:
+    """``when`` in UTC; a naive time is taken to be UTC already."""
+    when = pd.Timestamp(when)
+    return when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
+
+
 def carbon_kind(basis: str, scope: str) -> str:
     """``basis/scope``, e.g. ``average/lifecycle``; refused if either is unknown."""
     if basis not in CARBON_BASES or scope not in CARBON_SCOPES:

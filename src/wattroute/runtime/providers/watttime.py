@@ -38,7 +38,7 @@ from wattroute.runtime.providers.http import (
     RequestBudget,
     Secret,
 )
-from wattroute.runtime.providers.values import Fetched, carbon_kind
+from wattroute.runtime.providers.values import Fetched, as_utc, carbon_kind
 
 log = logging.getLogger("wattroute.providers")
 
@@ -163,7 +163,7 @@ class WattTimeMarginal:
             shape than documented (:class:`~wattroute.runtime.providers.http.PayloadError`).
         """
         try:
-            return self._fetch(_utc(start), _utc(end), _utc(now))
+            return self._fetch(as_utc(start), as_utc(end), as_utc(now))
         except PayloadError as exc:
             secrets = [self.password] if self._token is None else [self.password, self._token]
             raise _hidden(exc, *secrets) from None
@@ -352,11 +352,6 @@ def _time(item: dict[str, Any], where: str) -> pd.Timestamp:
     if parsed.tzinfo is None:
         raise PayloadError(PROVIDER, f"{where}.point_time has no UTC offset: {raw!r:.40}")
     return pd.Timestamp(parsed).tz_convert("UTC")
-
-
-def _utc(when: pd.Timestamp) -> pd.Timestamp:
-    when = pd.Timestamp(when)
-    return when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
 
 
 def _chunks(
