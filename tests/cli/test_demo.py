@@ -8,11 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.builders import needs_shared_data
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 @needs_shared_data()
 def test_the_demo_moves_work_for_a_grid_event_and_a_blackout_and_stops_cleanly(tmp_path):
     done = subprocess.run(

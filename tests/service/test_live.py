@@ -145,7 +145,7 @@ def fake() -> Iterator[FakeElectricityMaps]:
 
 
 def _config(tmp_path: Path, fake: FakeElectricityMaps) -> Path:
-    start = pd.Timestamp.now(tz="UTC").floor("D")
+    start = pd.Timestamp.now(tz="UTC").floor("min") - pd.Timedelta(minutes=1)
     path = tmp_path / "live.yaml"
     path.write_text(
         textwrap.dedent(
