@@ -273,3 +273,50 @@ def test_mixing_carbon_kinds_is_refused(tmp_path, fake, monkeypatch):
         text.replace("  required: [carbon]", "  required: [carbon]\n  allow_mixed_kinds: true")
     )
     build_live_provider(load_service_config(path), RealClock(), None)[1].close()
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        (
+            (
+                "b: {carbon: [{source: electricitymaps, zone: ZB}]}",
+                "b: {carbon: [{source: gridstatus, iso: CAISO, node: TH_NP15_GEN-APND}]}",
+            ),
+            "sites.b.carbon: gridstatus gives prices, not carbon",
+        ),
+        (
+            (
+                "b: {carbon: [{source: electricitymaps, zone: ZB}]}",
+                "b: {carbon: [{source: electricitymaps, zone: ZB}], price: [{source: entsoe, "
+                "area: DE_LU}]}",
+            ),
+            "set usd_per_eur",
+        ),
+        (
+            (
+                "b: {carbon: [{source: electricitymaps, zone: ZB}]}",
+                "b: {carbon: [{source: watttime}]}",
+            ),
+            "source watttime needs region",
+        ),
+        (
+            (
+                "b: {carbon: [{source: electricitymaps, zone: ZB}]}",
+                "c: {carbon: [{source: electricitymaps, zone: ZB}]}",
+            ),
+            "names sites the fleet does not have: c",
+        ),
+    ],
+)
+def test_a_live_config_that_cannot_work_is_refused_naming_the_field(tmp_path, fake, change, said):
+    from wattroute.errors import InputError
+    from wattroute.service.config import load_service_config
+
+    path = _config(tmp_path, fake)
+    text = path.read_text()
+    assert change[0] in text
+    path.write_text(text.replace(*change))
+    with pytest.raises(InputError) as refused:
+        load_service_config(path)
+    assert said in str(refused.value)

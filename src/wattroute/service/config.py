@@ -183,22 +183,23 @@ class LiveSignalsConfig(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> LiveSignalsConfig:
-        sources = [src for site in self.sites.values() for src in (*site.carbon, *site.price)]
-        if any(src.source == "entsoe" for s in self.sites.values() for src in s.price) and (
-            self.usd_per_eur is None
-        ):
-            raise ValueError(
-                "ENTSO-E prices are in EUR: set usd_per_eur (USD per EUR) to convert them"
-            )
-        for src in sources:
-            if src.source == "gridstatus" and any(
-                src in site.carbon for site in self.sites.values()
-            ):
-                raise ValueError("gridstatus gives prices, not carbon: move it under price")
-            if src.source in ("electricitymaps", "watttime") and any(
-                src in site.price for site in self.sites.values()
-            ):
-                raise ValueError(f"{src.source} gives carbon, not prices: move it under carbon")
+        for name, site in self.sites.items():
+            for src in site.carbon:
+                if src.source == "gridstatus":
+                    raise ValueError(
+                        f"sites.{name}.carbon: gridstatus gives prices, not carbon: move it "
+                        "under price"
+                    )
+            for src in site.price:
+                if src.source in ("electricitymaps", "watttime"):
+                    raise ValueError(
+                        f"sites.{name}.price: {src.source} gives carbon, not prices: move it "
+                        "under carbon"
+                    )
+                if src.source == "entsoe" and self.usd_per_eur is None:
+                    raise ValueError(
+                        "ENTSO-E prices are in EUR: set usd_per_eur (USD per EUR) to convert them"
+                    )
         return self
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 import numpy as np
@@ -17,7 +16,13 @@ import pandas as pd
 
 from wattroute.errors import InputError
 from wattroute.runtime.clock import Clock
-from wattroute.runtime.providers.http import ApiClient, Credentials, RequestBudget, RetryPolicy
+from wattroute.runtime.providers.http import (
+    ApiClient,
+    Credentials,
+    RequestBudget,
+    RetryPolicy,
+    Secret,
+)
 from wattroute.runtime.providers.live import LiveOptions, LiveProvider, SignalStore
 from wattroute.runtime.providers.source import Source
 from wattroute.scenario.schema import SiteSpec
@@ -45,7 +50,7 @@ class Clients:
     def settings(self, provider: str) -> ProviderSettings:
         return self.live.providers.get(provider, ProviderSettings())  # type: ignore[call-overload]
 
-    def secret(self, provider: str, what: str, default_name: str) -> Any:
+    def secret(self, provider: str, what: str, default_name: str) -> Secret:
         name = getattr(self.settings(provider), what) or default_name
         return self.credentials.get(name, f"signals.providers.{provider}.{what}")
 

@@ -104,13 +104,9 @@ class SourceState:
     def merge(self, fetched: Fetched, keep_from: pd.Timestamp) -> None:
         """Take in a fetch: its rows replace those at the same times; rows before
         ``keep_from`` are dropped."""
-        old = pd.DataFrame(
-            {"value": self.values, "forecast": self.forecast}, index=self.times, dtype=object
-        )
+        old = pd.DataFrame({"value": self.values, "forecast": self.forecast}, index=self.times)
         new = pd.DataFrame(
-            {"value": fetched.values, "forecast": fetched.forecast},
-            index=fetched.times,
-            dtype=object,
+            {"value": fetched.values, "forecast": fetched.forecast}, index=fetched.times
         )
         both = pd.concat([old, new]) if len(old) else new
         both = both[~both.index.duplicated(keep="last")].sort_index()
