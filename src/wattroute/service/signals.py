@@ -101,7 +101,6 @@ def _source(spec: SourceSpec, clients: Clients, where: str) -> Source:
 
         token = clients.secret("electricitymaps", "token", "ELECTRICITYMAPS_TOKEN")
         client = clients.api_client("electricitymaps", em.DEFAULT_BASE_URL)
-        client.add_secret(token)
         assert spec.zone is not None
         return em.ElectricityMapsCarbon(spec.zone, token, client, scope=spec.scope)
     if spec.source == "watttime":
@@ -116,7 +115,6 @@ def _source(spec: SourceSpec, clients: Clients, where: str) -> Source:
             )
         password = clients.secret("watttime", "password", "WATTTIME_PASSWORD")
         client = clients.api_client("watttime", wt.DEFAULT_BASE_URL)
-        client.add_secret(password)
         assert spec.region is not None
         return wt.WattTimeMarginal(spec.region, settings.username, password, client)
     if spec.source == "entsoe":

@@ -34,7 +34,7 @@ from wattroute.runtime.providers.http import (
     RequestBudget,
     Secret,
 )
-from wattroute.runtime.providers.values import Fetched, as_utc, carbon_kind
+from wattroute.runtime.providers.values import Fetched, as_utc, carbon_kind, chunks
 
 PROVIDER = "electricitymaps"
 SIGNAL = "carbon_g_per_kwh"
@@ -148,7 +148,7 @@ class ElectricityMapsCarbon:
         try:
             return self._fetch(as_utc(start), as_utc(end), as_utc(now))
         except PayloadError as exc:
-            raise _hidden(exc, self.token) from None
+            raise self.client.hidden(exc) from None
 
     def _fetch(self, start: pd.Timestamp, end: pd.Timestamp, now: pd.Timestamp) -> Fetched:
         self.last_estimated_share = math.nan
@@ -158,7 +158,7 @@ class ElectricityMapsCarbon:
 
         observed: dict[pd.Timestamp, tuple[float, bool]] = {}
         if start < cutoff:
-            for lo, hi in _chunks(start, min(end, cutoff), PAST_RANGE_MAX):
+            for lo, hi in chunks(start, min(end, cutoff), PAST_RANGE_MAX):
                 params = {"start": _iso(lo), "end": _iso(hi)}
                 observed.update(self._observed("past-range", "data", params))
         if end > cutoff and start < now:
@@ -235,16 +235,6 @@ class ElectricityMapsCarbon:
 # -- parsing -----------------------------------------------------------------------------------
 
 
-def _hidden(exc: PayloadError, *secrets: Secret) -> PayloadError:
-    """``exc`` with every secret's value in its message replaced by ``***`` (an answer that
-    echoes a credential)."""
-    problem = exc.problem
-    for secret in secrets:
-        if secret.reveal():
-            problem = problem.replace(secret.reveal(), "***")
-    return exc if problem == exc.problem else PayloadError(exc.provider, problem)
-
-
 def _items(body: dict[str, Any], key: str, endpoint: str) -> Iterator[tuple[str, dict[str, Any]]]:
     if key not in body:
         raise PayloadError(PROVIDER, f"answered /{endpoint} without {key!r}")
@@ -291,14 +281,3 @@ def _time(item: dict[str, Any], name: str, where: str) -> pd.Timestamp:
 
 def _iso(when: pd.Timestamp) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _chunks(
-    start: pd.Timestamp, end: pd.Timestamp, longest: pd.Timedelta
-) -> Iterator[tuple[pd.Timestamp, pd.Timestamp]]:
-    """``[start, end)`` cut into consecutive periods of at most ``longest``."""
-    lo = start
-    while lo < end:
-        hi = min(lo + longest, end)
-        yield lo, hi
-        lo = hi

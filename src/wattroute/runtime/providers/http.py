@@ -321,6 +321,12 @@ class ApiClient:
             self._secrets.append(value)
         _HTTPX_LOG.add(value)
 
+    def hidden(self, exc: PayloadError) -> PayloadError:
+        """``exc`` with every secret of this client hidden in its message (an answer that
+        echoes a credential, quoted in the error)."""
+        problem = self._redact(exc.problem)
+        return exc if problem == exc.problem else PayloadError(exc.provider, problem)
+
     def _redact(self, text: str) -> str:
         for value in self._secrets:
             if value:

@@ -18,6 +18,7 @@ Units are the controller's: USD/MWh, gCO2eq/kWh, kW, dimensionless PUE.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,6 +34,18 @@ def as_utc(when: pd.Timestamp) -> pd.Timestamp:
     """``when`` in UTC; a naive time is taken to be UTC already."""
     when = pd.Timestamp(when)
     return when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
+
+
+def chunks(
+    start: pd.Timestamp, end: pd.Timestamp, longest: pd.Timedelta
+) -> Iterator[tuple[pd.Timestamp, pd.Timestamp]]:
+    """``[start, end)`` cut into consecutive periods of at most ``longest`` (an API's limit
+    on the period of one call)."""
+    lo = start
+    while lo < end:
+        hi = min(lo + longest, end)
+        yield lo, hi
+        lo = hi
 
 
 def carbon_kind(basis: str, scope: str) -> str:

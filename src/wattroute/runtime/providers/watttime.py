@@ -22,7 +22,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -38,7 +38,7 @@ from wattroute.runtime.providers.http import (
     RequestBudget,
     Secret,
 )
-from wattroute.runtime.providers.values import Fetched, as_utc, carbon_kind
+from wattroute.runtime.providers.values import Fetched, as_utc, carbon_kind, chunks
 
 log = logging.getLogger("wattroute.providers")
 
@@ -165,8 +165,7 @@ class WattTimeMarginal:
         try:
             return self._fetch(as_utc(start), as_utc(end), as_utc(now))
         except PayloadError as exc:
-            secrets = [self.password] if self._token is None else [self.password, self._token]
-            raise _hidden(exc, *secrets) from None
+            raise self.client.hidden(exc) from None  # the password and every token issued
 
     def _fetch(self, start: pd.Timestamp, end: pd.Timestamp, now: pd.Timestamp) -> Fetched:
         if start >= end:
@@ -184,7 +183,7 @@ class WattTimeMarginal:
         interval: pd.Timedelta | None = None
         observed: dict[pd.Timestamp, float] = {}
         if start < now:
-            for lo, hi in _chunks(start, min(end, now), HISTORICAL_MAX):
+            for lo, hi in chunks(start, min(end, now), HISTORICAL_MAX):
                 params = {"start": lo.isoformat(), "end": hi.isoformat()}
                 values, period = self._series("/v3/historical", params)
                 observed.update(values)
@@ -300,16 +299,6 @@ class WattTimeMarginal:
         return UNIT_FACTORS[str(units)]
 
 
-def _hidden(exc: PayloadError, *secrets: Secret) -> PayloadError:
-    """``exc`` with every secret's value in its message replaced by ``***`` (an answer that
-    echoes a credential)."""
-    problem = exc.problem
-    for secret in secrets:
-        if secret.reveal():
-            problem = problem.replace(secret.reveal(), "***")
-    return exc if problem == exc.problem else PayloadError(exc.provider, problem)
-
-
 def _bearer(token: Secret) -> dict[str, str]:
     return {"authorization": f"Bearer {token.reveal()}"}
 
@@ -352,14 +341,3 @@ def _time(item: dict[str, Any], where: str) -> pd.Timestamp:
     if parsed.tzinfo is None:
         raise PayloadError(PROVIDER, f"{where}.point_time has no UTC offset: {raw!r:.40}")
     return pd.Timestamp(parsed).tz_convert("UTC")
-
-
-def _chunks(
-    start: pd.Timestamp, end: pd.Timestamp, longest: pd.Timedelta
-) -> Iterator[tuple[pd.Timestamp, pd.Timestamp]]:
-    """``[start, end)`` cut into consecutive periods of at most ``longest``."""
-    lo = start
-    while lo < end:
-        hi = min(lo + longest, end)
-        yield lo, hi
-        lo = hi
