@@ -97,6 +97,8 @@ def build_state(
 
             provider, clients = build_live_provider(config, clock, store)
             on_close.append(clients.close)
+            provider.start_fetching()  # apart from the controller's thread
+            on_close.append(provider.stop_fetching)
         controller = build_controller(
             config.scenario,
             store,

@@ -3,6 +3,8 @@ handed out ahead, provenance, and history kept across a restart."""
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -190,3 +192,40 @@ def test_fetched_values_survive_a_restart_without_a_refetch(tmp_path):
     assert [restarted.read(j)["carbon_g_per_kwh"][0] for j in range(k - 40, k)] == history
     assert again.calls == []  # fetched 5 min ago: not due
     store.engine.dispose()
+
+
+@dataclass
+class HeldSource(FakeSource):
+    """Answers the first fetch at once; later ones only once ``release`` is set."""
+
+    release: threading.Event = field(default_factory=threading.Event)
+    started: threading.Event = field(default_factory=threading.Event)
+
+    def fetch(self, start: pd.Timestamp, end: pd.Timestamp, now: pd.Timestamp) -> Fetched:
+        if self.calls:
+            self.started.set()
+            assert self.release.wait(30)
+        return super().fetch(start, end, now)
+
+
+def test_a_started_provider_fetches_apart_and_a_hung_source_never_holds_up_a_read():
+    clock = ManualClock(START + pd.Timedelta(hours=10, minutes=20))
+    source = HeldSource("em", level=100)
+    p = provider([source], clock, refresh=pd.Timedelta(minutes=1))
+    p.start_fetching(poll_s=0.01)  # the first fetch is done before it returns
+    try:
+        k = step_of(p, clock.now())
+        assert p.read(k)["carbon_g_per_kwh"][0] == 110.0
+        clock.advance(pd.Timedelta(hours=1))
+        source.level = 200
+        assert source.started.wait(30)  # the next fetch hangs in the fetching thread ...
+        k = step_of(p, clock.now())
+        assert p.read(k)["carbon_g_per_kwh"][0] == 110.0  # ... and the read answers: held
+        source.release.set()
+        deadline = time.monotonic() + 30
+        while p.read(k)["carbon_g_per_kwh"][0] != 211.0:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    finally:
+        source.release.set()
+        p.stop_fetching()

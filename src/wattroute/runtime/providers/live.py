@@ -21,13 +21,17 @@ same interface as a replay:
   has its recent history without asking the provider again, and every value the controller
   gets carries its :class:`~wattroute.runtime.providers.values.Provenance`.
 
-Fetches happen in the caller's thread (the controller's, between decisions), each bounded by
-its client's timeout and retries.
+Started (:meth:`LiveProvider.start_fetching`), the provider fetches in a thread of its own,
+so that a slow or failing provider — a timeout of seconds per attempt, retries, several
+sources — never holds up the controller, which keeps deciding and answering grid events on
+what was fetched before; the controller only ever reads what is held. Not started (a test,
+``signals check``), it fetches in the caller's thread when the step in force is read.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -216,6 +220,11 @@ class LiveProvider:
             if sources
         }
         self._provenance: dict[str, list[Provenance | None]] = {}
+        # Held while fetched values are merged in and while they are read: the fetching
+        # thread replaces a source's arrays, the controller's thread reads them.
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
         if store is not None:
             self._load(store)
 
@@ -247,6 +256,28 @@ class LiveProvider:
                 chain.last_attempt = max(fetched_at)
 
     # -- fetching -----------------------------------------------------------------------
+
+    def start_fetching(self, poll_s: float = 1.0) -> None:
+        """Fetch every chain once now (so that the first decision has values), then keep
+        fetching what is due in a thread of its own, looking every ``poll_s`` seconds."""
+        self.refresh()
+        self._thread = threading.Thread(
+            target=self._refresh_loop, args=(poll_s,), name="signal-fetch", daemon=True
+        )
+        self._thread.start()
+
+    def stop_fetching(self, timeout_s: float = 30.0) -> None:
+        """Stop the fetching thread (after the fetch in progress, if any)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+    def _refresh_loop(self, poll_s: float) -> None:
+        while not self._stop.wait(poll_s):
+            try:
+                self.refresh()
+            except Exception:  # a bug in a source must not end the fetching for good
+                log.exception("signal refresh failed")
 
     def refresh(self, now: pd.Timestamp | None = None, force: bool = False) -> None:
         """Fetch every chain that is due (all of them if ``force``)."""
@@ -284,7 +315,8 @@ class LiveProvider:
                 )
                 continue
             state.failed_until, state.last_error = None, None
-            state.merge(fetched, keep_from)
+            with self._lock:
+                state.merge(fetched, keep_from)
             if self.store is not None:
                 try:
                     self.store.save_signal_values(self.sites[chain.site], fetched)
@@ -313,12 +345,13 @@ class LiveProvider:
     def read(self, step: int) -> Mapping[str, np.ndarray]:
         t = self.time_of(step)
         now = self.clock.now()
-        if t >= now - self.step:  # the step in force: fetch what is due (the past is kept)
-            self.refresh(now)
+        if self._thread is None and t >= now - self.step:
+            self.refresh(now)  # not started: the step in force fetches what is due
         out = {name: np.array(v, dtype=float) for name, v in self.defaults.items()}
         told: dict[str, list[Provenance | None]] = {}
         for (signal, i), chain in self.chains.items():
-            found = self._value(chain, t)
+            with self._lock:
+                found = self._value(chain, t)
             if found is None:
                 out[signal][i] = np.nan
                 continue
@@ -362,7 +395,8 @@ class LiveProvider:
         for (signal, i), chain in self.chains.items():
             column = np.full(m, np.nan)
             for state in chain.sources:  # the first source's value where it has one
-                values = state.on_steps(steps, forecast)
+                with self._lock:
+                    values = state.on_steps(steps, forecast)
                 column = np.where(np.isnan(column), values, column)
             if np.isnan(column).all():
                 continue
@@ -387,7 +421,8 @@ class LiveProvider:
         now = self.clock.now() if now is None else now
         rows: list[dict[str, object]] = []
         for (signal, i), chain in sorted(self.chains.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-            found = self._value(chain, now)
+            with self._lock:
+                found = self._value(chain, now)
             latest = None if found is None else found[0]
             age = None if found is None else (now - found[1]).total_seconds()
             state = None if found is None else found[2]
