@@ -170,6 +170,11 @@ def test_published_values_and_forecasts_are_handed_out_ahead():
     assert until[0] == 96  # published to the end of the day (23:00 + 1 h)
     assert rows[0, 0] == 110.0  # 10:15
     assert rows[53, 0] == 123.0  # 23:30
+    export_until, export_rows = p.read_ahead(k)["export_price_usd_per_mwh"]
+    assert export_until[0] == 96  # exports are paid the import price, published alike
+    np.testing.assert_array_equal(export_rows, rows)
+    now = p.read(k)
+    assert now["export_price_usd_per_mwh"][0] == now["price_usd_per_mwh"][0] == 110.0
     forecasts = p.read_forecasts(k)
     assert "price_usd_per_mwh" not in forecasts  # published, not forecast
     carbon_rows = forecasts["carbon_g_per_kwh"]

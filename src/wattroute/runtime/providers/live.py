@@ -360,8 +360,22 @@ class LiveProvider:
             told.setdefault(signal, [None] * len(self.sites))[i] = Provenance(
                 state.name, state.kind, at, state.fetched_at
             )
+        for i in self._export_at_import_price():
+            out["export_price_usd_per_mwh"][i] = out["price_usd_per_mwh"][i]
+            price = told.get("price_usd_per_mwh", [None] * len(self.sites))[i]
+            told.setdefault("export_price_usd_per_mwh", [None] * len(self.sites))[i] = price
         self._provenance = told
         return out
+
+    def _export_at_import_price(self) -> list[int]:
+        """Sites whose exports are paid the import price: a price source and none for the
+        export price (as in a scenario without ``export_price``)."""
+        return [
+            i
+            for i in range(len(self.sites))
+            if ("price_usd_per_mwh", i) in self.chains
+            and ("export_price_usd_per_mwh", i) not in self.chains
+        ]
 
     def _value(
         self, chain: Chain, t: pd.Timestamp
@@ -408,6 +422,15 @@ class LiveProvider:
             if not forecast:  # known up to the first gap
                 gaps = np.flatnonzero(np.isnan(column))
                 until[i] = step + 1 + (gaps[0] if gaps.size else m)
+        if "price_usd_per_mwh" in out:
+            until, rows = out["price_usd_per_mwh"]
+            follow = self._export_at_import_price()
+            if follow:
+                export = out.setdefault(
+                    "export_price_usd_per_mwh",
+                    (np.full(len(self.sites), step + 1), np.full(rows.shape, np.nan)),
+                )
+                export[0][follow], export[1][:, follow] = until[follow], rows[:, follow]
         return out
 
     def provenance(self, step: int) -> Mapping[str, Sequence[Provenance | None]]:
