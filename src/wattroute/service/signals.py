@@ -164,10 +164,8 @@ def _weather(spec: SiteSpec, clients: Clients, live: LiveSignalsConfig) -> list[
     settings = clients.settings("openmeteo")
     apikey = clients.secret("openmeteo", "token", "OPENMETEO_API_KEY") if settings.token else None
     url = settings.base_url or (om.COMMERCIAL_URL if apikey else om.PUBLIC_URL)
-    # one client per site (its own cache of the site's forecast), one budget per client
+    # a client per site; the provider's request budget is shared by all of them
     client = clients.api_client(f"openmeteo:{spec.name}", url, provider="openmeteo")
-    if apikey is not None:
-        client.add_secret(apikey)
     weather = om.OpenMeteoWeather(
         spec.latitude,
         spec.longitude,
@@ -175,6 +173,7 @@ def _weather(spec: SiteSpec, clients: Clients, live: LiveSignalsConfig) -> list[
         apikey=apikey,
         forecast_days=max(1, min(16, int(np.ceil(live.horizon_days)))),
         past_days=max(0, min(92, int(np.ceil(live.lookback_days)))),
+        # the site's solar, wind and PUE share one answer; each refresh asks anew
         max_age_s=live.refresh_minutes * 60.0 * 0.9,
     )
     return om.weather_sources(spec, weather)
