@@ -25,6 +25,34 @@ from tests.service.processes import free_port, launch_server, stop_group, wait_h
 from wattroute.cli.main import main
 
 TOKEN = "em-test-token-do-not-log"
+ENTSOE_TOKEN = "entsoe-test-token-in-the-query"  # ENTSO-E takes it as a query parameter
+DE_LU, FR = "10Y1001A1001A82H", "10YFR-RTE------C"
+
+PRICES = """<?xml version="1.0" encoding="utf-8"?>
+<Publication_MarketDocument xmlns="urn:iec62325.351:tc57wg16:451-3:publicationdocument:7:3">
+  <mRID>fake</mRID>
+  <revisionNumber>1</revisionNumber>
+  <type>A44</type>
+  <createdDateTime>{start}</createdDateTime>
+  <period.timeInterval><start>{start}</start><end>{end}</end></period.timeInterval>
+  <TimeSeries>
+    <mRID>1</mRID>
+    <auction.type>A01</auction.type>
+    <businessType>A62</businessType>
+    <in_Domain.mRID codingScheme="A01">{area}</in_Domain.mRID>
+    <out_Domain.mRID codingScheme="A01">{area}</out_Domain.mRID>
+    <contract_MarketAgreement.type>A01</contract_MarketAgreement.type>
+    <currency_Unit.name>EUR</currency_Unit.name>
+    <price_Measure_Unit.name>MWH</price_Measure_Unit.name>
+    <curveType>A01</curveType>
+    <Period>
+      <timeInterval><start>{start}</start><end>{end}</end></timeInterval>
+      <resolution>PT60M</resolution>
+{points}
+    </Period>
+  </TimeSeries>
+</Publication_MarketDocument>
+"""
 
 CONFIG = """
 name: live-test
@@ -48,33 +76,40 @@ signals:
   days: 2
   refresh_minutes: 0.02
   required: [carbon]
+  usd_per_eur: 1.1
   providers:
     electricitymaps: {{base_url: "{base}", token: EM_TOKEN, attempts: 1}}
+    entsoe: {{base_url: "{base}/entsoe", token: ENTSOE_TOKEN, attempts: 1}}
   sites:
-    a: {{carbon: [{{source: electricitymaps, zone: ZA}}]}}
-    b: {{carbon: [{{source: electricitymaps, zone: ZB}}]}}
+    a: {{carbon: [{{source: electricitymaps, zone: ZA}}], price: [{{source: entsoe, area: DE_LU}}]}}
+    b: {{carbon: [{{source: electricitymaps, zone: ZB}}], price: [{{source: entsoe, area: FR}}]}}
 policy: greedy
 database: {database}
 auth: {{required: false}}
 """
 
 
-class FakeElectricityMaps:
+class FakeProviders:
     """Electricity Maps v3 ``history`` and ``forecast`` per zone, hourly, at a carbon
-    intensity the test sets; requests without the token are refused (401)."""
+    intensity the test sets, and ENTSO-E day-ahead prices (A44, EUR/MWh, hourly) per area
+    for the period asked; requests without the right token are refused (401)."""
 
     def __init__(self) -> None:
         self.carbon = {"ZA": 100.0, "ZB": 600.0}
+        self.price_eur = {DE_LU: 200.0, FR: 20.0}
         self.requests = 0
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 fake.requests += 1
+                url = urlparse(self.path)
+                if url.path.startswith("/entsoe"):
+                    self._entsoe(parse_qs(url.query))
+                    return
                 if self.headers.get("auth-token") != TOKEN:
                     self._send(401, {"message": "unauthorized"})
                     return
-                url = urlparse(self.path)
                 zone = parse_qs(url.query).get("zone", [""])[0]
                 now = pd.Timestamp.now(tz="UTC").floor("h")
                 value = fake.carbon.get(zone)
@@ -100,10 +135,29 @@ class FakeElectricityMaps:
                 else:
                     self._send(200, {"zone": zone, "data": []})
 
-            def _send(self, status: int, body: object) -> None:
-                raw = json.dumps(body).encode()
+            def _entsoe(self, query: dict[str, list[str]]) -> None:
+                if query.get("securityToken") != [ENTSOE_TOKEN]:
+                    self._send(401, {"message": "unauthorized"})
+                    return
+                area = query["in_Domain"][0]
+                start = pd.Timestamp(query["periodStart"][0], tz="UTC")
+                end = pd.Timestamp(query["periodEnd"][0], tz="UTC")
+                hours = int((end - start) / pd.Timedelta(hours=1))
+                points = "\n".join(
+                    f"<Point><position>{i + 1}</position>"
+                    f"<price.amount>{fake.price_eur[area]}</price.amount></Point>"
+                    for i in range(hours)
+                )
+                stamp = "%Y-%m-%dT%H:%MZ"
+                body = PRICES.format(
+                    start=start.strftime(stamp), end=end.strftime(stamp), area=area, points=points
+                )
+                self._send(200, body, "application/xml")
+
+            def _send(self, status: int, body: object, kind: str = "application/json") -> None:
+                raw = body.encode() if isinstance(body, str) else json.dumps(body).encode()
                 self.send_response(status)
-                self.send_header("content-type", "application/json")
+                self.send_header("content-type", kind)
                 self.send_header("content-length", str(len(raw)))
                 self.end_headers()
                 self.wfile.write(raw)
@@ -138,13 +192,13 @@ def _item(zone: str, t: pd.Timestamp, value: float) -> dict[str, object]:
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeElectricityMaps]:
-    server = FakeElectricityMaps()
+def fake() -> Iterator[FakeProviders]:
+    server = FakeProviders()
     yield server
     server.close()
 
 
-def _config(tmp_path: Path, fake: FakeElectricityMaps) -> Path:
+def _config(tmp_path: Path, fake: FakeProviders) -> Path:
     start = pd.Timestamp.now(tz="UTC").floor("min") - pd.Timedelta(minutes=1)
     path = tmp_path / "live.yaml"
     path.write_text(
@@ -173,49 +227,59 @@ def _until(what, timeout_s: float = 60.0):
     return value
 
 
-def test_serve_on_real_time_follows_the_carbon_the_provider_reports(tmp_path, fake):
+def test_serve_on_real_time_follows_the_carbon_and_prices_the_providers_report(tmp_path, fake):
     config = _config(tmp_path, fake)
     port = free_port()
     log = tmp_path / "serve.log"
-    process = launch_server(config, port, log=log, env={**os.environ, "EM_TOKEN": TOKEN})
+    env = {**os.environ, "EM_TOKEN": TOKEN, "ENTSOE_TOKEN": ENTSOE_TOKEN}
+    process = launch_server(config, port, log=log, env=env)
     base = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(process, port, 120, log=log)
-        job = {"name": "train", "work_accelerator_hours": 4, "max_accelerators": 2, "slack_h": 3}
+    job = {"name": "train", "work_accelerator_hours": 4, "max_accelerators": 2, "slack_h": 3}
+
+    def latest(signal_name: str) -> list[float]:
+        now = httpx.get(f"{base}/v1/signals", params={"horizon_h": 1}).json()["sites"]
+        return [now[site][signal_name]["latest"] for site in ("a", "b")]
+
+    def placed() -> str:
+        """Where a new job is placed (on what the controller last took in)."""
         answer = httpx.post(f"{base}/v1/jobs", json=job)
         assert answer.status_code == 201, answer.text
-        first = answer.json()["id"]
-        assert _until(lambda: _site_of(base, first)) == "a"  # ZA is cleaner
+        job_id = answer.json()["id"]
+        return str(_until(lambda: _site_of(base, job_id)))
+
+    try:
+        wait_healthy(process, port, 120, log=log)
+        # objective per MWh at a carbon price of 1000 USD/t: price + carbon (g/kWh = kg/MWh)
+        assert placed() == "a"  # a: 220 + 100 = 320, b: 22 + 700 = 722
         signals = httpx.get(f"{base}/v1/signals", params={"horizon_h": 1}).json()
         carbon = signals["sites"]["a"]["carbon_g_per_kwh"]
         assert carbon["latest"] == 100.0
         assert (carbon["source"], carbon["kind"]) == ("electricitymaps", "average/lifecycle")
+        price = signals["sites"]["b"]["price_usd_per_mwh"]
+        assert price["latest"] == pytest.approx(22.0)  # 20 EUR/MWh at 1.1 USD/EUR
+        assert (price["source"], price["kind"]) == ("entsoe", "day-ahead")
         assert signals["kinds"]["carbon_g_per_kwh"] == ["average/lifecycle"]
-        fake.carbon = {"ZA": 700.0, "ZB": 50.0}  # now b is the clean one
 
-        def taken_in() -> bool | None:
-            now = httpx.get(f"{base}/v1/signals", params={"horizon_h": 1}).json()["sites"]
-            seen = [now[site]["carbon_g_per_kwh"]["latest"] for site in ("a", "b")]
-            return True if seen == [700.0, 50.0] else None
-
-        _until(taken_in)  # the controller has planned on the new values
-        second = httpx.post(f"{base}/v1/jobs", json=job).json()["id"]
-
-        def moved() -> str | None:
-            site = _site_of(base, second)
-            return site if site == "b" else None
-
-        assert _until(moved) == "b"
+        # a is still the cleaner, but no longer by enough to pay for its dearer power
+        fake.carbon = {"ZA": 300.0, "ZB": 350.0}
+        _until(lambda: True if latest("carbon_g_per_kwh") == [300.0, 350.0] else None)
+        assert latest("price_usd_per_mwh") == pytest.approx([220.0, 22.0])
+        assert placed() == "b"  # a: 220 + 300 = 520, b: 22 + 350 = 372
         summary = httpx.get(f"{base}/v1/summary").json()
-        assert summary["fleet"]["signal_kinds"]["carbon_g_per_kwh"] == ["average/lifecycle"]
+        kinds = summary["fleet"]["signal_kinds"]
+        assert kinds["carbon_g_per_kwh"] == ["average/lifecycle"]
+        assert kinds["price_usd_per_mwh"] == ["day-ahead"]
     finally:
         stop_group(process, signal.SIGTERM)
-    assert TOKEN not in log.read_text()
+    text = log.read_text()
+    assert TOKEN not in text
+    assert ENTSOE_TOKEN not in text
 
 
 def test_signals_check_says_what_answered_and_fails_without_a_value(tmp_path, fake, monkeypatch):
     config = _config(tmp_path, fake)
     monkeypatch.setenv("EM_TOKEN", TOKEN)
+    monkeypatch.setenv("ENTSOE_TOKEN", ENTSOE_TOKEN)
     out = io.StringIO()
     with redirect_stdout(out):
         code = main(["signals", "check", "--config", str(config)])
@@ -223,6 +287,8 @@ def test_signals_check_says_what_answered_and_fails_without_a_value(tmp_path, fa
     assert code == 0, text
     assert "a carbon_g_per_kwh: 100.00 from electricitymaps (average/lifecycle)" in text
     assert "b carbon_g_per_kwh: 600.00 from electricitymaps (average/lifecycle)" in text
+    assert "a price_usd_per_mwh: 220.00 from entsoe (day-ahead)" in text
+    assert "next publication" in text  # the day-ahead auction's
     monkeypatch.setenv("EM_TOKEN", "wrong")  # every source refuses: no value for carbon
     out = io.StringIO()
     with redirect_stdout(out):
@@ -261,10 +327,10 @@ def test_mixing_carbon_kinds_is_refused(tmp_path, fake, monkeypatch):
     from wattroute.service.signals import build_live_provider
 
     monkeypatch.setenv("EM_TOKEN", TOKEN)
+    monkeypatch.setenv("ENTSOE_TOKEN", ENTSOE_TOKEN)
     path = _config(tmp_path, fake)
     text = path.read_text().replace(
-        "b: {carbon: [{source: electricitymaps, zone: ZB}]}",
-        "b: {carbon: [{source: electricitymaps, zone: ZB, scope: direct}]}",
+        "{source: electricitymaps, zone: ZB}", "{source: electricitymaps, zone: ZB, scope: direct}"
     )
     path.write_text(text)
     with pytest.raises(InputError, match="mix direct and lifecycle"):
@@ -279,34 +345,12 @@ def test_mixing_carbon_kinds_is_refused(tmp_path, fake, monkeypatch):
     ("change", "said"),
     [
         (
-            (
-                "b: {carbon: [{source: electricitymaps, zone: ZB}]}",
-                "b: {carbon: [{source: gridstatus, iso: CAISO, node: TH_NP15_GEN-APND}]}",
-            ),
+            ("{source: electricitymaps, zone: ZB}", "{source: gridstatus, iso: CAISO, node: X}"),
             "sites.b.carbon: gridstatus gives prices, not carbon",
         ),
-        (
-            (
-                "b: {carbon: [{source: electricitymaps, zone: ZB}]}",
-                "b: {carbon: [{source: electricitymaps, zone: ZB}], price: [{source: entsoe, "
-                "area: DE_LU}]}",
-            ),
-            "set usd_per_eur",
-        ),
-        (
-            (
-                "b: {carbon: [{source: electricitymaps, zone: ZB}]}",
-                "b: {carbon: [{source: watttime}]}",
-            ),
-            "source watttime needs region",
-        ),
-        (
-            (
-                "b: {carbon: [{source: electricitymaps, zone: ZB}]}",
-                "c: {carbon: [{source: electricitymaps, zone: ZB}]}",
-            ),
-            "names sites the fleet does not have: c",
-        ),
+        (("  usd_per_eur: 1.1\n", ""), "set usd_per_eur"),
+        (("{source: electricitymaps, zone: ZB}", "{source: watttime}"), "watttime needs region"),
+        (("    b: {carbon", "    c: {carbon"), "names sites the fleet does not have: c"),
     ],
 )
 def test_a_live_config_that_cannot_work_is_refused_naming_the_field(tmp_path, fake, change, said):
