@@ -51,6 +51,7 @@ from pydantic import (
 
 from wattroute.errors import DataFileError, ScenarioError
 from wattroute.model import Scenario
+from wattroute.runtime.providers.values import as_utc
 from wattroute.runtime.registry import ENTRY_POINT, NAME, CodeEntry, CodeRegistry
 from wattroute.scenario.errors import scenario_error
 from wattroute.scenario.load import build_scenario, read_scenario_file
@@ -444,10 +445,18 @@ def _fleet_scenario(spec: ServiceConfigSpec, data_dir: Path, folder: Path) -> Sc
         raise ScenarioError(
             "signals", "the replayed period is not given.", "set signals.start and signals.end."
         )
+    return _inline_scenario(spec, spec.signals.start, spec.signals.end, data_dir)
+
+
+def _inline_scenario(
+    spec: ServiceConfigSpec, start: datetime, end: datetime, data_dir: Path, live: bool = False
+) -> Scenario:
+    """The scenario of the fleet given inline, over ``[start, end)``."""
+    fleet = spec.fleet
     scenario_spec = ScenarioSpec(
         name=spec.name,
-        start=spec.signals.start,
-        end=spec.signals.end,
+        start=start,
+        end=end,
         step=fleet.step,
         carbon_price_usd_per_tonne=fleet.carbon_price_usd_per_tonne,
         carbon_intensity=fleet.carbon_intensity,
@@ -456,7 +465,7 @@ def _fleet_scenario(spec: ServiceConfigSpec, data_dir: Path, folder: Path) -> Sc
         sites=fleet.sites,
         demand_points=fleet.demand_points,
     )
-    return build_scenario(scenario_spec, data_dir)
+    return build_scenario(scenario_spec, data_dir, live)
 
 
 def _live_scenario(spec: ServiceConfigSpec, live: LiveSignalsConfig, data_dir: Path) -> Scenario:
@@ -477,18 +486,6 @@ def _live_scenario(spec: ServiceConfigSpec, live: LiveSignalsConfig, data_dir: P
             f"names sites the fleet does not have: {', '.join(unknown)}.",
             f"use the fleet's site names: {', '.join(sorted(names))}.",
         )
-    start = pd.Timestamp(live.start)
-    start = start.tz_localize("UTC") if start.tzinfo is None else start.tz_convert("UTC")
-    scenario_spec = ScenarioSpec(
-        name=spec.name,
-        start=start.to_pydatetime(),
-        end=(start + pd.Timedelta(days=live.days)).to_pydatetime(),
-        step=fleet.step,
-        carbon_price_usd_per_tonne=fleet.carbon_price_usd_per_tonne,
-        carbon_intensity=fleet.carbon_intensity,
-        penalties=fleet.penalties,
-        network=fleet.network,
-        sites=fleet.sites,
-        demand_points=fleet.demand_points,
-    )
-    return build_scenario(scenario_spec, data_dir, live=True)
+    start = as_utc(pd.Timestamp(live.start))
+    end = start + pd.Timedelta(days=live.days)
+    return _inline_scenario(spec, start.to_pydatetime(), end.to_pydatetime(), data_dir, True)

@@ -15,10 +15,12 @@ import pandas as pd
 import pytest
 
 from wattroute.runtime.providers.electricitymaps import (
+    DEFAULT_BASE_URL,
+    PROVIDER,
     ElectricityMapsCarbon,
-    electricitymaps_client,
 )
 from wattroute.runtime.providers.http import (
+    ApiClient,
     AuthError,
     PayloadError,
     ProviderError,
@@ -68,8 +70,8 @@ def source_for(
     api: Api, sleeps: list[float] | None = None, **options: Any
 ) -> ElectricityMapsCarbon:
     sleeps = [] if sleeps is None else sleeps
-    client = electricitymaps_client(
-        token=Secret(TOKEN), transport=httpx.MockTransport(api), sleep=sleeps.append
+    client = ApiClient(
+        PROVIDER, DEFAULT_BASE_URL, transport=httpx.MockTransport(api), sleep=sleeps.append
     )
     return ElectricityMapsCarbon("DE", Secret(TOKEN), client, **options)
 

@@ -16,13 +16,14 @@ import pandas as pd
 import pytest
 
 from wattroute.runtime.providers.http import (
+    ApiClient,
     AuthError,
     PayloadError,
     ProviderError,
     Secret,
     Unavailable,
 )
-from wattroute.runtime.providers.watttime import WattTimeMarginal, watttime_client
+from wattroute.runtime.providers.watttime import DEFAULT_BASE_URL, PROVIDER, WattTimeMarginal
 
 FIXTURES = Path(__file__).parent / "fixtures" / "watttime"
 USER = "grid-user"
@@ -93,8 +94,8 @@ def source_for(
     **options: Any,
 ) -> WattTimeMarginal:
     sleeps = [] if sleeps is None else sleeps
-    client = watttime_client(
-        password=Secret(password), transport=httpx.MockTransport(api), sleep=sleeps.append
+    client = ApiClient(
+        PROVIDER, DEFAULT_BASE_URL, transport=httpx.MockTransport(api), sleep=sleeps.append
     )
     return WattTimeMarginal("CAISO_NORTH", USER, Secret(password), client, clock, **options)
 
@@ -269,7 +270,7 @@ def test_a_login_answer_without_a_token_is_a_payload_error(body):
     def login(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json=body)
 
-    client = watttime_client(password=Secret(PASSWORD), transport=httpx.MockTransport(login))
+    client = ApiClient(PROVIDER, DEFAULT_BASE_URL, transport=httpx.MockTransport(login))
     source = WattTimeMarginal("CAISO_NORTH", USER, Secret(PASSWORD), client)
     with pytest.raises(PayloadError, match="/login"):
         source.fetch(*WINDOW)

@@ -18,20 +18,17 @@ NaN. Whether an observed value is an estimate (``isEstimated``) is summed up aft
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import httpx
 import numpy as np
 import pandas as pd
 
 from wattroute.runtime.providers.http import (
     ApiClient,
     PayloadError,
-    RequestBudget,
     Secret,
 )
 from wattroute.runtime.providers.values import Fetched, as_utc, carbon_kind, chunks
@@ -48,35 +45,6 @@ INTERVAL = pd.Timedelta(hours=1)
 """The length of every value's interval: the v3 carbon-intensity endpoints are hourly."""
 
 
-def electricitymaps_client(
-    *,
-    token: Secret,
-    base_url: str = DEFAULT_BASE_URL,
-    transport: httpx.BaseTransport | None = None,
-    budget: RequestBudget | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-) -> ApiClient:
-    """An :class:`~wattroute.runtime.providers.http.ApiClient` for Electricity Maps, with
-    ``token`` registered as a secret (hidden in every logged URL and error message).
-
-    Parameters
-    ----------
-    token
-        The API token (sent as the ``auth-token`` header by :class:`ElectricityMapsCarbon`).
-    base_url
-        The API root.
-    transport
-        An httpx transport (``httpx.MockTransport`` in tests).
-    budget
-        Requests allowed per minute and per month, shared by every source using the client.
-    sleep
-        How to wait between retries, seconds (injected by tests).
-    """
-    client = ApiClient(PROVIDER, base_url, budget=budget, transport=transport, sleep=sleep)
-    client.add_secret(token)
-    return client
-
-
 @dataclass(eq=False)
 class ElectricityMapsCarbon:
     """The average carbon intensity of one Electricity Maps zone, gCO2eq/kWh, hourly.
@@ -88,7 +56,8 @@ class ElectricityMapsCarbon:
     token
         The API token.
     client
-        The HTTP client for the API (:func:`electricitymaps_client`).
+        The HTTP client for the API (an :class:`~wattroute.runtime.providers.http.ApiClient`
+        at :data:`DEFAULT_BASE_URL`); the source registers its credentials with it.
     scope
         ``lifecycle`` (the default: construction and fuel chain included) or ``direct`` (at
         the stack); sent as ``emissionFactorType``.

@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import httpx
 import numpy as np
 import pandas as pd
 
@@ -35,7 +34,6 @@ from wattroute.runtime.providers.http import (
     ApiClient,
     AuthError,
     PayloadError,
-    RequestBudget,
     Secret,
 )
 from wattroute.runtime.providers.values import Fetched, as_utc, carbon_kind, chunks
@@ -67,35 +65,6 @@ DEFAULT_INTERVAL = pd.Timedelta(minutes=5)
 """The interval when no answer says it (an empty fetch)."""
 
 
-def watttime_client(
-    *,
-    password: Secret,
-    base_url: str = DEFAULT_BASE_URL,
-    transport: httpx.BaseTransport | None = None,
-    budget: RequestBudget | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-) -> ApiClient:
-    """An :class:`~wattroute.runtime.providers.http.ApiClient` for WattTime, with
-    ``password`` registered as a secret (login tokens are registered as they are issued).
-
-    Parameters
-    ----------
-    password
-        The WattTime account's password.
-    base_url
-        The API root.
-    transport
-        An httpx transport (``httpx.MockTransport`` in tests).
-    budget
-        Requests allowed per minute and per month, shared by every source using the client.
-    sleep
-        How to wait between retries, seconds (injected by tests).
-    """
-    client = ApiClient(PROVIDER, base_url, budget=budget, transport=transport, sleep=sleep)
-    client.add_secret(password)
-    return client
-
-
 @dataclass(eq=False)
 class WattTimeMarginal:
     """The marginal CO2 emissions rate of one WattTime region, gCO2/kWh, every 5 minutes.
@@ -109,7 +78,8 @@ class WattTimeMarginal:
     password
         Its password.
     client
-        The HTTP client for the API (:func:`watttime_client`).
+        The HTTP client for the API (an :class:`~wattroute.runtime.providers.http.ApiClient`
+        at :data:`DEFAULT_BASE_URL`); the source registers its credentials with it.
     clock
         Epoch seconds now, to age the login token (injected by tests).
     forecast
