@@ -139,6 +139,25 @@ def build_scenario(spec: ScenarioSpec, data_dir: Path, live: bool = False) -> Sc
     return _Builder(spec, data_dir, live).build()
 
 
+def pv_options(spec: SiteSpec) -> dict[str, float]:
+    """The PV model's options a site's solar gives (orientation and inverter loading), as
+    :func:`wattroute.signals.renewables.solar_profile_from_irradiance` takes them."""
+    assert spec.solar is not None
+    options: dict[str, float] = {"dc_ac_ratio": spec.solar.dc_ac_ratio}
+    if spec.solar.tilt_deg is not None:
+        options["tilt_deg"] = spec.solar.tilt_deg
+    if spec.solar.azimuth_deg is not None:
+        options["azimuth_deg"] = spec.solar.azimuth_deg
+    return options
+
+
+def site_pue(spec: SiteSpec) -> Pue:
+    """A site's PUE model: a constant, or one that follows the temperature."""
+    if isinstance(spec.pue, float | int):
+        return Pue(base=float(spec.pue))
+    return Pue(**spec.pue.model_dump())
+
+
 def _ts(value: Any) -> pd.Timestamp:
     return pd.Timestamp(value).tz_convert("UTC")
 
@@ -383,11 +402,7 @@ class _Builder:
                 "temperature",
                 "degC",
             )
-        pue = (
-            Pue(base=spec.pue)
-            if isinstance(spec.pue, float | int)
-            else Pue(**spec.pue.model_dump())
-        )
+        pue = site_pue(spec)
         if pue.depends_on_temperature and temperature is None and not self.live:
             raise ScenarioError(
                 f"{field}.pue.per_degree_c",
@@ -466,17 +481,6 @@ class _Builder:
             power_cap_kw=spec.power_cap_kw if spec.power_cap_kw is not None else math.inf,
         )
 
-    @staticmethod
-    def pv_options(spec: SiteSpec) -> dict[str, float]:
-        """The PV model's options a site's solar gives (orientation and inverter loading)."""
-        assert spec.solar is not None
-        options: dict[str, float] = {"dc_ac_ratio": spec.solar.dc_ac_ratio}
-        if spec.solar.tilt_deg is not None:
-            options["tilt_deg"] = spec.solar.tilt_deg
-        if spec.solar.azimuth_deg is not None:
-            options["azimuth_deg"] = spec.solar.azimuth_deg
-        return options
-
     def clear_sky(self, spec: SiteSpec, elevation: float) -> np.ndarray:
         """A site's solar output under a cloudless sky, fraction of nameplate per step: the
         same PV model with no cloud, at a fixed 25 °C and 1 m/s (the weather to come is not
@@ -489,7 +493,7 @@ class _Builder:
             np.zeros(self.n),
             np.full(self.n, CLEAR_SKY_TEMPERATURE_C),
             np.full(self.n, CLEAR_SKY_WIND_M_PER_S),
-            **self.pv_options(spec),
+            **pv_options(spec),
         )
 
     def solar_from_weather(
@@ -500,7 +504,7 @@ class _Builder:
         field: str,
     ) -> tuple[np.ndarray, str]:
         frame, _, source = weather
-        options = self.pv_options(spec)
+        options = pv_options(spec)
         temp = self.weather_column(weather, "temperature_c", f"{field}")
         wind = self.weather_column(weather, "wind_speed_10m_m_per_s", f"{field}")
         if {"ghi", "dni", "dhi"} <= set(frame.columns):

@@ -110,7 +110,7 @@ from wattroute.runtime.providers.http import (
 )
 from wattroute.runtime.providers.source import Source
 from wattroute.runtime.providers.values import WEATHER_FORECAST, Fetched, as_utc
-from wattroute.scenario.load import _Builder
+from wattroute.scenario.load import pv_options, site_pue
 from wattroute.scenario.schema import SiteSpec
 from wattroute.signals import renewables
 
@@ -126,7 +126,6 @@ __all__ = [
     "WeatherForecast",
     "WindForecast",
     "openmeteo_client",
-    "site_pue",
     "weather_sources",
 ]
 
@@ -821,13 +820,6 @@ class PueForecast:
         return self.weather.next_publication(now)
 
 
-def site_pue(spec: SiteSpec) -> Pue:
-    """The site's PUE model, as the scenario loader builds it."""
-    if isinstance(spec.pue, float | int):
-        return Pue(base=float(spec.pue))
-    return Pue(**spec.pue.model_dump())
-
-
 def weather_sources(spec: SiteSpec, weather: OpenMeteoWeather) -> list[Source]:
     """The weather-driven sources of one site: its PUE always, its solar and wind if it has
     them, all reading ``weather`` (one request per refresh for the three).
@@ -855,7 +847,7 @@ def weather_sources(spec: SiteSpec, weather: OpenMeteoWeather) -> list[Source]:
         )
     sources: list[Source] = [PueForecast(weather, site_pue(spec))]
     if spec.solar is not None:
-        sources.append(SolarForecast(weather, spec.solar.capacity_kw, _Builder.pv_options(spec)))
+        sources.append(SolarForecast(weather, spec.solar.capacity_kw, pv_options(spec)))
     if spec.wind is not None:
         sources.append(
             WindForecast(weather, spec.wind.capacity_kw, spec.wind.turbine, spec.wind.hub_height_m)
