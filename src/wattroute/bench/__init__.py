@@ -1,13 +1,41 @@
-"""Policies side by side against the perfect-foresight oracle: tables and an HTML report."""
+"""Policies side by side against the perfect-foresight oracle: tables and an HTML report.
 
-from wattroute.bench.report import write_report
-from wattroute.bench.runner import (
-    ScenarioResult,
-    add_capture_ratios,
-    bench_scenario,
-    markdown_table,
-    parse_policies,
-    table_rows,
+The names below are imported on first use (the report brings plotly).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from wattroute._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from wattroute.bench.report import write_report
+    from wattroute.bench.runner import (
+        ScenarioResult,
+        add_capture_ratios,
+        bench_scenario,
+        markdown_table,
+        parse_policies,
+        table_rows,
+    )
+
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "write_report": "wattroute.bench.report",
+        **dict.fromkeys(
+            (
+                "ScenarioResult",
+                "add_capture_ratios",
+                "bench_scenario",
+                "markdown_table",
+                "parse_policies",
+                "table_rows",
+            ),
+            "wattroute.bench.runner",
+        ),
+    },
 )
 
 __all__ = [

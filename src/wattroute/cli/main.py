@@ -10,30 +10,18 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from wattroute import __version__
-from wattroute.bench import (
-    add_capture_ratios,
-    bench_scenario,
-    markdown_table,
-    parse_policies,
-    table_rows,
-    write_report,
-)
-from wattroute.cli.report import print_summary
 from wattroute.errors import InputError, OptimisationError, SimulationError
-from wattroute.iotools.results import read_summary, write_summary, write_timeseries
-from wattroute.model import Scenario
-from wattroute.policies import describe_policies, get_policy
-from wattroute.scenario import default_scenario_path, load_scenario
-from wattroute.signals.forecast import FORECASTERS, Clairvoyant, Forecaster
-from wattroute.sim import SimulationOptions, simulate, summarize
+from wattroute.signals.forecast import FORECASTERS, get_forecaster
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+    from wattroute.model import Scenario
+    from wattroute.sim import SimulationOptions
 
 EXIT_INPUT = 2
 EXIT_BUG = 1
@@ -137,25 +125,31 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _forecaster(name: str) -> Forecaster:
-    return Clairvoyant() if name == "perfect" else FORECASTERS[name]
-
-
 def _load(path: str | None, data_dir: str | None) -> Scenario:
+    from wattroute.scenario import default_scenario_path, load_scenario
+
     return load_scenario(path if path is not None else default_scenario_path(), data_dir)
 
 
 def _simulate(args: argparse.Namespace, console: Console) -> int:
+    from wattroute.cli.report import print_summary
+    from wattroute.iotools.results import write_summary, write_timeseries
+    from wattroute.policies import get_policy
+    from wattroute.sim import SimulationOptions, simulate, summarize
+
     policy = get_policy(args.policy)
     scenario = _load(args.scenario, args.data_dir)
     out = Path(args.out) if args.out else Path("out") / scenario.name / policy.name
-    options = SimulationOptions(forecaster=_forecaster(args.forecaster))
+    options = SimulationOptions(forecaster=get_forecaster(args.forecaster))
     if args.check_balance:
         options.check_energy_balance = True
     show_progress = (
         not args.quiet and sys.stderr.isatty() and scenario.n_steps >= PROGRESS_MIN_STEPS
     )
     if show_progress:
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
         with Progress(
             TextColumn("simulating"),
             BarColumn(),
@@ -183,6 +177,11 @@ def _simulate(args: argparse.Namespace, console: Console) -> int:
 def _add_capture_ratio(
     summary: dict[str, Any], scenario: Scenario, oracle_path: str, options: SimulationOptions
 ) -> None:
+    from wattroute.bench import add_capture_ratios
+    from wattroute.iotools.results import read_summary
+    from wattroute.policies import get_policy
+    from wattroute.sim import simulate, summarize
+
     oracle = read_summary(oracle_path)
     if oracle.get("scenario") != scenario.name or not oracle.get("bound"):
         raise InputError(
@@ -198,6 +197,12 @@ def _add_capture_ratio(
 
 
 def _bench(args: argparse.Namespace, console: Console) -> int:
+    from rich.markup import escape
+
+    from wattroute.bench import bench_scenario, markdown_table, parse_policies, table_rows
+    from wattroute.bench.report import write_report
+    from wattroute.iotools.results import write_summary
+
     policies = parse_policies(args.policies)
     out = Path(args.out)
     scenarios = [_load(path, args.data_dir) for path in args.scenarios]
@@ -208,7 +213,7 @@ def _bench(args: argparse.Namespace, console: Console) -> int:
                 scenario,
                 policies,
                 out,
-                _forecaster(args.forecaster),
+                get_forecaster(args.forecaster),
                 args.oracle_step,
                 progress=lambda text: console.print(f"[dim]{escape(text)}[/dim]"),
             )
@@ -237,6 +242,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _token(args: argparse.Namespace, console: Console) -> int:
     import pandas as pd
+    from rich.console import Console
 
     from wattroute.service.auth import (
         check_tenant,
@@ -281,6 +287,8 @@ def _token(args: argparse.Namespace, console: Console) -> int:
 
 
 def _token_table(tokens: Sequence[Any], now: Any) -> Table:
+    from rich.table import Table
+
     table = Table("id", "tenant", "scopes", "label", "created", "expires", "status")
     for t in tokens:
         table.add_row(
@@ -311,6 +319,8 @@ def _validate(args: argparse.Namespace, console: Console) -> int:
 
 
 def _policies(console: Console) -> int:
+    from wattroute.policies import describe_policies
+
     for name, text in describe_policies().items():
         console.print(f"{name:<10} {text}")
     return 0
@@ -319,6 +329,9 @@ def _policies(console: Console) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     args = _parser().parse_args(argv)
+    from rich.console import Console
+    from rich.markup import escape
+
     console = Console()
     errors = Console(stderr=True)
     try:

@@ -2,26 +2,39 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
+import threading
 import time
 from dataclasses import dataclass
+from types import ModuleType
 
-import highspy
 import numpy as np
 
 from wattroute.optimise.formulation import LinearProgram
 
+_FIRST_SOLVE = threading.Lock()
 
-def _quiet_first_instance() -> None:
+
+def _highspy() -> ModuleType:
+    """The HiGHS module, imported on the first solve."""
+    with _FIRST_SOLVE:
+        return _import_highspy()
+
+
+@functools.cache
+def _import_highspy() -> ModuleType:
     """HiGHS prints a banner on the first instance a process creates, before any option can
-    silence it: create that instance here, at import, with standard output closed."""
+    silence it: create that instance here, with standard output closed."""
+    import highspy
+
     try:
         sys.stdout.flush()
         saved = os.dup(1)
     except (OSError, ValueError):
         highspy.Highs()
-        return
+        return highspy
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, 1)
@@ -30,9 +43,7 @@ def _quiet_first_instance() -> None:
         os.dup2(saved, 1)
         os.close(saved)
         os.close(devnull)
-
-
-_quiet_first_instance()
+    return highspy
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,6 +63,7 @@ class LpSolution:
 
 def solve(lp: LinearProgram, time_limit_s: float = 30.0, threads: int = 1) -> LpSolution:
     """Solve ``lp`` with HiGHS's default LP algorithm, at most ``time_limit_s`` seconds."""
+    highspy = _highspy()
     started = time.perf_counter()
     h = highspy.Highs()
     h.silent()

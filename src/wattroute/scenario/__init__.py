@@ -1,17 +1,25 @@
-"""Scenario files: the YAML schema (pydantic, at the edge), loading, and the built-in default."""
+"""Scenario files: the YAML schema (pydantic, at the edge), loading, and the built-in default.
+
+The loader's names are imported on first use: naming the default scenario's path does not
+import the schema, the file readers or the renewables models.
+"""
 
 from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from wattroute.model import Scenario
-from wattroute.scenario.load import (
-    build_scenario,
-    load_scenario,
-    parse_scenario,
-    read_scenario_file,
-)
+from wattroute._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from wattroute.model import Scenario
+    from wattroute.scenario.load import (
+        build_scenario,
+        load_scenario,
+        parse_scenario,
+        read_scenario_file,
+    )
 
 DEFAULT_SCENARIO = "default.yaml"
 
@@ -23,8 +31,18 @@ def default_scenario_path() -> Path:
 
 def default_scenario() -> Scenario:
     """The built-in default scenario: three sites, one week, no data files needed."""
+    from wattroute.scenario.load import load_scenario
+
     return load_scenario(default_scenario_path())
 
+
+__getattr__ = lazy_exports(
+    __name__,
+    dict.fromkeys(
+        ("build_scenario", "load_scenario", "parse_scenario", "read_scenario_file"),
+        "wattroute.scenario.load",
+    ),
+)
 
 __all__ = [
     "build_scenario",

@@ -32,6 +32,8 @@ from typing import Protocol
 
 import numpy as np
 
+from wattroute.errors import InputError
+
 
 class Forecaster(Protocol):
     """Predicts the next ``horizon`` steps of a signal from its past."""
@@ -204,6 +206,21 @@ class Clairvoyant:
 FORECASTERS: Mapping[str, Forecaster] = {
     f.name: f for f in (Persistence(), SeasonalNaive(), Blend())
 }
+
+
+def get_forecaster(name: str, field: str = "--forecaster") -> Forecaster:
+    """A forecaster by name: one of :data:`FORECASTERS`, or ``"perfect"`` (:class:`Clairvoyant`,
+    the actual future: for evaluation only); any other name is an :class:`InputError` on
+    ``field``."""
+    if name == "perfect":
+        return Clairvoyant()
+    if name not in FORECASTERS:
+        raise InputError(
+            field,
+            f"unknown forecaster {name!r}.",
+            f"use one of: {', '.join([*FORECASTERS, 'perfect'])}.",
+        )
+    return FORECASTERS[name]
 
 
 class History:

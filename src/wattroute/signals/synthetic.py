@@ -24,7 +24,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pvlib
-from scipy.signal import lfilter
 
 
 @dataclass(frozen=True)
@@ -65,6 +64,8 @@ class DiurnalGridModel:
 
     def noise_series(self, times: pd.DatetimeIndex, salt: int) -> np.ndarray:
         """AR(1) relative noise with hourly coefficient 0.9, one value per instant."""
+        from scipy.signal import lfilter  # scipy.signal takes long to import: only when used
+
         rng = np.random.default_rng([self.seed, salt])
         if len(times) < 2:
             return np.zeros(len(times))
