@@ -15,9 +15,12 @@ if TYPE_CHECKING:
         ScenarioResult,
         add_capture_ratios,
         bench_scenario,
+        check_policies,
         markdown_table,
         parse_policies,
+        run_scenario,
         table_rows,
+        write_results,
     )
 
 __getattr__ = lazy_exports(
@@ -29,9 +32,12 @@ __getattr__ = lazy_exports(
                 "ScenarioResult",
                 "add_capture_ratios",
                 "bench_scenario",
+                "check_policies",
                 "markdown_table",
                 "parse_policies",
+                "run_scenario",
                 "table_rows",
+                "write_results",
             ),
             "wattroute.bench.runner",
         ),
@@ -42,8 +48,11 @@ __all__ = [
     "ScenarioResult",
     "add_capture_ratios",
     "bench_scenario",
+    "check_policies",
     "markdown_table",
     "parse_policies",
+    "run_scenario",
     "table_rows",
     "write_report",
+    "write_results",
 ]

@@ -40,26 +40,30 @@ class ScenarioResult:
 
 def parse_policies(text: str) -> list[str]:
     """``"agnostic,greedy,mpc,oracle"`` -> names, checked."""
-    names = [n.strip() for n in text.split(",") if n.strip()]
+    return check_policies([n.strip() for n in text.split(",") if n.strip()], "--policies")
+
+
+def check_policies(names: list[str], field: str) -> list[str]:
+    """``names`` if each is a policy or ``oracle`` and there is one at least; otherwise an
+    :class:`InputError` on ``field`` listing the known names."""
     unknown = [n for n in names if n != ORACLE and n not in POLICIES]
     if unknown or not names:
         raise InputError(
-            "--policies",
+            field,
             f"unknown policy {', '.join(map(repr, unknown)) or '(none given)'}.",
             f"list some of: {', '.join([*POLICIES, ORACLE])}, separated by commas.",
         )
     return names
 
 
-def bench_scenario(
+def run_scenario(
     scenario: Scenario,
     policies: list[str],
-    out: Path,
     forecaster: Forecaster,
     oracle_step_h: float = 1.0,
     progress: Callable[[str], None] | None = None,
 ) -> ScenarioResult:
-    """Run ``policies`` on ``scenario``, write their results under ``out``, add capture ratios."""
+    """Run ``policies`` on ``scenario`` (the oracle too, if named) and add capture ratios."""
     result = ScenarioResult(scenario)
     for name in policies:
         if progress:
@@ -73,11 +77,30 @@ def bench_scenario(
         result.records[name] = record
         result.summaries[name] = summarize(record)
     add_capture_ratios(result.summaries)
+    return result
+
+
+def write_results(result: ScenarioResult, out: Path) -> None:
+    """Write each policy's summary and time series under ``out/<scenario>/<policy>/``."""
+    scenario = result.scenario
     for name, summary in result.summaries.items():
         folder = out / scenario.name / name
         write_summary(summary, folder / "summary.json")
         if name in result.records:
             write_timeseries(result.records[name].sites.to_frame(scenario.times), folder)
+
+
+def bench_scenario(
+    scenario: Scenario,
+    policies: list[str],
+    out: Path,
+    forecaster: Forecaster,
+    oracle_step_h: float = 1.0,
+    progress: Callable[[str], None] | None = None,
+) -> ScenarioResult:
+    """Run ``policies`` on ``scenario``, add capture ratios, write their results under ``out``."""
+    result = run_scenario(scenario, policies, forecaster, oracle_step_h, progress)
+    write_results(result, out)
     return result
 
 
