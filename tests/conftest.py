@@ -1,6 +1,5 @@
-"""Test configuration shared by the whole suite."""
+"""Test configuration shared by the whole suite.
 
-import os
-
-# The energy-balance guard is on in every test (DESIGN.md: runtime guards that tests switch on).
-os.environ["WATTROUTE_CHECK_BALANCE"] = "1"
+Every simulation checks its energy balance unless told not to (``SimulationOptions``), so every
+test that simulates verifies conservation at every site and step.
+"""

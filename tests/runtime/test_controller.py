@@ -299,6 +299,9 @@ class _Broken:
     def reset(self) -> None:
         pass
 
+    def stats(self) -> dict[str, float]:
+        return {}
+
     def decide(self, observation):
         raise RuntimeError("bug")
 

@@ -27,6 +27,9 @@ class StepByStep:
     def reset(self):
         self.inner.reset()
 
+    def stats(self):
+        return self.inner.stats()
+
     def decide(self, observation: Observation) -> Decision:
         return replace(self.inner.decide(observation), hold_steps=1)
 
@@ -41,6 +44,9 @@ class Scripted:
 
     def reset(self):
         pass
+
+    def stats(self):
+        return {}
 
     def decide(self, observation: Observation) -> Decision:
         n = len(observation.jobs)
@@ -299,6 +305,9 @@ def test_policies_read_day_ahead_prices_once_published_and_no_further():
 
         def reset(self):
             pass
+
+        def stats(self):
+            return {}
 
         def decide(self, observation):
             seen[observation.step] = observation.forecast("price_usd_per_mwh", 300)[:, 0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from rich.console import Console
@@ -12,7 +13,7 @@ def _num(value: float, digits: int = 2) -> str:
     return f"{value:,.{digits}f}"
 
 
-def summary_tables(summary: dict[str, Any]) -> list[Table]:
+def summary_tables(summary: Mapping[str, Any]) -> list[Table]:
     """The headline table and the per-site table."""
     head = Table(title=f"{summary['scenario']} / {summary['policy']}", show_header=False)
     head.add_column("metric")
@@ -84,7 +85,7 @@ def summary_tables(summary: dict[str, Any]) -> list[Table]:
     return [head, sites]
 
 
-def print_summary(summary: dict[str, Any], console: Console | None = None) -> None:
+def print_summary(summary: Mapping[str, Any], console: Console | None = None) -> None:
     console = console or Console()
     for table in summary_tables(summary):
         console.print(table)

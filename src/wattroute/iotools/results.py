@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import pandas as pd
 
 from wattroute.errors import DataFileError
+from wattroute.model.summary import Summary
 
 
 def _finite(value: Any) -> Any:
@@ -24,7 +26,7 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def write_summary(summary: dict[str, Any], path: str | os.PathLike[str]) -> Path:
+def write_summary(summary: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
     """Write ``summary`` as indented JSON and return the path."""
     target = Path(path)
     _ensure_dir(target.parent)
@@ -32,7 +34,7 @@ def write_summary(summary: dict[str, Any], path: str | os.PathLike[str]) -> Path
     return target
 
 
-def read_summary(path: str | os.PathLike[str]) -> dict[str, Any]:
+def read_summary(path: str | os.PathLike[str]) -> Summary:
     """Read a ``summary.json`` written by :func:`write_summary`."""
     source = Path(path)
     try:
@@ -43,7 +45,7 @@ def read_summary(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise DataFileError(str(path), f"is not a readable summary ({exc}).") from None
     if not isinstance(data, dict) or "objective_usd" not in data:
         raise DataFileError(str(path), "is not a wattroute summary (no objective_usd).")
-    return data
+    return cast(Summary, data)
 
 
 def write_timeseries(

@@ -136,14 +136,6 @@ class FleetSignals:
         )
 
 
-def import_cost_usd_per_kwh(
-    price_usd_per_mwh: np.ndarray, carbon_g_per_kwh: np.ndarray, carbon_price_usd_per_tonne: float
-) -> np.ndarray:
-    """What a kWh from the grid costs in the objective, USD/kWh: its price plus the carbon
-    price on its emissions (any shape; price USD/MWh, intensity gCO2eq/kWh, carbon USD/t)."""
-    return price_usd_per_mwh / 1000.0 + carbon_price_usd_per_tonne * carbon_g_per_kwh / 1e6
-
-
 def published_ahead(scenario: Scenario) -> dict[str, np.ndarray]:
     """Signals known before they happen — day-ahead prices — in the form
     :class:`~wattroute.signals.forecast.History` takes: per signal name an ``(N, S)`` integer

@@ -14,9 +14,11 @@ An infeasible job is a result with reasons, not an exception.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
+from wattroute.model.costs import busy_accelerator_hour_usd
 from wattroute.optimise.plan import Plan
 from wattroute.optimise.problem import window_shares
 
@@ -30,12 +32,15 @@ class AdmissionState:
     free: np.ndarray
     cost: np.ndarray
 
-    def __post_init__(self) -> None:
-        order = np.argsort(self.cost, axis=0, kind="stable")
-        object.__setattr__(self, "_order", order)
-        object.__setattr__(self, "_sorted_cost", np.take_along_axis(self.cost, order, axis=0))
-        edges = np.arange(self.free.shape[0] + 1) * self.period_h
-        object.__setattr__(self, "_edges", edges)
+    @cached_property
+    def cheapest_first(self) -> np.ndarray:
+        """Periods of each site from the cheapest, ``(H, S)`` indices."""
+        return np.argsort(self.cost, axis=0, kind="stable")
+
+    @cached_property
+    def sorted_cost(self) -> np.ndarray:
+        """Cost per busy accelerator-hour in :attr:`cheapest_first` order, ``(H, S)``, USD."""
+        return np.take_along_axis(self.cost, self.cheapest_first, axis=0)
 
     @classmethod
     def from_plan(cls, plan: Plan) -> AdmissionState:
@@ -43,10 +48,7 @@ class AdmissionState:
         p = plan.problem
         f = p.fleet
         free = np.maximum(f.accelerators - plan.busy_accelerators(), 0.0)
-        energy = np.where(
-            f.import_limit_kw > 0, p.import_cost_usd_per_kwh, p.genset_cost_usd_per_kwh
-        )
-        cost = energy * p.pue * (f.busy_kw - f.idle_kw)
+        cost = busy_accelerator_hour_usd(f, p.pue, p.bought_power_cost_usd_per_kwh)
         return cls(f.names, p.period_h, free, cost)
 
 
@@ -103,11 +105,11 @@ def admit(
             else "its deadline has passed"
         )
         return Admission(False, reasons=(reason,))
-    order = state.__dict__["_order"]
+    order = state.cheapest_first
     sorted_capacity = np.take_along_axis(capacity, order, axis=0)
     before = np.cumsum(sorted_capacity, axis=0) - sorted_capacity
     used = np.clip(work_accelerator_hours - before, 0.0, sorted_capacity)
-    cost = np.where(feasible, (used * state.__dict__["_sorted_cost"]).sum(axis=0), np.inf)
+    cost = np.where(feasible, (used * state.sorted_cost).sum(axis=0), np.inf)
     site = int(np.argmin(cost))
     now = int(np.flatnonzero(order[:, site] == 0)[0])  # where the current period sorted to
     return Admission(

@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from wattroute.model.costs import export_value_usd_per_kwh
+from wattroute.model.power import busy_accelerator_kw, standing_kw
 from wattroute.optimise.problem import PlanningProblem
 
 SITE_VARIABLES = (
@@ -231,7 +233,9 @@ def _site_bounds_and_costs(
     bound("soc", f.battery_max_kwh)
     lower[layout.site("soc")] = np.broadcast_to(f.battery_min_kwh, (h_n, problem.n_sites))
     cost[layout.site("grid_import")] = dt * problem.import_cost_usd_per_kwh
-    cost[layout.site("grid_export")] = -dt * problem.export_price_usd_per_mwh / 1000.0
+    cost[layout.site("grid_export")] = -dt * export_value_usd_per_kwh(
+        problem.export_price_usd_per_mwh
+    )
     cost[layout.site("genset")] = dt * np.broadcast_to(
         problem.genset_cost_usd_per_kwh, (h_n, problem.n_sites)
     )
@@ -306,7 +310,7 @@ def _power_balance(problem: PlanningProblem, layout: Layout, rows: _Rows) -> Non
     export - PUE (busy - idle) (work + inference) = PUE (base + idle x count)."""
     f = problem.fleet
     h_n, s_n = problem.n_periods, problem.n_sites
-    fixed = problem.pue * (f.base_it_kw + f.idle_kw * f.accelerators)
+    fixed = standing_kw(f, problem.pue)
     first = rows.new("power_balance", h_n * s_n, fixed.ravel(), fixed.ravel())
     row = first + np.arange(h_n * s_n).reshape(h_n, s_n)
     for name, sign in (
@@ -320,7 +324,7 @@ def _power_balance(problem: PlanningProblem, layout: Layout, rows: _Rows) -> Non
     ):
         rows.entries(row, layout.site(name), sign)
     cell, cols, per_unit = _busy_columns(problem, layout)
-    delta = (problem.pue * (f.busy_kw - f.idle_kw)).ravel()
+    delta = busy_accelerator_kw(f, problem.pue).ravel()
     rows.entries(first + cell, cols, -delta[cell] * per_unit)
 
 
@@ -359,11 +363,11 @@ def _power_cap(problem: PlanningProblem, layout: Layout, rows: _Rows) -> None:
     if not capped.any():
         return
     h_n, s_n = problem.n_periods, problem.n_sites
-    room = f.power_cap_kw - problem.pue * (f.base_it_kw + f.idle_kw * f.accelerators)
+    room = f.power_cap_kw - standing_kw(f, problem.pue)
     room = np.where(capped, room, np.inf)
     first = rows.new("power_cap", h_n * s_n, -np.inf, room.ravel())
     cell, cols, per_unit = _busy_columns(problem, layout)
-    delta = (problem.pue * (f.busy_kw - f.idle_kw)).ravel()
+    delta = busy_accelerator_kw(f, problem.pue).ravel()
     keep = capped[cell % s_n]
     rows.entries(first + cell[keep], cols[keep], delta[cell[keep]] * per_unit[keep])
 

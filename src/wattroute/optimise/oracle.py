@@ -22,17 +22,38 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from typing import cast
 
 import numpy as np
 
 from wattroute.errors import InputError
 from wattroute.model.arrays import FleetSignals, FleetStatic, JobArrays, ServiceArrays
+from wattroute.model.costs import objective_usd
 from wattroute.model.scenario import Scenario
+from wattroute.model.summary import (
+    ENERGY_KEYS,
+    BatchTotals,
+    DecisionTimes,
+    EnergyKwh,
+    InferenceTotals,
+    LpStats,
+    PenaltiesUsd,
+    Requests,
+    SiteTotals,
+    Summary,
+    no_repairs,
+    period_of,
+    violation_fraction,
+)
 from wattroute.optimise.formulation import build
 from wattroute.optimise.plan import Plan, decode
 from wattroute.optimise.problem import JobBlock, PlanningProblem, ServiceBlock, window_shares
 from wattroute.optimise.solver import solve
+
+UNDONE_TOLERANCE_ACCELERATOR_HOURS = 1e-6
+"""Work the LP leaves undone below this is solver noise: the job counts as complete."""
+WORKING_TOLERANCE_ACCELERATORS = 1e-9
+"""Mean accelerators below this in a period count as no work."""
 
 
 def steps_per_period(scenario: Scenario, period_h: float) -> int:
@@ -104,7 +125,7 @@ def oracle_problem(scenario: Scenario, period_h: float = 1.0) -> PlanningProblem
 
 def solve_oracle(
     scenario: Scenario, period_h: float = 1.0, time_limit_s: float = 600.0
-) -> tuple[Plan, dict[str, Any]]:
+) -> tuple[Plan, Summary]:
     """Solve the oracle and return its plan and a summary shaped like a simulation's."""
     started = time.perf_counter()
     problem = oracle_problem(scenario, period_h)
@@ -122,103 +143,123 @@ def solve_oracle(
 
 def oracle_summary(
     scenario: Scenario, plan: Plan, shape: tuple[int, int], nonzeros: int, wall_s: float
-) -> dict[str, Any]:
-    """The oracle's plan in the fields of a simulation summary, with ``bound: true``."""
+) -> Summary:
+    """The oracle's plan as a :class:`~wattroute.model.summary.Summary` (the fields of a
+    simulation's, with ``bound: true``, the planning period and the LP's size)."""
     t = plan.totals()
     problem = plan.problem
-    penalty = t["deadline_penalty_usd"] + t["slo_penalty_usd"] + t["shed_penalty_usd"]
-    objective = (
-        t["cost_usd"] + scenario.carbon_price_usd_per_tonne * t["emissions_kg"] / 1000.0 + penalty
+    penalties = PenaltiesUsd(
+        deadline=t["deadline_penalty_usd"],
+        slo=t["slo_penalty_usd"],
+        shed=t["shed_penalty_usd"],
+        total=t["deadline_penalty_usd"] + t["slo_penalty_usd"] + t["shed_penalty_usd"],
     )
-    undone = plan.undone_accelerator_hours
-    work_total = float(problem.jobs.work_accelerator_hours.sum())
-    sites: dict[str, Any] = {}
-    dt = problem.period_h
-    for i, name in enumerate(problem.fleet.names):
-        sites[name] = {
-            "cost_usd": dt
-            * float(
-                (plan.grid_import_kw[:, i] * problem.price_usd_per_mwh[:, i]).sum() / 1000.0
-                + (plan.genset_kw[:, i] * problem.fleet.genset_cost_usd_per_kwh[i]).sum()
-                - (plan.grid_export_kw[:, i] * problem.export_price_usd_per_mwh[:, i]).sum()
-                / 1000.0
-            ),
-            "emissions_kg": dt
-            * float(
-                (plan.grid_import_kw[:, i] * problem.carbon_g_per_kwh[:, i]).sum()
-                + (plan.genset_kw[:, i] * problem.fleet.genset_g_per_kwh[i]).sum()
-            )
-            / 1000.0,
-            "energy_kwh": {
-                "grid": dt * float(plan.grid_import_kw[:, i].sum()),
-                "curtailed": dt * float(plan.curtailed_kw[:, i].sum()),
-                "load": dt * float(plan.load_kw()[:, i].sum()),
-            },
-        }
-    return {
-        "scenario": scenario.name,
-        "policy": "oracle",
-        "bound": True,
-        "period_h": problem.period_h,
-        "objective_usd": objective,
-        "cost_usd": t["cost_usd"],
-        "emissions_kg": t["emissions_kg"],
-        "carbon_price_usd_per_tonne": scenario.carbon_price_usd_per_tonne,
-        "carbon_intensity_kind": scenario.carbon_intensity_kind,
-        "penalties_usd": {
-            "deadline": t["deadline_penalty_usd"],
-            "slo": t["slo_penalty_usd"],
-            "shed": t["shed_penalty_usd"],
-            "total": penalty,
-        },
-        "energy_kwh": {
-            key: t[key]
-            for key in (
-                "grid",
-                "solar",
-                "wind",
-                "genset",
-                "battery_charge",
-                "battery_discharge",
-                "curtailed",
-                "export",
-                "load",
-                "unserved",
-            )
-        },
-        "inference": {
-            "requests": t["requests"],
-            "served_within_slo": t["requests"] - t["dropped"],
-            "served_late": 0.0,
-            "dropped": t["dropped"],
-            "slo_violation_fraction": t["dropped"] / t["requests"] if t["requests"] > 0 else 0.0,
-        },
-        "batch": {
-            "jobs": len(problem.jobs),
-            "deadline_misses": int((undone > 1e-6).sum()),
-            "work_accelerator_hours": work_total - float(undone.sum()),
-            "work_undone_at_deadline_accelerator_hours": float(undone.sum()),
-        },
-        "decision_s": {
-            "total": plan.solution.seconds,
-            "p99": plan.solution.seconds,
-            "decisions": 1,
-        },
-        "wall_s": wall_s,
-        "lp": {
-            "columns": shape[1],
-            "rows": shape[0],
-            "nonzeros": nonzeros,
-            "status": plan.solution.status,
-            "iterations": plan.solution.iterations,
-            "solve_s": plan.solution.seconds,
-        },
-        "sites": sites,
-        "notes": [
+    carbon_price = scenario.carbon_price_usd_per_tonne
+    seconds = plan.solution.seconds
+    return Summary(
+        scenario=scenario.name,
+        policy="oracle",
+        forecaster="perfect",
+        bound=True,
+        period=period_of(scenario),
+        objective_usd=objective_usd(
+            t["cost_usd"], t["emissions_kg"], carbon_price, penalties["total"]
+        ),
+        cost_usd=t["cost_usd"],
+        emissions_kg=t["emissions_kg"],
+        carbon_price_usd_per_tonne=carbon_price,
+        carbon_intensity_kind=scenario.carbon_intensity_kind,
+        penalties_usd=penalties,
+        energy_kwh=cast(EnergyKwh, {key: t[key] for key in ENERGY_KEYS}),
+        inference=_inference(scenario, plan),
+        batch=_batch(scenario, plan),
+        decision_s=DecisionTimes(total=seconds, p99=seconds, decisions=1),
+        wall_s=wall_s,
+        blocks=1,
+        repairs=no_repairs(),
+        sites=_sites(plan),
+        notes=[
             *scenario.notes,
             f"oracle: perfect-foresight LP relaxation over {problem.n_periods} periods of "
             f"{problem.period_h:g} h (a lower bound; see wattroute.optimise.oracle)",
         ],
+        period_h=problem.period_h,
+        lp=LpStats(
+            columns=shape[1],
+            rows=shape[0],
+            nonzeros=nonzeros,
+            status=plan.solution.status,
+            iterations=plan.solution.iterations,
+            solve_s=seconds,
+        ),
+    )
+
+
+def _inference(scenario: Scenario, plan: Plan) -> InferenceTotals:
+    """Requests the plan serves: every request is served within the SLO or dropped."""
+    seconds = plan.problem.period_h * 3600.0
+    by_service: dict[str, Requests] = {}
+    blocks = zip(scenario.services, plan.problem.services, plan.dropped, strict=True)
+    for named, service, lost_rps in blocks:
+        asked = float(service.rate_rps.sum()) * seconds
+        lost = float(lost_rps.sum()) * seconds
+        by_service[named.name] = Requests(
+            requests=asked, served_within_slo=asked - lost, served_late=0.0, dropped=lost
+        )
+    requests = float(sum(r["requests"] for r in by_service.values()))
+    dropped = float(sum(r["dropped"] for r in by_service.values()))
+    return InferenceTotals(
+        requests=requests,
+        served_within_slo=requests - dropped,
+        served_late=0.0,
+        dropped=dropped,
+        slo_violation_fraction=violation_fraction(requests, requests - dropped),
+        by_service=by_service,
+    )
+
+
+def _batch(scenario: Scenario, plan: Plan) -> BatchTotals:
+    """The plan's batch work. A job is complete when the plan leaves none of its work undone;
+    it completes at the end of the last period it works in. The relaxation pays no
+    checkpoints and migrations, so moves, stops and overhead are zero."""
+    spec = JobArrays.from_scenario(scenario)
+    undone = plan.undone_accelerator_hours
+    completed = undone <= UNDONE_TOLERANCE_ACCELERATOR_HOURS
+    working = plan.work.sum(axis=1) > WORKING_TOLERANCE_ACCELERATORS  # (J, H)
+    last = plan.problem.n_periods - 1 - np.argmax(working[:, ::-1], axis=1)
+    done_h = np.where(working.any(axis=1), (last + 1) * plan.problem.period_h, spec.arrival_h)
+    earliest = spec.arrival_h + spec.work_accelerator_hours / spec.max_accelerators
+    delays = np.maximum(done_h - earliest, 0.0)[completed]
+    return BatchTotals(
+        jobs=spec.n_jobs,
+        completed=int(completed.sum()),
+        deadline_misses=int((~completed).sum()),
+        work_accelerator_hours=float(plan.problem.jobs.work_accelerator_hours.sum() - undone.sum()),
+        work_undone_at_deadline_accelerator_hours=float(undone.sum()),
+        mean_completion_delay_h=float(delays.mean()) if delays.size else 0.0,
+        moves=0,
+        stops=0,
+        overhead_hours=0.0,
+    )
+
+
+def _sites(plan: Plan) -> dict[str, SiteTotals]:
+    """Cost, emissions, energy, peak load and PUE of each site in the plan."""
+    problem = plan.problem
+    cost = plan.cost_usd().sum(axis=0)
+    emissions = plan.emissions_kg().sum(axis=0)
+    energy = plan.energy_kwh_by_site()
+    peak = plan.load_kw().max(axis=0) if problem.n_periods else np.zeros(problem.n_sites)
+    pue = problem.pue.mean(axis=0) if problem.n_periods else np.zeros(problem.n_sites)
+    return {
+        name: SiteTotals(
+            cost_usd=float(cost[i]),
+            emissions_kg=float(emissions[i]),
+            energy_kwh=cast(EnergyKwh, {key: float(energy[key][i]) for key in ENERGY_KEYS}),
+            peak_load_kw=float(peak[i]),
+            mean_pue=float(pue[i]),
+        )
+        for i, name in enumerate(problem.fleet.names)
     }
 
 

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from wattroute.errors import OptimisationError
+from wattroute.model import costs
+from wattroute.model.power import facility_kw
+from wattroute.model.summary import ENERGY_KEYS
 from wattroute.optimise.formulation import LinearProgram, build
 from wattroute.optimise.problem import PlanningProblem
 from wattroute.optimise.solver import LpSolution, solve
@@ -51,65 +54,72 @@ class Plan:
 
     def load_kw(self) -> np.ndarray:
         """Facility load per period and site, kW (the demand the plan powers)."""
-        p, f = self.problem, self.problem.fleet
-        it = (
-            f.base_it_kw
-            + f.idle_kw * f.accelerators
-            + (f.busy_kw - f.idle_kw) * self.busy_accelerators()
+        return facility_kw(self.problem.fleet, self.problem.pue, self.busy_accelerators()) - (
+            self.shed_kw
         )
-        return it * p.pue - self.shed_kw
+
+    def cost_usd(self) -> np.ndarray:
+        """Money paid for the plan's power per period and site, USD, ``(H, S)``."""
+        p = self.problem
+        return costs.energy_cost_usd(
+            p.fleet,
+            p.period_h,
+            self.grid_import_kw,
+            self.grid_export_kw,
+            self.genset_kw,
+            p.price_usd_per_mwh,
+            p.export_price_usd_per_mwh,
+        )
+
+    def emissions_kg(self) -> np.ndarray:
+        """Emissions of the plan's power per period and site, kgCO2eq, ``(H, S)``."""
+        p = self.problem
+        return costs.emissions_kg(
+            p.fleet, p.period_h, self.grid_import_kw, self.genset_kw, p.carbon_g_per_kwh
+        )
+
+    def energy_kwh_by_site(self, periods: slice = slice(None)) -> dict[str, np.ndarray]:
+        """Energy by source and sink per site, kWh, ``(S,)`` each, keyed as a summary's
+        ``energy_kwh`` (:data:`~wattroute.model.summary.ENERGY_KEYS`). Renewables used are split
+        between solar and wind in proportion to what each could give."""
+        p, dt = self.problem, self.problem.period_h
+        solar, wind = p.solar_kw[periods], p.wind_kw[periods]
+        renewable = self.renewable_kw[periods]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            solar_share = np.where(solar + wind > 0, solar / (solar + wind), 0.0)
+        flows = {
+            "grid": self.grid_import_kw[periods],
+            "solar": renewable * solar_share,
+            "wind": renewable * (1 - solar_share),
+            "genset": self.genset_kw[periods],
+            "battery_charge": self.charge_kw[periods],
+            "battery_discharge": self.discharge_kw[periods],
+            "curtailed": self.curtailed_kw[periods],
+            "export": self.grid_export_kw[periods],
+            "load": self.load_kw()[periods],
+            "unserved": self.shed_kw[periods],
+        }
+        return {key: dt * flows[key].sum(axis=0) for key in ENERGY_KEYS}
 
     def totals(self, periods: slice = slice(None)) -> dict[str, float]:
         """Energy by source (kWh), cost (USD), emissions (kg) and penalties (USD) of the plan,
         or of some of its ``periods`` (deadline penalties and undone work are the whole plan's:
         they belong to no period)."""
         p, dt = self.problem, self.problem.period_h
-        fleet = p.fleet
-        grid_import, export, genset = (
-            self.grid_import_kw[periods],
-            self.grid_export_kw[periods],
-            self.genset_kw[periods],
-        )
-        cost = dt * float(
-            (grid_import * p.price_usd_per_mwh[periods] / 1000.0).sum()
-            + (genset * fleet.genset_cost_usd_per_kwh).sum()
-            - (export * p.export_price_usd_per_mwh[periods] / 1000.0).sum()
-        )
-        emissions = (
-            dt
-            * float(
-                (grid_import * p.carbon_g_per_kwh[periods]).sum()
-                + (genset * fleet.genset_g_per_kwh).sum()
-            )
-            / 1000.0
-        )
-        solar, wind = p.solar_kw[periods], p.wind_kw[periods]
-        renewable = self.renewable_kw[periods]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            solar_share = np.where(solar + wind > 0, solar / (solar + wind), 0.0)
+        energy = {key: float(v.sum()) for key, v in self.energy_kwh_by_site(periods).items()}
         dropped = sum(float(d[periods].sum()) for d in self.dropped) * dt * 3600.0
         requests = sum(float(s.rate_rps[periods].sum()) for s in p.services) * dt * 3600.0
-        shed = dt * float(self.shed_kw[periods].sum())
+        undone = float(self.undone_accelerator_hours.sum())
         return {
-            "cost_usd": cost,
-            "emissions_kg": emissions,
-            "grid": dt * float(grid_import.sum()),
-            "solar": dt * float((renewable * solar_share).sum()),
-            "wind": dt * float((renewable * (1 - solar_share)).sum()),
-            "genset": dt * float(genset.sum()),
-            "battery_charge": dt * float(self.charge_kw[periods].sum()),
-            "battery_discharge": dt * float(self.discharge_kw[periods].sum()),
-            "curtailed": dt * float(self.curtailed_kw[periods].sum()),
-            "export": dt * float(export.sum()),
-            "load": dt * float(self.load_kw()[periods].sum()),
-            "unserved": shed,
+            "cost_usd": float(self.cost_usd()[periods].sum()),
+            "emissions_kg": float(self.emissions_kg()[periods].sum()),
+            **energy,
             "requests": requests,
             "dropped": dropped,
-            "undone_accelerator_hours": float(self.undone_accelerator_hours.sum()),
-            "deadline_penalty_usd": float(self.undone_accelerator_hours.sum())
-            * p.deadline_penalty_usd_per_accelerator_hour,
+            "undone_accelerator_hours": undone,
+            "deadline_penalty_usd": undone * p.deadline_penalty_usd_per_accelerator_hour,
             "slo_penalty_usd": dropped * p.slo_penalty_usd_per_request,
-            "shed_penalty_usd": shed * p.shed_penalty_usd_per_kwh,
+            "shed_penalty_usd": energy["unserved"] * p.shed_penalty_usd_per_kwh,
         }
 
 

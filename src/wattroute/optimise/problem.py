@@ -15,7 +15,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from wattroute.model.arrays import FleetStatic, import_cost_usd_per_kwh
+from wattroute.model.arrays import FleetStatic
+from wattroute.model.costs import (
+    bought_power_cost_usd_per_kwh,
+    genset_cost_usd_per_kwh,
+    import_cost_usd_per_kwh,
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -165,9 +170,14 @@ class PlanningProblem:
     @property
     def genset_cost_usd_per_kwh(self) -> np.ndarray:
         """Fuel plus carbon price on genset energy, ``(S,)``."""
-        f = self.fleet
-        return (
-            f.genset_cost_usd_per_kwh + self.carbon_price_usd_per_tonne * f.genset_g_per_kwh / 1e6
+        return genset_cost_usd_per_kwh(self.fleet, self.carbon_price_usd_per_tonne)
+
+    @property
+    def bought_power_cost_usd_per_kwh(self) -> np.ndarray:
+        """Cost of the power a site buys for more load (grid where it imports, else genset),
+        ``(H, S)``."""
+        return bought_power_cost_usd_per_kwh(
+            self.fleet, self.import_cost_usd_per_kwh, self.genset_cost_usd_per_kwh
         )
 
 

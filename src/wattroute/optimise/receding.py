@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from wattroute.model.costs import busy_accelerator_hour_usd
 from wattroute.model.scenario import Scenario
 from wattroute.optimise.oracle import oracle_problem
 from wattroute.optimise.plan import optimise
@@ -49,10 +50,8 @@ def solve_receding(
     jobs, fleet = whole.jobs, whole.fleet
     remaining = jobs.work_accelerator_hours.copy()
     soc = whole.soc_kwh.copy()
-    energy_cost = np.where(
-        fleet.import_limit_kw > 0, whole.import_cost_usd_per_kwh, whole.genset_cost_usd_per_kwh
-    )
-    acc_cost = energy_cost * whole.pue * (fleet.busy_kw - fleet.idle_kw)
+    energy_cost = whole.bought_power_cost_usd_per_kwh
+    acc_cost = busy_accelerator_hour_usd(fleet, whole.pue, energy_cost)
     opened = np.cumsum(jobs.available > 0, axis=1) > 0  # (J, H): arrived by the period's end
     left = np.cumsum(jobs.available[:, ::-1], axis=1)[:, ::-1]  # (J, H): window from here on
     totals = dict.fromkeys(("cost_usd", "emissions_kg", "penalties_usd", "undone"), 0.0)

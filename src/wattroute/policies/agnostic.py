@@ -43,6 +43,10 @@ class AgnosticPolicy:
         """Forget the routing of a previous fleet."""
         self._routing = None
 
+    def stats(self) -> dict[str, float]:
+        """None kept."""
+        return {}
+
     def decide(self, observation: Observation) -> Decision:
         if self._routing is None:  # latency and SLOs do not change during a run
             self._routing = tuple(nearest_feasible_routing(s) for s in observation.services)

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
 from wattroute.model.arrays import FleetStatic
+from wattroute.model.power import battery_discharge_room_kw, busy_accelerator_kw, facility_kw
 from wattroute.model.scenario import Penalties
 from wattroute.signals.forecast import Forecaster, History
 
@@ -181,14 +183,15 @@ class Observation:
     history: History
     forecaster: Forecaster
 
+    @cached_property
+    def _soc(self) -> np.ndarray:
+        return self.soc_source()
+
     @property
     def soc_kwh(self) -> np.ndarray:
-        """Battery energy per site now, kWh, shape ``(S,)`` (zero where there is none)."""
-        cached = self.__dict__.get("_soc")
-        if cached is None:
-            cached = self.soc_source()
-            object.__setattr__(self, "_soc", cached)
-        return np.array(cached)
+        """Battery energy per site now, kWh, shape ``(S,)`` (zero where there is none); read
+        from the source once, on first use."""
+        return np.array(self._soc)
 
     def forecast(self, name: str, horizon: int) -> np.ndarray:
         """Forecast of a signal for the next ``horizon`` steps, shape ``(horizon, S)``.
@@ -212,13 +215,7 @@ class Observation:
 
     def _facility_kw(self, busy: np.ndarray) -> np.ndarray:
         """Facility power each site draws now with ``busy`` accelerators busy, kW, ``(S,)``."""
-        fleet = self.fleet
-        it = (
-            fleet.base_it_kw
-            + fleet.idle_kw * fleet.accelerators
-            + (fleet.busy_kw - fleet.idle_kw) * busy
-        )
-        return it * self.pue_now
+        return facility_kw(self.fleet, self.pue_now, busy)
 
     def inference_accelerators(self, routing: tuple[np.ndarray, ...]) -> np.ndarray:
         """Accelerators each site needs now to serve the given routing, shape ``(S,)``."""
@@ -245,12 +242,7 @@ class Observation:
         fleet = self.fleet
         room = np.zeros(fleet.n_sites)
         if with_battery and (fleet.battery_max_kwh > 0).any():
-            room = np.minimum(
-                fleet.battery_discharge_kw,
-                np.maximum(self.soc_kwh - fleet.battery_min_kwh, 0.0)
-                * fleet.battery_discharge_eff
-                / self.step_h,
-            )
+            room = battery_discharge_room_kw(fleet, self.soc_kwh, self.step_h)
             if battery_setpoint is not None:
                 forced = ~np.isnan(battery_setpoint)
                 # a discharge set-point gives that much, a hold nothing, charging takes power
@@ -274,7 +266,7 @@ class Observation:
         batch = np.bincount(site_of[running], weights=acc_of[running], minlength=fleet.n_sites)
         need, busy = self._inference(routing)
         free = fleet.accelerators - np.minimum(need, fleet.accelerators) - batch
-        per_acc = self.pue_now * (fleet.busy_kw - fleet.idle_kw)
+        per_acc = busy_accelerator_kw(fleet, self.pue_now)
         demand = self._facility_kw(batch + busy)
         firm = self.supply_kw(with_battery=False) - demand
         if battery_setpoint is None and (firm >= per_acc * np.maximum(free, 0.0) - 1e-9).all():
@@ -330,4 +322,9 @@ class Policy(Protocol):
 
     def decide(self, observation: Observation) -> Decision:
         """The decision for the current step."""
+        ...
+
+    def stats(self) -> dict[str, float]:
+        """Counters and timings of the run so far for its summary (``policy_stats``); empty
+        when the policy keeps none."""
         ...

@@ -27,7 +27,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from wattroute.model.arrays import FleetStatic, import_cost_usd_per_kwh
+from wattroute.model.arrays import FleetStatic
+from wattroute.model.costs import (
+    bought_power_cost_usd_per_kwh,
+    busy_accelerator_hour_usd,
+    export_value_usd_per_kwh,
+    genset_cost_usd_per_kwh,
+    import_cost_usd_per_kwh,
+)
+from wattroute.model.power import busy_accelerator_kw, standing_kw
 from wattroute.policies.agnostic import nearest_feasible_routing
 from wattroute.policies.base import Decision, Observation
 
@@ -40,9 +48,9 @@ def energy_costs(
     carbon_price: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """USD/kWh of surplus renewables, grid import and genset power, each ``(..., S)``."""
-    renewable = np.where(fleet.export_limit_kw > 0, export_price / 1000.0, 0.0)
+    renewable = np.where(fleet.export_limit_kw > 0, export_value_usd_per_kwh(export_price), 0.0)
     grid = import_cost_usd_per_kwh(price, carbon, carbon_price)
-    genset = fleet.genset_cost_usd_per_kwh + carbon_price * fleet.genset_g_per_kwh / 1e6
+    genset = genset_cost_usd_per_kwh(fleet, carbon_price)
     return renewable, grid, np.broadcast_to(genset, np.shape(grid))
 
 
@@ -116,10 +124,14 @@ class GreedyPolicy:
     def reset(self) -> None:
         """No state to forget."""
 
+    def stats(self) -> dict[str, float]:
+        """None kept."""
+        return {}
+
     def _slots(self, obs: Observation) -> _Slots:
         fleet = obs.fleet
-        per_acc_kw = obs.pue_now * (fleet.busy_kw - fleet.idle_kw)
-        base_kw = obs.pue_now * (fleet.base_it_kw + fleet.idle_kw * fleet.accelerators)
+        per_acc_kw = busy_accelerator_kw(fleet, obs.pue_now)
+        base_kw = standing_kw(fleet, obs.pue_now)
         renewable_kw = obs.solar_now + obs.wind_now
         surplus = np.maximum(renewable_kw - base_kw, 0.0)
         grid_room = np.maximum(fleet.import_limit_kw - np.maximum(base_kw - renewable_kw, 0.0), 0.0)
@@ -143,14 +155,14 @@ class GreedyPolicy:
         carbon = obs.forecast("carbon_g_per_kwh", horizon)
         renewable_kw = obs.forecast("solar_kw", horizon) + obs.forecast("wind_kw", horizon)
         pue = obs.forecast("pue", horizon)
-        delta = fleet.busy_kw - fleet.idle_kw
-        base_kw = pue * (fleet.base_it_kw + fleet.idle_kw * fleet.accelerators)
+        per_acc_kw = busy_accelerator_kw(fleet, pue)
+        base_kw = standing_kw(fleet, pue)
         renewable, grid, genset = energy_costs(
             fleet, price, export_price, carbon, obs.carbon_price_usd_per_tonne
         )
-        bought = np.where(fleet.import_limit_kw > 0, grid, genset)
-        cost = np.where(renewable_kw > base_kw + pue * delta, renewable, bought)
-        return cost * pue * delta
+        bought = bought_power_cost_usd_per_kwh(fleet, grid, genset)
+        cost = np.where(renewable_kw > base_kw + per_acc_kw, renewable, bought)
+        return busy_accelerator_hour_usd(fleet, pue, cost)
 
     def _route_inference(
         self, obs: Observation, slots: _Slots, free: np.ndarray

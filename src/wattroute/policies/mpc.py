@@ -34,12 +34,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cached_property
 
 import numpy as np
 
 from wattroute.errors import OptimisationError
-from wattroute.model.arrays import import_cost_usd_per_kwh
+from wattroute.model.costs import (
+    bought_power_cost_usd_per_kwh,
+    busy_accelerator_hour_usd,
+    genset_cost_usd_per_kwh,
+    import_cost_usd_per_kwh,
+)
+from wattroute.model.power import busy_accelerator_kw
 from wattroute.optimise.plan import Plan, optimise
 from wattroute.optimise.problem import (
     JobBlock,
@@ -72,7 +78,7 @@ class _Stats:
     shed_for_power: int = 0
     started_for_surplus: int = 0
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, float]:
         solves = np.array(self.solve_s) if self.solve_s else np.zeros(1)
         return {
             "replans": self.replans,
@@ -98,18 +104,21 @@ class _Committed:
     row_of: np.ndarray  # plan row of each of those jobs
     remaining: np.ndarray  # their remaining work then, accelerator-hours
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_position", {int(j): i for i, j in enumerate(self.job_ids)})
-        sizes = (
-            np.bincount(self.row_of, minlength=self.plan.work.shape[0])
-            if self.row_of.size
-            else np.zeros(0)
-        )
-        object.__setattr__(self, "_sizes", sizes)
+    @cached_property
+    def _position(self) -> dict[int, int]:
+        """Index of each job id in ``job_ids``."""
+        return {int(j): i for i, j in enumerate(self.job_ids)}
+
+    @cached_property
+    def _sizes(self) -> np.ndarray:
+        """Jobs per plan row."""
+        if not self.row_of.size:
+            return np.zeros(0)
+        return np.bincount(self.row_of, minlength=self.plan.work.shape[0])
 
     def rows_of(self, ids: np.ndarray) -> np.ndarray:
         """Plan row of each job (-1 for jobs that arrived after the plan was made)."""
-        position: dict[int, int] = self.__dict__["_position"]
+        position = self._position
         return np.array(
             [self.row_of[position[j]] if j in position else -1 for j in ids.tolist()],
             dtype=np.int64,
@@ -117,14 +126,14 @@ class _Committed:
 
     def start_remaining(self, ids: np.ndarray) -> np.ndarray:
         """Remaining work of each job when the plan was made (its current one if unplanned)."""
-        position: dict[int, int] = self.__dict__["_position"]
+        position = self._position
         return np.array(
             [self.remaining[position[j]] if j in position else np.inf for j in ids.tolist()]
         )
 
     def is_single(self, row: int) -> bool:
         """Whether a plan row is one job (not a class)."""
-        return bool(self.__dict__["_sizes"][row] == 1)
+        return bool(self._sizes[row] == 1)
 
 
 class MPCPolicy:
@@ -181,7 +190,7 @@ class MPCPolicy:
         self._stats = _Stats()
         self._greedy.reset()
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> dict[str, float]:
         """Re-plans, solver time and fallbacks, for the run's summary."""
         return self._stats.as_dict()
 
@@ -263,18 +272,12 @@ class MPCPolicy:
         h_n = max(1, round(self.horizon_h / period_h))
         fleet = obs.fleet
         sig = self._horizon_signals(obs, k, h_n)
-        delta = fleet.busy_kw - fleet.idle_kw
         import_cost = import_cost_usd_per_kwh(
             sig["price_usd_per_mwh"], sig["carbon_g_per_kwh"], obs.carbon_price_usd_per_tonne
         )
-        genset_cost = (
-            fleet.genset_cost_usd_per_kwh
-            + obs.carbon_price_usd_per_tonne * fleet.genset_g_per_kwh / 1e6
-        )
-        energy_cost = np.where(
-            fleet.import_limit_kw > 0, import_cost, genset_cost
-        )  # (H, S) USD/kWh
-        acc_cost = energy_cost * sig["pue"] * delta  # USD per busy accelerator-hour, (H, S)
+        genset_cost = genset_cost_usd_per_kwh(fleet, obs.carbon_price_usd_per_tonne)
+        energy_cost = bought_power_cost_usd_per_kwh(fleet, import_cost, genset_cost)  # (H, S)
+        acc_cost = busy_accelerator_hour_usd(fleet, sig["pue"], energy_cost)  # (H, S)
         jobs, row_of = self._jobs(obs, h_n, period_h, acc_cost)
         rates = self._rates(obs, k, h_n)
         services = tuple(
@@ -509,7 +512,7 @@ class MPCPolicy:
         over = obs.demand_kw(site_of, acc_of, routing) - obs.supply_kw(
             battery_setpoint, with_grid=False
         )
-        per_acc = obs.pue_now * (fleet.busy_kw - fleet.idle_kw)
+        per_acc = busy_accelerator_kw(fleet, obs.pue_now)
         for j in np.argsort(-jobs.slack_h, kind="stable"):
             s = int(site_of[j])
             if not growing[j] or not gridless[s] or over[s] <= 1e-9:
@@ -613,7 +616,7 @@ class MPCPolicy:
         fleet = obs.fleet
         supply = obs.supply_kw(battery_setpoint)
         demand = obs.demand_kw(site_of, acc_of, routing)
-        per_acc = obs.pue_now * (fleet.busy_kw - fleet.idle_kw)
+        per_acc = busy_accelerator_kw(fleet, obs.pue_now)
         flexible = np.argsort(-obs.jobs.slack_h, kind="stable")
         for s in np.flatnonzero(demand > supply + 1e-9):
             excess = demand[s] - supply[s]
@@ -642,7 +645,7 @@ class MPCPolicy:
             - fleet.battery_charge_kw * (obs.soc_kwh < fleet.battery_max_kwh - 1e-6)
         )
         surplus -= fleet.export_limit_kw * (obs.history.now("export_price_usd_per_mwh") > 0)
-        per_acc = obs.pue_now * (fleet.busy_kw - fleet.idle_kw)
+        per_acc = busy_accelerator_kw(fleet, obs.pue_now)
         need = obs.inference_accelerators(routing)
         running = site_of >= 0
         free = (

@@ -15,7 +15,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from wattroute.model import costs
 from wattroute.model.arrays import FleetSignals, FleetStatic, ServiceArrays
+from wattroute.model.power import it_kw
 from wattroute.sim.dispatch import GridTerms, check_energy_balance, dispatch
 from wattroute.sim.inference import Served, route, serve
 from wattroute.sim.jobs import JobTable
@@ -225,12 +227,7 @@ class SimulatedExecutor:
     def _it_kw(
         self, batch_busy: np.ndarray, inference_busy: np.ndarray, allocation: Allocation
     ) -> np.ndarray:
-        fleet = self.fleet
-        return (
-            fleet.base_it_kw
-            + fleet.idle_kw * allocation.accelerator_limit
-            + (fleet.busy_kw - fleet.idle_kw) * (batch_busy + inference_busy)
-        )
+        return it_kw(self.fleet, batch_busy + inference_busy, allocation.accelerator_limit)
 
     def _serve(
         self, allocation: Allocation, services: tuple[ServiceArrays, ...], capacity: np.ndarray
@@ -288,18 +285,17 @@ class SimulatedExecutor:
         flows = {
             f.name: getattr(result, f.name)[0].copy() for f in fields(result) if f.name != "soc_kwh"
         }
-        cost = dt * (
-            flows["grid_import_kw"] * sig.price_usd_per_mwh[row] / 1000.0
-            + flows["genset_kw"] * fleet.genset_cost_usd_per_kwh
-            - flows["export_kw"] * sig.export_price_usd_per_mwh[row] / 1000.0
+        cost = costs.energy_cost_usd(
+            fleet,
+            dt,
+            flows["grid_import_kw"],
+            flows["export_kw"],
+            flows["genset_kw"],
+            sig.price_usd_per_mwh[row],
+            sig.export_price_usd_per_mwh[row],
         )
-        emissions = (
-            dt
-            * (
-                flows["grid_import_kw"] * sig.carbon_g_per_kwh[row]
-                + flows["genset_kw"] * fleet.genset_g_per_kwh
-            )
-            / 1000.0
+        emissions = costs.emissions_kg(
+            fleet, dt, flows["grid_import_kw"], flows["genset_kw"], sig.carbon_g_per_kwh[row]
         )
         return StepReport(
             flows=flows,

@@ -28,7 +28,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -64,6 +64,21 @@ class Forecaster(Protocol):
         numpy.ndarray
             Shape ``(horizon, S)``.
         """
+        ...
+
+
+@runtime_checkable
+class ReadsAhead(Protocol):
+    """A forecaster that reads the actual future — for evaluation only (:class:`Clairvoyant`).
+
+    :meth:`History.forecast` hands such a forecaster the whole series instead of its past.
+    """
+
+    def forecast_ahead(
+        self, values: np.ndarray, step: int, horizon: int, steps_per_day: int, key: str
+    ) -> np.ndarray:
+        """The next ``horizon`` rows after ``step`` of the full series ``values`` (of the
+        signal named ``key``), shape ``(horizon, S)``."""
         ...
 
 
@@ -177,7 +192,6 @@ class Clairvoyant:
 
     error: float = 0.0
     seed: int = 0
-    looks_ahead: bool = True
 
     @property
     def name(self) -> str:
@@ -287,7 +301,7 @@ class History:
         forecaster's (of the clear-sky index, for a signal with a shape known ahead), a
         provider's forecast where one was received by now, and the rows already published in
         their place."""
-        if isinstance(forecaster, Clairvoyant):
+        if isinstance(forecaster, ReadsAhead):
             return forecaster.forecast_ahead(
                 self._signals[name], self._step, horizon, steps_per_day, name
             )

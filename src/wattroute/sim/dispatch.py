@@ -32,7 +32,8 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from wattroute.errors import EnergyBalanceError
-from wattroute.model.arrays import FleetSignals, FleetStatic, import_cost_usd_per_kwh
+from wattroute.model.arrays import FleetSignals, FleetStatic
+from wattroute.model.costs import import_cost_usd_per_kwh
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from dataclasses import fields
 
 import numpy as np
 
+from wattroute.model import costs
 from wattroute.model.arrays import FleetSignals, FleetStatic
 from wattroute.sim.dispatch import DispatchResult, GridTerms, check_energy_balance, dispatch
 from wattroute.sim.record import SiteRecorder
@@ -148,18 +149,18 @@ class Ledger:
         self.record.write(first, **{k: v for k, v in flows.items() if k != "load_kw"})
         self.record.add_totals(
             flows,
-            cost_usd=dt
-            * (
-                result.grid_import_kw * sig.price_usd_per_mwh[rows] / 1000.0
-                + result.genset_kw * fleet.genset_cost_usd_per_kwh
-                - result.export_kw * sig.export_price_usd_per_mwh[rows] / 1000.0
+            cost_usd=costs.energy_cost_usd(
+                fleet,
+                dt,
+                result.grid_import_kw,
+                result.export_kw,
+                result.genset_kw,
+                sig.price_usd_per_mwh[rows],
+                sig.export_price_usd_per_mwh[rows],
             ),
-            emissions_kg=dt
-            * (
-                result.grid_import_kw * sig.carbon_g_per_kwh[rows]
-                + result.genset_kw * fleet.genset_g_per_kwh
-            )
-            / 1000.0,
+            emissions_kg=costs.emissions_kg(
+                fleet, dt, result.grid_import_kw, result.genset_kw, sig.carbon_g_per_kwh[rows]
+            ),
         )
         self.soc_kwh = result.soc_kwh[-1].copy()
         self.done = first + length

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from wattroute.model import costs
 from wattroute.model.arrays import FleetSignals, FleetStatic
 
 SERIES = (
@@ -109,15 +110,20 @@ class SiteRecorder:
             return np.asarray(getattr(sig, name))
         if name == "cost_usd":
             d = self.data
-            return self.step_h * (
-                d["grid_import_kw"] * sig.price_usd_per_mwh / 1000.0
-                + d["genset_kw"] * self.fleet.genset_cost_usd_per_kwh
-                - d["export_kw"] * sig.export_price_usd_per_mwh / 1000.0
+            return costs.energy_cost_usd(
+                self.fleet,
+                self.step_h,
+                d["grid_import_kw"],
+                d["export_kw"],
+                d["genset_kw"],
+                sig.price_usd_per_mwh,
+                sig.export_price_usd_per_mwh,
             )
         if name == "emissions_kg":
             d = self.data
-            grid_g = d["grid_import_kw"] * sig.carbon_g_per_kwh
-            return self.step_h * (grid_g + d["genset_kw"] * self.fleet.genset_g_per_kwh) / 1000.0
+            return costs.emissions_kg(
+                self.fleet, self.step_h, d["grid_import_kw"], d["genset_kw"], sig.carbon_g_per_kwh
+            )
         return self.data[name]
 
     COLUMNS = (

@@ -21,11 +21,13 @@ Routing shares are clipped to [0, 1] and rows scaled down to sum to at most 1.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 
 from wattroute.errors import PolicyError
 from wattroute.model.arrays import FleetStatic
+from wattroute.model.summary import Repairs
 from wattroute.policies.base import ActiveJobs, Decision
 
 
@@ -43,8 +45,8 @@ class RepairCounts:
     sites_inference_capped: int = 0
     routing_rescaled: int = 0
 
-    def as_dict(self) -> dict[str, int]:
-        return dict(self.__dict__)
+    def as_dict(self) -> Repairs:
+        return cast(Repairs, dict(self.__dict__))
 
 
 @dataclass

@@ -18,21 +18,36 @@ have finished (arrival + work at full parallelism) to when it did.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import cast
 
 import numpy as np
 
+from wattroute.model.costs import objective_usd
+from wattroute.model.summary import (
+    ENERGY_KEYS,
+    EnergyKwh,
+    PenaltiesUsd,
+    Requests,
+    SiteTotals,
+    Summary,
+    period_of,
+    violation_fraction,
+)
 from wattroute.sim.simulator import RunRecord
 
 
-def _energy(totals: dict[str, np.ndarray], site: int | None) -> dict[str, float]:
-    return {
-        key: float(values.sum() if site is None else values[site]) for key, values in totals.items()
-    }
+def _energy(totals: dict[str, np.ndarray], site: int | None) -> EnergyKwh:
+    return cast(
+        EnergyKwh,
+        {
+            key: float(totals[key].sum() if site is None else totals[key][site])
+            for key in ENERGY_KEYS
+        },
+    )
 
 
-def summarize(run: RunRecord) -> dict[str, Any]:
-    """The run's summary as plain JSON-able values (see the module docstring)."""
+def summarize(run: RunRecord) -> Summary:
+    """The run's summary (the module docstring; :class:`~wattroute.model.summary.Summary`)."""
     scenario = run.scenario
     step_h = scenario.step_h
     record = run.sites
@@ -63,54 +78,48 @@ def summarize(run: RunRecord) -> dict[str, Any]:
     penalty = deadline_penalty + slo_penalty
 
     decision = np.array(run.decision_s) if run.decision_s else np.zeros(1)
-    sites: dict[str, Any] = {}
+    sites: dict[str, SiteTotals] = {}
     for i, name in enumerate(run.fleet.names):
-        sites[name] = {
-            "cost_usd": float(record.cost_usd[i]),
-            "emissions_kg": float(record.emissions_kg[i]),
-            "energy_kwh": _energy(record.energy_kwh, i),
-            "peak_load_kw": float(record.peak_load_kw[i]),
-            "mean_pue": float(record.signals.pue[:, i].mean()) if scenario.n_steps else 0.0,
-        }
+        sites[name] = SiteTotals(
+            cost_usd=float(record.cost_usd[i]),
+            emissions_kg=float(record.emissions_kg[i]),
+            energy_kwh=_energy(record.energy_kwh, i),
+            peak_load_kw=float(record.peak_load_kw[i]),
+            mean_pue=float(record.signals.pue[:, i].mean()) if scenario.n_steps else 0.0,
+        )
 
-    return {
-        "scenario": scenario.name,
-        "policy": run.policy,
-        "forecaster": run.forecaster,
-        "period": {
-            "start": scenario.start.isoformat(),
-            "end": scenario.end.isoformat(),
-            "step_minutes": scenario.step.total_seconds() / 60.0,
-            "steps": scenario.n_steps,
-        },
-        "objective_usd": cost + carbon_price * emissions / 1000.0 + penalty,
-        "cost_usd": cost,
-        "emissions_kg": emissions,
-        "carbon_price_usd_per_tonne": carbon_price,
-        "carbon_intensity_kind": scenario.carbon_intensity_kind,
-        "penalties_usd": {
-            "deadline": deadline_penalty,
-            "slo": slo_penalty,
-            "total": penalty,
-        },
-        "energy_kwh": _energy(record.energy_kwh, None),
-        "inference": {
+    summary = Summary(
+        scenario=scenario.name,
+        policy=run.policy,
+        forecaster=run.forecaster,
+        bound=False,
+        period=period_of(scenario),
+        objective_usd=objective_usd(cost, emissions, carbon_price, penalty),
+        cost_usd=cost,
+        emissions_kg=emissions,
+        carbon_price_usd_per_tonne=carbon_price,
+        carbon_intensity_kind=scenario.carbon_intensity_kind,
+        penalties_usd=PenaltiesUsd(
+            deadline=deadline_penalty, slo=slo_penalty, shed=0.0, total=penalty
+        ),
+        energy_kwh=_energy(record.energy_kwh, None),
+        inference={
             "requests": requests,
             "served_within_slo": within,
             "served_late": float(inf.late.sum()),
             "dropped": float(inf.dropped.sum()),
-            "slo_violation_fraction": violations / requests if requests > 0 else 0.0,
+            "slo_violation_fraction": violation_fraction(requests, within),
             "by_service": {
-                s.name: {
-                    "requests": float(inf.requests[i]),
-                    "served_within_slo": float(inf.within_slo[i]),
-                    "served_late": float(inf.late[i]),
-                    "dropped": float(inf.dropped[i]),
-                }
+                s.name: Requests(
+                    requests=float(inf.requests[i]),
+                    served_within_slo=float(inf.within_slo[i]),
+                    served_late=float(inf.late[i]),
+                    dropped=float(inf.dropped[i]),
+                )
                 for i, s in enumerate(run.services)
             },
         },
-        "batch": {
+        batch={
             "jobs": int(spec.n_jobs),
             "completed": int(completed.sum()),
             "deadline_misses": int(late_done.sum() + undone_due.sum()),
@@ -121,15 +130,17 @@ def summarize(run: RunRecord) -> dict[str, Any]:
             "stops": int(jobs.stops.sum()),
             "overhead_hours": float(jobs.overhead_paid_h.sum()),
         },
-        "decision_s": {
+        decision_s={
             "total": float(decision.sum()),
             "p99": float(np.percentile(decision, 99)),
             "decisions": len(run.decision_s),
         },
-        "wall_s": run.wall_s,
-        "blocks": run.blocks,
-        "repairs": run.repairs.as_dict(),
-        **({"policy_stats": run.policy_stats} if run.policy_stats else {}),
-        "sites": sites,
-        "notes": list(scenario.notes),
-    }
+        wall_s=run.wall_s,
+        blocks=run.blocks,
+        repairs=run.repairs.as_dict(),
+        sites=sites,
+        notes=list(scenario.notes),
+    )
+    if run.policy_stats:
+        summary["policy_stats"] = run.policy_stats
+    return summary

@@ -1,0 +1,231 @@
+"""The summary of a run: the fields every simulation, the oracle and the live controller report.
+
+A :class:`Summary` is what ``summary.json`` holds (DESIGN.md, "What is measured"); the simulator
+(:func:`wattroute.sim.summarize`) and the oracle (:func:`wattroute.optimise.oracle.solve_oracle`)
+produce the same fields, the bench adds capture ratios, and the live controller keeps the running
+part of it (:class:`RunningTotals`). Plain JSON values only, so a summary is written and read
+back as it is. docs/model.md describes every field.
+
+``objective_usd = cost_usd + carbon_price_usd_per_tonne x emissions_kg / 1000
++ penalties_usd.total`` (:func:`wattroute.model.costs.objective_usd`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, NotRequired, TypedDict
+
+if TYPE_CHECKING:
+    from wattroute.model.scenario import Scenario
+
+ENERGY_KEYS = (
+    "grid",
+    "solar",
+    "wind",
+    "genset",
+    "battery_charge",
+    "battery_discharge",
+    "curtailed",
+    "export",
+    "load",
+    "unserved",
+)
+"""The sources and sinks of ``energy_kwh``, in order."""
+
+
+class Period(TypedDict):
+    """The simulated period: ISO 8601 start and end, step length in minutes, number of steps."""
+
+    start: str
+    end: str
+    step_minutes: float
+    steps: int
+
+
+class PenaltiesUsd(TypedDict):
+    """Penalties, USD: work undone at deadlines, requests not served within their SLO, and
+    load planned unserved (the oracle's ``shed``; the simulator reports unserved energy in
+    ``energy_kwh.unserved`` and prices it at 0)."""
+
+    deadline: float
+    slo: float
+    shed: float
+    total: float
+
+
+class EnergyKwh(TypedDict):
+    """Energy by source and sink, kWh. ``solar`` and ``wind`` are what was used (curtailment
+    apart), ``load`` the facility energy served, ``unserved`` what no source covered.
+    Identity: grid + solar + wind + genset + battery_discharge = load + battery_charge + export."""
+
+    grid: float
+    solar: float
+    wind: float
+    genset: float
+    battery_charge: float
+    battery_discharge: float
+    curtailed: float
+    export: float
+    load: float
+    unserved: float
+
+
+class Requests(TypedDict):
+    """Inference requests: all, served within the SLO, served late, dropped."""
+
+    requests: float
+    served_within_slo: float
+    served_late: float
+    dropped: float
+
+
+class InferenceTotals(Requests):
+    """Requests of every service, the share not served within the SLO, and per service."""
+
+    slo_violation_fraction: float
+    by_service: dict[str, Requests]
+
+
+class BatchTotals(TypedDict):
+    """Batch jobs: how many, completed, deadline misses (finished late or undone at a deadline
+    inside the period), work done and undone at deadlines (accelerator-hours), mean delay of
+    completed jobs past the earliest they could finish (h), moves between sites, stops
+    (checkpoints), and hours of checkpoint and migration overhead paid."""
+
+    jobs: int
+    completed: int
+    deadline_misses: int
+    work_accelerator_hours: float
+    work_undone_at_deadline_accelerator_hours: float
+    mean_completion_delay_h: float
+    moves: int
+    stops: int
+    overhead_hours: float
+
+
+class DecisionTimes(TypedDict):
+    """Time the policy spent deciding, s: in all, the 99th percentile per decision, and the
+    number of decisions."""
+
+    total: float
+    p99: float
+    decisions: int
+
+
+class Repairs(TypedDict):
+    """How often the simulator had to repair a policy's decision, by kind (zero for the oracle,
+    whose plan needs none)."""
+
+    decisions_repaired: int
+    jobs_moved_to_allowed: int
+    jobs_clamped: int
+    jobs_stopped_for_capacity: int
+    jobs_stopped_for_power: int
+    sites_short_of_power: int
+    sites_powered_down: int
+    sites_inference_capped: int
+    routing_rescaled: int
+
+
+class SiteTotals(TypedDict):
+    """One site: cost (USD), emissions (kg), energy by source (kWh), peak facility load (kW),
+    mean PUE."""
+
+    cost_usd: float
+    emissions_kg: float
+    energy_kwh: EnergyKwh
+    peak_load_kw: float
+    mean_pue: float
+
+
+class LpStats(TypedDict):
+    """The oracle's linear program: size, HiGHS status, iterations and solve time (s)."""
+
+    columns: int
+    rows: int
+    nonzeros: int
+    status: str
+    iterations: int
+    solve_s: float
+
+
+class CaptureInputs(TypedDict):
+    """The objectives (USD) a capture ratio was computed from."""
+
+    baseline_objective_usd: float
+    oracle_objective_usd: float
+
+
+class Summary(TypedDict):
+    """Everything a run is judged on (see the module docstring and docs/model.md)."""
+
+    scenario: str
+    policy: str
+    forecaster: str
+    bound: bool
+    period: Period
+    objective_usd: float
+    cost_usd: float
+    emissions_kg: float
+    carbon_price_usd_per_tonne: float
+    carbon_intensity_kind: str
+    penalties_usd: PenaltiesUsd
+    energy_kwh: EnergyKwh
+    inference: InferenceTotals
+    batch: BatchTotals
+    decision_s: DecisionTimes
+    wall_s: float
+    blocks: int
+    repairs: Repairs
+    sites: dict[str, SiteTotals]
+    notes: list[str]
+    period_h: NotRequired[float]
+    lp: NotRequired[LpStats]
+    policy_stats: NotRequired[dict[str, float]]
+    capture_ratio: NotRequired[float]
+    capture_ratio_inputs: NotRequired[CaptureInputs]
+
+
+def no_energy() -> EnergyKwh:
+    """Every source and sink at 0 kWh."""
+    return EnergyKwh(
+        grid=0.0,
+        solar=0.0,
+        wind=0.0,
+        genset=0.0,
+        battery_charge=0.0,
+        battery_discharge=0.0,
+        curtailed=0.0,
+        export=0.0,
+        load=0.0,
+        unserved=0.0,
+    )
+
+
+def no_repairs() -> Repairs:
+    """No repair of any kind."""
+    return Repairs(
+        decisions_repaired=0,
+        jobs_moved_to_allowed=0,
+        jobs_clamped=0,
+        jobs_stopped_for_capacity=0,
+        jobs_stopped_for_power=0,
+        sites_short_of_power=0,
+        sites_powered_down=0,
+        sites_inference_capped=0,
+        routing_rescaled=0,
+    )
+
+
+def violation_fraction(requests: float, served_within_slo: float) -> float:
+    """Share of requests not served within their SLO (0 when there were none)."""
+    return (requests - served_within_slo) / requests if requests > 0 else 0.0
+
+
+def period_of(scenario: Scenario) -> Period:
+    """The scenario's period in a summary's terms."""
+    return Period(
+        start=scenario.start.isoformat(),
+        end=scenario.end.isoformat(),
+        step_minutes=scenario.step.total_seconds() / 60.0,
+        steps=scenario.n_steps,
+    )
