@@ -10,7 +10,7 @@ with ``capture_ratio`` added when both the ``agnostic`` baseline and the oracle 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from typing import Any
 from wattroute.errors import InputError
 from wattroute.iotools.results import write_summary, write_timeseries
 from wattroute.model import Scenario
+from wattroute.model.summary import CaptureInputs, Summary
 from wattroute.optimise.oracle import capture_ratio, solve_oracle
 from wattroute.optimise.plan import Plan
 from wattroute.policies import POLICIES, get_policy
@@ -33,7 +34,7 @@ class ScenarioResult:
     """Everything one scenario's bench produced."""
 
     scenario: Scenario
-    summaries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    summaries: dict[str, Summary] = field(default_factory=dict)
     records: dict[str, RunRecord] = field(default_factory=dict)
     oracle_plan: Plan | None = None
 
@@ -104,7 +105,7 @@ def bench_scenario(
     return result
 
 
-def add_capture_ratios(summaries: dict[str, dict[str, Any]]) -> None:
+def add_capture_ratios(summaries: Mapping[str, Summary]) -> None:
     """Add ``capture_ratio`` (and the baseline and oracle objectives) to every summary, when
     both the baseline and the oracle are among them."""
     if BASELINE not in summaries or ORACLE not in summaries:
@@ -113,10 +114,9 @@ def add_capture_ratios(summaries: dict[str, dict[str, Any]]) -> None:
     oracle = summaries[ORACLE]["objective_usd"]
     for summary in summaries.values():
         summary["capture_ratio"] = capture_ratio(baseline, summary["objective_usd"], oracle)
-        summary["capture_ratio_inputs"] = {
-            "baseline_objective_usd": baseline,
-            "oracle_objective_usd": oracle,
-        }
+        summary["capture_ratio_inputs"] = CaptureInputs(
+            baseline_objective_usd=baseline, oracle_objective_usd=oracle
+        )
 
 
 def table_rows(result: ScenarioResult) -> list[dict[str, Any]]:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from wattroute.model import Scenario
+    from wattroute.model.summary import Summary
     from wattroute.sim import SimulationOptions
 
 EXIT_INPUT = 2
@@ -175,7 +176,7 @@ def _simulate(args: argparse.Namespace, console: Console) -> int:
 
 
 def _add_capture_ratio(
-    summary: dict[str, Any], scenario: Scenario, oracle_path: str, options: SimulationOptions
+    summary: Summary, scenario: Scenario, oracle_path: str, options: SimulationOptions
 ) -> None:
     from wattroute.bench import add_capture_ratios
     from wattroute.iotools.results import read_summary
@@ -189,7 +190,7 @@ def _add_capture_ratio(
             f"{oracle_path} is not an oracle result for scenario {scenario.name!r}.",
             "give the summary.json that `wattroute bench ... --policies oracle` wrote for it.",
         )
-    summaries = {"oracle": oracle, summary["policy"]: summary}
+    summaries: dict[str, Summary] = {"oracle": oracle, summary["policy"]: summary}
     if "agnostic" not in summaries:
         baseline = simulate(scenario, get_policy("agnostic"), options)
         summaries["agnostic"] = summarize(baseline)
