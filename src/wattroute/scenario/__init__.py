@@ -1,7 +1,8 @@
-"""Scenario files: the YAML schema (pydantic, at the edge), loading, and the built-in default.
+"""Scenario files: the YAML schema (pydantic, at the edge), loading, and the built-in default;
+:mod:`wattroute.scenario.build` makes small fleets and scenarios in code.
 
-The loader's names are imported on first use: naming the default scenario's path does not
-import the schema, the file readers or the renewables models.
+The loader's names are imported on first use: naming the default scenario's path or building
+a fleet in code does not import the schema, the file readers or the renewables models.
 """
 
 from __future__ import annotations
