@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo serve test test-slow lint typecheck unit bench clean
+.PHONY: demo serve test test-core test-slow lint typecheck unit bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ unit: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 test: lint typecheck unit
+
+# The core alone, in about a minute: no servers, subprocesses, PostgreSQL or Ray (marked system).
+test-core: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not system and not slow"
 
 # System tests of a minute or more (the narrated demo end to end); CI runs them too.
 test-slow: $(STAMP)

@@ -12,6 +12,9 @@ import pytest
 
 from tests.builders import needs_shared_data
 
+# Runs the demo as a subprocess (it starts a server and Ray).
+pytestmark = pytest.mark.system
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -201,6 +201,7 @@ def test_nans_in_a_signal_name_the_file_and_time_range(tmp_path, capsys):
     assert "max_gap" in err
 
 
+@pytest.mark.system
 def test_the_installed_command_runs_the_default_without_a_traceback(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "wattroute.cli.main", "simulate", "--out", str(tmp_path), "--quiet"],

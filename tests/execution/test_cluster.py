@@ -13,6 +13,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import pytest
 import ray
 
 from wattroute.execution.cluster import is_loopback
@@ -92,6 +93,7 @@ class _Pid:
 _Probe = ray.remote(num_cpus=0)(_Pid)
 
 
+@pytest.mark.system
 def test_nodes_and_driver_are_on_loopback(ray_sites):
     nodes = [n for n in ray.nodes() if n["Alive"]]
     assert len(nodes) == 1 + len(ray_sites.sites)  # the head and a node per site
@@ -100,6 +102,7 @@ def test_nodes_and_driver_are_on_loopback(ray_sites):
     assert ray.get_runtime_context().gcs_address.startswith("127.0.0.1:")
 
 
+@pytest.mark.system
 def test_every_port_the_cluster_listens_on_is_on_loopback(ray_sites):
     site = ray_sites.sites[0][0]
     probe: Any = _Probe.options(resources={f"site:{site}": 1}).remote()
@@ -123,6 +126,7 @@ def test_every_port_the_cluster_listens_on_is_on_loopback(ray_sites):
         ray.kill(probe)
 
 
+@pytest.mark.system
 def test_a_process_started_later_joins_through_loopback(ray_sites):
     """What an API worker process does: join the cluster at the address it was given."""
     address = ray.get_runtime_context().gcs_address

@@ -23,6 +23,9 @@ from wattroute.runtime.executor import Allocation
 from wattroute.runtime.jobs import load_table
 from wattroute.runtime.records import JobRecord
 
+# Runs on the emulated Ray cluster.
+pytestmark = pytest.mark.system
+
 TRAIN = "wattroute.execution.examples:train_logistic_regression"
 START = pd.Timestamp("2023-06-01", tz="UTC")
 

@@ -6,6 +6,7 @@ import asyncio
 import time
 from typing import Any
 
+import pytest
 import ray
 
 from tests.builders import DemandPoint, scenario, site
@@ -13,6 +14,9 @@ from wattroute.execution.actors import NAMESPACE, RemoteReplica
 from wattroute.execution.executor import replica_name
 from wattroute.execution.gateway import Gateway
 from wattroute.runtime.records import ServiceRecord
+
+# Runs on the emulated Ray cluster.
+pytestmark = pytest.mark.system
 
 
 def test_a_replica_still_starting_gets_no_request(ray_sites):

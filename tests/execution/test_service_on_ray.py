@@ -19,6 +19,9 @@ from wattroute.execution.executor import RayExecutor, RayOptions
 from wattroute.execution.gateway import Gateway
 from wattroute.model.arrays import FleetSignals, FleetStatic
 
+# Runs on the emulated Ray cluster.
+pytestmark = pytest.mark.system
+
 TRAIN = "train-logistic-regression"  # the built-in example, registered by default
 DAY = 288
 

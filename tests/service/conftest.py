@@ -25,9 +25,9 @@ def postgres_server() -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.system)])
 def database_url(request: pytest.FixtureRequest, tmp_path) -> str:
-    """A URL to an empty database on each backend."""
+    """A URL to an empty database on each backend (PostgreSQL's are system tests: a server)."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'store.db'}"
     server: str = request.getfixturevalue("postgres_server")

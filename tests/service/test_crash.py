@@ -12,10 +12,14 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 import sqlalchemy as sa
 
 from tests.service.processes import free_port, start_server, stop_group
 from wattroute.service.server import open_store
+
+# Starts a real server and kills it with SIGKILL.
+pytestmark = pytest.mark.system
 
 CONFIG = """
 name: crash-test

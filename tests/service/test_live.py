@@ -26,6 +26,7 @@ from wattroute.cli.main import main
 
 TOKEN = "em-test-token-do-not-log"
 ENTSOE_TOKEN = "entsoe-test-token-in-the-query"  # ENTSO-E takes it as a query parameter
+UNUSED = "http://127.0.0.1:9"  # providers of configs that are only checked: never asked
 DE_LU, FR = "10Y1001A1001A82H", "10YFR-RTE------C"
 
 PRICES = """<?xml version="1.0" encoding="utf-8"?>
@@ -198,14 +199,15 @@ def fake() -> Iterator[FakeProviders]:
     server.close()
 
 
-def _config(tmp_path: Path, fake: FakeProviders) -> Path:
+def _config(tmp_path: Path, base: str) -> Path:
+    """The live test config, its providers at ``base``."""
     start = pd.Timestamp.now(tz="UTC").floor("min") - pd.Timedelta(minutes=1)
     path = tmp_path / "live.yaml"
     path.write_text(
         textwrap.dedent(
             CONFIG.format(
                 start=start.isoformat(),
-                base=fake.base,
+                base=base,
                 database=f"sqlite:///{tmp_path / 'live.db'}",
             )
         )
@@ -227,8 +229,9 @@ def _until(what, timeout_s: float = 60.0):
     return value
 
 
+@pytest.mark.system
 def test_serve_on_real_time_follows_the_carbon_and_prices_the_providers_report(tmp_path, fake):
-    config = _config(tmp_path, fake)
+    config = _config(tmp_path, fake.base)
     port = free_port()
     log = tmp_path / "serve.log"
     env = {**os.environ, "EM_TOKEN": TOKEN, "ENTSOE_TOKEN": ENTSOE_TOKEN}
@@ -276,8 +279,9 @@ def test_serve_on_real_time_follows_the_carbon_and_prices_the_providers_report(t
     assert ENTSOE_TOKEN not in text
 
 
+@pytest.mark.system
 def test_signals_check_says_what_answered_and_fails_without_a_value(tmp_path, fake, monkeypatch):
-    config = _config(tmp_path, fake)
+    config = _config(tmp_path, fake.base)
     monkeypatch.setenv("EM_TOKEN", TOKEN)
     monkeypatch.setenv("ENTSOE_TOKEN", ENTSOE_TOKEN)
     out = io.StringIO()
@@ -320,7 +324,7 @@ def test_the_live_example_is_a_valid_configuration(monkeypatch):
     assert chains[("wind_kw", "sacramento")] == ["openmeteo"]
 
 
-def test_mixing_carbon_kinds_is_refused(tmp_path, fake, monkeypatch):
+def test_mixing_carbon_kinds_is_refused(tmp_path, monkeypatch):
     from wattroute.errors import InputError
     from wattroute.runtime.clock import RealClock
     from wattroute.service.config import load_service_config
@@ -328,7 +332,7 @@ def test_mixing_carbon_kinds_is_refused(tmp_path, fake, monkeypatch):
 
     monkeypatch.setenv("EM_TOKEN", TOKEN)
     monkeypatch.setenv("ENTSOE_TOKEN", ENTSOE_TOKEN)
-    path = _config(tmp_path, fake)
+    path = _config(tmp_path, UNUSED)  # the provider is built, nothing is fetched
     text = path.read_text().replace(
         "{source: electricitymaps, zone: ZB}", "{source: electricitymaps, zone: ZB, scope: direct}"
     )
@@ -353,11 +357,11 @@ def test_mixing_carbon_kinds_is_refused(tmp_path, fake, monkeypatch):
         (("    b: {carbon", "    c: {carbon"), "names sites the fleet does not have: c"),
     ],
 )
-def test_a_live_config_that_cannot_work_is_refused_naming_the_field(tmp_path, fake, change, said):
+def test_a_live_config_that_cannot_work_is_refused_naming_the_field(tmp_path, change, said):
     from wattroute.errors import InputError
     from wattroute.service.config import load_service_config
 
-    path = _config(tmp_path, fake)
+    path = _config(tmp_path, UNUSED)
     text = path.read_text()
     assert change[0] in text
     path.write_text(text.replace(*change))

@@ -22,6 +22,9 @@ from wattroute.cli.main import main
 from wattroute.service.auth import new_token, token_hash
 from wattroute.service.server import open_store
 
+# Starts real server processes (on SQLite and PostgreSQL).
+pytestmark = pytest.mark.system
+
 CONFIG = """
 name: server-test
 fleet:

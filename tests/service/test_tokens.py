@@ -64,6 +64,7 @@ def _listener_pid(svc: Service) -> int | None:
         ).scalar()
 
 
+@pytest.mark.system
 def test_on_postgres_a_revocation_elsewhere_empties_every_cache_at_once(on_postgres):
     svc = on_postgres
     _until(lambda: svc.state.tokens.enabled)
@@ -82,6 +83,7 @@ def test_on_postgres_a_revocation_elsewhere_empties_every_cache_at_once(on_postg
     operator.engine.dispose()
 
 
+@pytest.mark.system
 def test_on_postgres_the_cache_is_off_while_its_channel_is_down(on_postgres):
     svc = on_postgres
     _until(lambda: svc.state.tokens.enabled)

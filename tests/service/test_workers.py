@@ -29,6 +29,9 @@ from tests.service.processes import (
 from wattroute.service.supervise import ENV_BIND_WAIT
 from wattroute.service.workers import METRICS_PREFIX, remove_orphaned_metrics
 
+# Real server processes, killed on purpose, and processes that watch their parent.
+pytestmark = pytest.mark.system
+
 CONFIG = """
 name: workers-test
 fleet:
