@@ -70,7 +70,7 @@ def test_jobs_submitted_to_the_store_run_to_completion(policy):
     assert all(j.done_accelerator_hours == pytest.approx(4.0) for j in jobs)
     assert all(j.remaining_at_deadline in (None, 0.0) for j in jobs)
     totals = store.ticks[-1].state["totals"]
-    assert totals["load_kwh"] > 20 * 0.8  # the work ran, plus idle power
+    assert totals["energy_kwh"]["load"] > 20 * 0.8  # the work ran, plus idle power
 
 
 def test_cancelled_jobs_stop_and_stay_cancelled():
@@ -95,8 +95,8 @@ def test_inference_services_are_served_within_their_slo():
     for _ in range(12):
         controller.tick()
     totals = store.ticks[-1].state["totals"]
-    assert totals["requests"] == pytest.approx(25.0 * 12 * 300)
-    assert totals["within_slo"] == pytest.approx(totals["requests"])
+    assert totals["inference"]["requests"] == pytest.approx(25.0 * 12 * 300)
+    assert totals["inference"]["served_within_slo"] == pytest.approx(25.0 * 12 * 300)
 
 
 def test_a_latency_margin_keeps_sites_that_fit_the_slo_only_without_it_out_of_the_routing():

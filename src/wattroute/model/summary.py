@@ -12,10 +12,14 @@ back as it is. docs/model.md describes every field.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NotRequired, TypedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 if TYPE_CHECKING:
     from wattroute.model.scenario import Scenario
+
+from wattroute.model.costs import objective_usd
 
 ENERGY_KEYS = (
     "grid",
@@ -229,3 +233,68 @@ def period_of(scenario: Scenario) -> Period:
         step_minutes=scenario.step.total_seconds() / 60.0,
         steps=scenario.n_steps,
     )
+
+
+REQUEST_KEYS = ("requests", "served_within_slo", "served_late", "dropped")
+"""The counts of :class:`Requests`, in order."""
+
+_FLAT_ENERGY = {f"{key}_kwh": key for key in ENERGY_KEYS}
+_FLAT_REQUESTS = {"within_slo": "served_within_slo", "late": "served_late"}
+
+
+@dataclass
+class RunningTotals:
+    """What a live run has accumulated so far: the part of a :class:`Summary` that grows step by
+    step — cost (USD), emissions (kg), energy (kWh) keyed as :data:`ENERGY_KEYS` and inference
+    requests keyed as :data:`REQUEST_KEYS`."""
+
+    cost_usd: float = 0.0
+    emissions_kg: float = 0.0
+    energy_kwh: dict[str, float] = field(default_factory=lambda: dict.fromkeys(ENERGY_KEYS, 0.0))
+    requests: dict[str, float] = field(default_factory=lambda: dict.fromkeys(REQUEST_KEYS, 0.0))
+
+    def add(
+        self,
+        cost_usd: float,
+        emissions_kg: float,
+        energy_kwh: Mapping[str, float],
+        requests: Mapping[str, float],
+    ) -> None:
+        """Add one step's cost, emissions, energy and requests (missing keys add nothing)."""
+        self.cost_usd += cost_usd
+        self.emissions_kg += emissions_kg
+        for key in ENERGY_KEYS:
+            self.energy_kwh[key] += float(energy_kwh.get(key, 0.0))
+        for key in REQUEST_KEYS:
+            self.requests[key] += float(requests.get(key, 0.0))
+
+    def objective_usd_before_penalties(self, carbon_price_usd_per_tonne: float) -> float:
+        """Cost plus the carbon price on emissions, USD (penalties are counted at the end)."""
+        return objective_usd(self.cost_usd, self.emissions_kg, carbon_price_usd_per_tonne, 0.0)
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON values, as :meth:`from_json` reads them."""
+        return {
+            "cost_usd": self.cost_usd,
+            "emissions_kg": self.emissions_kg,
+            "energy_kwh": dict(self.energy_kwh),
+            "inference": dict(self.requests),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RunningTotals:
+        """Totals written by :meth:`to_json`, or by earlier versions in one flat mapping
+        (``grid_kwh``, ``within_slo``, ...), so that a run resumes from either."""
+        energy = data.get("energy_kwh") or {
+            key: value for flat, key in _FLAT_ENERGY.items() if (value := data.get(flat))
+        }
+        requests = data.get("inference") or {
+            _FLAT_REQUESTS.get(flat, flat): value
+            for flat in ("requests", "within_slo", "late", "dropped")
+            if (value := data.get(flat))
+        }
+        totals = cls()
+        totals.add(
+            float(data.get("cost_usd", 0.0)), float(data.get("emissions_kg", 0.0)), energy, requests
+        )
+        return totals

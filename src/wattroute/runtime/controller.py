@@ -48,6 +48,7 @@ from wattroute.model.arrays import (
     steps_per_day,
 )
 from wattroute.model.scenario import Scenario
+from wattroute.model.summary import RunningTotals
 from wattroute.policies.base import ActiveJobs, Observation, Policy, ServiceState
 from wattroute.policies.greedy import GreedyPolicy
 from wattroute.runtime.clock import Clock
@@ -68,40 +69,10 @@ from wattroute.runtime.registry import CodeRegistry
 from wattroute.signals.forecast import Blend, Forecaster
 from wattroute.sim.dispatch import GridTerms
 from wattroute.sim.inference import route
+from wattroute.sim.record import ENERGY
 from wattroute.sim.repair import RepairCounts, check_shapes, clean_routing, repair
 
 log = logging.getLogger("wattroute.controller")
-
-TOTAL_KEYS = (
-    "cost_usd",
-    "emissions_kg",
-    "grid_kwh",
-    "solar_kwh",
-    "wind_kwh",
-    "genset_kwh",
-    "battery_charge_kwh",
-    "battery_discharge_kwh",
-    "curtailed_kwh",
-    "export_kwh",
-    "load_kwh",
-    "unserved_kwh",
-    "requests",
-    "within_slo",
-    "late",
-    "dropped",
-)
-FLOW_TOTALS = {
-    "grid_kwh": "grid_import_kw",
-    "solar_kwh": "solar_kw",
-    "wind_kwh": "wind_kw",
-    "genset_kwh": "genset_kw",
-    "battery_charge_kwh": "battery_charge_kw",
-    "battery_discharge_kwh": "battery_discharge_kw",
-    "curtailed_kwh": "curtailed_kw",
-    "export_kwh": "export_kw",
-    "load_kwh": "load_kw",
-    "unserved_kwh": "unserved_kw",
-}
 
 
 @dataclass
@@ -228,7 +199,7 @@ class Controller:
         self.listeners: list[Callable[[TickRecord, StepReport | None], None]] = []
         self._service_cache: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]] = {}
         self._next_step = 0
-        self._totals = dict.fromkeys(TOTAL_KEYS, 0.0)
+        self._totals = RunningTotals()
         self._job_numbers: dict[str, int] = {}
         self._signals: dict[str, Any] = {}
         self._handlers: dict[str, str | None] = {}  # service key -> handler entry point
@@ -276,7 +247,7 @@ class Controller:
             return
         self._next_step = last.step + 1
         self.executor.restore(np.asarray(last.state.get("soc_kwh", self.executor.soc_kwh)))
-        self._totals.update(last.state.get("totals", {}))
+        self._totals = RunningTotals.from_json(last.state.get("totals", {}))
         self.intake.restore_last_good(last.state.get("last_good", {}))
         # The received history before the restart: read it again, so forecasts have a past.
         self.intake.receive_past(self._next_step)
@@ -452,7 +423,7 @@ class Controller:
             outcome=self._outcome_payload(report, fleet.names, k),
             state={
                 "soc_kwh": report.soc_kwh.tolist(),
-                "totals": dict(self._totals),
+                "totals": self._totals.to_json(),
                 "signal_kinds": self.intake.kinds(),
                 "last_good": {
                     n: np.nan_to_num(v, nan=0.0).tolist() for n, v in self.intake.last_good.items()
@@ -813,15 +784,17 @@ class Controller:
     # -- outcome -----------------------------------------------------------------------------
 
     def _accumulate(self, report: StepReport) -> None:
-        t = self._totals
-        t["cost_usd"] += float(report.cost_usd.sum())
-        t["emissions_kg"] += float(report.emissions_kg.sum())
-        for key, flow in FLOW_TOTALS.items():
-            t[key] += float(report.flows[flow].sum()) * self.step_h
-        t["requests"] += report.requests
-        t["within_slo"] += report.within_slo
-        t["late"] += report.late
-        t["dropped"] += report.dropped
+        self._totals.add(
+            float(report.cost_usd.sum()),
+            float(report.emissions_kg.sum()),
+            {key: float(report.flows[flow].sum()) * self.step_h for key, flow in ENERGY.items()},
+            {
+                "requests": report.requests,
+                "served_within_slo": report.within_slo,
+                "served_late": report.late,
+                "dropped": report.dropped,
+            },
+        )
 
     def _grid_events(
         self, now: pd.Timestamp, report: StepReport, sites: tuple[str, ...]

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from wattroute.model.summary import RunningTotals, violation_fraction
 from wattroute.service.api.deps import Reader, State, workload_scope
 from wattroute.service.api.problems import READ
 from wattroute.service.schemas import FleetTotals, JobCounts, PlanOut, SummaryOut
@@ -76,25 +77,23 @@ def summary(state: State, who: Reader) -> SummaryOut:
     """The objective so far — cost, emissions, energy by source, inference requests — for the
     whole fleet, and your jobs by state (an admin's: every tenant's)."""
     last = state.store.last_tick()
-    totals: dict[str, float] = dict(last.state.get("totals", {})) if last else {}
+    totals = RunningTotals.from_json(last.state.get("totals", {}) if last else {})
     carbon_price = state.scenario.carbon_price_usd_per_tonne
-    cost = totals.get("cost_usd", 0.0)
-    emissions = totals.get("emissions_kg", 0.0)
-    requests = totals.get("requests", 0.0)
-    within = totals.get("within_slo", 0.0)
+    requests = totals.requests
     return SummaryOut(
         time=None if last is None else last.time.to_pydatetime(),
         fleet=FleetTotals(
-            objective_usd_before_penalties=cost + carbon_price * emissions / 1000.0,
-            cost_usd=cost,
-            emissions_kg=emissions,
+            objective_usd_before_penalties=totals.objective_usd_before_penalties(carbon_price),
+            cost_usd=totals.cost_usd,
+            emissions_kg=totals.emissions_kg,
             carbon_price_usd_per_tonne=carbon_price,
-            energy_kwh={k[:-4]: v for k, v in totals.items() if k.endswith("_kwh")},
+            energy_kwh=dict(totals.energy_kwh),
             signal_kinds=last.state.get("signal_kinds", {}) if last else {},
             inference={
-                "requests": requests,
-                "served_within_slo": within,
-                "slo_violation_fraction": (requests - within) / requests if requests else 0.0,
+                **requests,
+                "slo_violation_fraction": violation_fraction(
+                    requests["requests"], requests["served_within_slo"]
+                ),
             },
         ),
         jobs=JobCounts(
