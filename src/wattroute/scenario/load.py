@@ -2,10 +2,11 @@
 
 Every signal is put on the step grid here: prices and carbon intensity are *held* (a market
 price applies for its whole interval), weather is *interpolated* linearly and evaluated at the
-middle of each step, solar output comes from the weather through pvlib and wind output through
-windpowerlib (:mod:`wattroute.signals.renewables`). Gaps up to ``signals.max_gap`` are filled
-and listed in the scenario's notes; anything else wrong is an
-:class:`~wattroute.errors.InputError` naming the field and the fix.
+middle of each step, solar output comes from the weather through pvlib
+(:mod:`wattroute.signals.solar`) and wind output through windpowerlib
+(:mod:`wattroute.signals.wind`). Gaps up to ``signals.max_gap`` are filled and listed in the
+scenario's notes; anything else wrong is an :class:`~wattroute.errors.InputError` naming the
+field and the fix.
 """
 
 from __future__ import annotations
@@ -61,11 +62,16 @@ from wattroute.scenario.schema import (
     SiteSpec,
     TraceSpec,
 )
-from wattroute.signals import renewables
 from wattroute.signals.publication import DayAhead
 from wattroute.signals.resample import to_grid
 from wattroute.signals.signal import Signal
+from wattroute.signals.solar import (
+    PvSystem,
+    solar_profile_from_cloud_cover,
+    solar_profile_from_irradiance,
+)
 from wattroute.signals.synthetic import DiurnalGridModel
+from wattroute.signals.wind import wind_profile
 
 T = TypeVar("T")
 
@@ -139,16 +145,15 @@ def build_scenario(spec: ScenarioSpec, data_dir: Path, live: bool = False) -> Sc
     return _Builder(spec, data_dir, live).build()
 
 
-def pv_options(spec: SiteSpec) -> dict[str, float]:
-    """The PV model's options a site's solar gives (orientation and inverter loading), as
-    :func:`wattroute.signals.renewables.solar_profile_from_irradiance` takes them."""
+def pv_system(spec: SiteSpec) -> PvSystem:
+    """The PV system a site's solar describes: its tilt and azimuth in degrees (the model's
+    equator-facing defaults where not given) and DC/AC ratio, the model's defaults otherwise."""
     assert spec.solar is not None
-    options: dict[str, float] = {"dc_ac_ratio": spec.solar.dc_ac_ratio}
-    if spec.solar.tilt_deg is not None:
-        options["tilt_deg"] = spec.solar.tilt_deg
-    if spec.solar.azimuth_deg is not None:
-        options["azimuth_deg"] = spec.solar.azimuth_deg
-    return options
+    return PvSystem(
+        tilt_deg=spec.solar.tilt_deg,
+        azimuth_deg=spec.solar.azimuth_deg,
+        dc_ac_ratio=spec.solar.dc_ac_ratio,
+    )
 
 
 def site_pue(spec: SiteSpec) -> Pue:
@@ -443,7 +448,7 @@ class _Builder:
                     else np.full(self.n, 15.0)
                 )
                 try:
-                    profile = renewables.wind_profile(
+                    profile = wind_profile(
                         speed,
                         temp,
                         turbine_type=spec.wind.turbine,
@@ -485,7 +490,7 @@ class _Builder:
         """A site's solar output under a cloudless sky, fraction of nameplate per step: the
         same PV model with no cloud, at a fixed 25 °C and 1 m/s (the weather to come is not
         known), so that it is computable ahead."""
-        return renewables.solar_profile_from_cloud_cover(
+        return solar_profile_from_cloud_cover(
             self.mid,
             spec.latitude,
             spec.longitude,
@@ -493,7 +498,7 @@ class _Builder:
             np.zeros(self.n),
             np.full(self.n, CLEAR_SKY_TEMPERATURE_C),
             np.full(self.n, CLEAR_SKY_WIND_M_PER_S),
-            **pv_options(spec),
+            pv=pv_system(spec),
         )
 
     def solar_from_weather(
@@ -504,12 +509,12 @@ class _Builder:
         field: str,
     ) -> tuple[np.ndarray, str]:
         frame, _, source = weather
-        options = pv_options(spec)
+        pv = pv_system(spec)
         temp = self.weather_column(weather, "temperature_c", f"{field}")
         wind = self.weather_column(weather, "wind_speed_10m_m_per_s", f"{field}")
         if {"ghi", "dni", "dhi"} <= set(frame.columns):
             ghi, dni, dhi = (self.weather_column(weather, c, field) for c in ("ghi", "dni", "dhi"))
-            profile = renewables.solar_profile_from_irradiance(
+            profile = solar_profile_from_irradiance(
                 self.mid,
                 spec.latitude,
                 spec.longitude,
@@ -519,11 +524,11 @@ class _Builder:
                 dhi,
                 temp,
                 wind,
-                **options,
+                pv=pv,
             )
             return profile, f"pvlib from measured irradiance ({source})"
         cloud = self.weather_column(weather, "cloud_cover_pct", field)
-        profile = renewables.solar_profile_from_cloud_cover(
+        profile = solar_profile_from_cloud_cover(
             self.mid,
             spec.latitude,
             spec.longitude,
@@ -531,7 +536,7 @@ class _Builder:
             cloud,
             temp,
             wind,
-            **options,
+            pv=pv,
         )
         return profile, f"pvlib from cloud cover ({source})"
 

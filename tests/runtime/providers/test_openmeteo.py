@@ -41,7 +41,8 @@ from wattroute.runtime.providers.openmeteo import (
 )
 from wattroute.runtime.providers.values import WEATHER_FORECAST
 from wattroute.scenario.schema import SiteSpec
-from wattroute.signals import renewables
+from wattroute.signals.solar import PvSystem, solar_profile_from_irradiance
+from wattroute.signals.wind import wind_profile
 
 LAT, LON, ELEVATION = 52.52, 13.40, 38.0
 # past_days=1, forecast_days=2 around the day Berlin moves its clocks (2024-03-31): UTC
@@ -251,7 +252,7 @@ def test_solar_is_the_simulators_pv_model_on_interval_starts():
     assert got.times[-1] == STAMPS[-2]  # the last stamp only closes the hour before it
 
     a = aligned(values)
-    expected = 500.0 * renewables.solar_profile_from_irradiance(
+    expected = 500.0 * solar_profile_from_irradiance(
         STAMPS[:-1] + pd.Timedelta(minutes=30),
         LAT,
         LON,
@@ -261,9 +262,7 @@ def test_solar_is_the_simulators_pv_model_on_interval_starts():
         a["diffuse_radiation"],
         a["temperature_2m"],
         a["wind_speed_10m"],
-        tilt_deg=30.0,
-        azimuth_deg=170.0,
-        dc_ac_ratio=1.25,
+        pv=PvSystem(tilt_deg=30.0, azimuth_deg=170.0, dc_ac_ratio=1.25),
     )
     np.testing.assert_allclose(got.values, expected, rtol=1e-9, atol=1e-9)
 
@@ -295,7 +294,7 @@ def test_wind_is_windpowerlib_from_100m_and_pue_follows_temperature():
     a = aligned(values)
 
     got = wind.fetch(START, END, NOW)
-    expected = 4200.0 * renewables.wind_profile(
+    expected = 4200.0 * wind_profile(
         a["wind_speed_100m"],
         a["temperature_2m"],
         turbine_type="E-126/4200",
@@ -323,7 +322,7 @@ def test_wind_falls_back_to_10m_where_100m_is_missing():
     got = wind.fetch(START, END, NOW)
     a = aligned(values)
     low = slice(0, 29)  # midpoints that need a NaN 100 m value
-    expected_low = 4200.0 * renewables.wind_profile(
+    expected_low = 4200.0 * wind_profile(
         a["wind_speed_10m"][low],
         a["temperature_2m"][low],
         turbine_type="E-126/4200",
@@ -339,7 +338,7 @@ def test_wind_falls_back_to_10m_where_100m_is_missing():
     weather, _ = make_weather(Server([ok(flatbuffer(values))]))
     _, wind, _ = sources(weather)
     got = wind.fetch(START, END, NOW)
-    expected = 4200.0 * renewables.wind_profile(
+    expected = 4200.0 * wind_profile(
         a["wind_speed_10m"],
         a["temperature_2m"],
         turbine_type="E-126/4200",

@@ -4,14 +4,15 @@ One :class:`OpenMeteoWeather` per site fetches Open-Meteo's numerical weather fo
 site's coordinates (``GET /v1/forecast``) and keeps the answer for ``max_age_s``; three
 :class:`~wattroute.runtime.providers.source.Source` objects read it and turn it into the
 controller's signals through the **same models the simulator uses**
-(:mod:`wattroute.signals.renewables` and :class:`wattroute.model.Pue`):
+(:mod:`wattroute.signals.solar`, :mod:`wattroute.signals.wind` and
+:class:`wattroute.model.Pue`):
 
 * :class:`SolarForecast`, ``solar_kw``: nameplate x
-  :func:`~wattroute.signals.renewables.solar_profile_from_irradiance` with the site's PV
-  options (tilt, azimuth, DC/AC ratio), read from the site's spec exactly as
-  :mod:`wattroute.scenario.load` reads them;
+  :func:`~wattroute.signals.solar.solar_profile_from_irradiance` with the site's
+  :class:`~wattroute.signals.solar.PvSystem` (tilt, azimuth, DC/AC ratio), built from the
+  site's spec by :func:`wattroute.scenario.load.pv_system` as the loader builds it;
 * :class:`WindForecast`, ``wind_kw``: nameplate x
-  :func:`~wattroute.signals.renewables.wind_profile` for the site's turbine and hub height,
+  :func:`~wattroute.signals.wind.wind_profile` for the site's turbine and hub height,
   from the 100 m wind speed (``measurement_height_m=100``) where the forecast has it, else
   from the 10 m wind speed;
 * :class:`PueForecast`, ``pue``: the site's :class:`~wattroute.model.Pue` at the forecast
@@ -90,7 +91,7 @@ import re
 import struct
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,9 +111,10 @@ from wattroute.runtime.providers.http import (
 )
 from wattroute.runtime.providers.source import Source
 from wattroute.runtime.providers.values import WEATHER_FORECAST, Fetched, as_utc
-from wattroute.scenario.load import pv_options, site_pue
+from wattroute.scenario.load import pv_system, site_pue
 from wattroute.scenario.schema import SiteSpec
-from wattroute.signals import renewables
+from wattroute.signals.solar import PvSystem, solar_profile_from_irradiance
+from wattroute.signals.wind import wind_profile
 
 __all__ = [
     "COMMERCIAL_URL",
@@ -588,15 +590,14 @@ class SolarForecast:
         The site's forecast (its coordinates are the site's).
     capacity_kw
         AC nameplate of the PV, kW.
-    pv_options
-        Keyword options of :func:`~wattroute.signals.renewables.solar_profile_from_irradiance`
-        (``tilt_deg``, ``azimuth_deg``, ``dc_ac_ratio``, ...), as the scenario loader passes
-        them.
+    pv
+        The PV system's orientation and electrical parameters, as the scenario loader builds
+        them (:func:`wattroute.scenario.load.pv_system`); default ``PvSystem()``.
 
     Raises
     ------
     ValueError
-        If the capacity is not positive or an option is out of range.
+        If the capacity is not positive.
     """
 
     signal = "solar_kw"
@@ -606,19 +607,13 @@ class SolarForecast:
         self,
         weather: OpenMeteoWeather,
         capacity_kw: float,
-        pv_options: Mapping[str, float] | None = None,
+        pv: PvSystem | None = None,
     ) -> None:
         if not (math.isfinite(capacity_kw) and capacity_kw > 0.0):
             raise ValueError(f"capacity_kw must be positive, got {capacity_kw!r}")
         self.weather = weather
         self.capacity_kw = float(capacity_kw)
-        self.pv_options = dict(pv_options or {})
-        # refuse bad options now rather than at the first fetch
-        self._profile(
-            pd.DatetimeIndex([pd.Timestamp("2000-06-21 12:00", tz="UTC")]),
-            0.0,
-            *(np.zeros(1) for _ in range(5)),
-        )
+        self.pv = PvSystem() if pv is None else pv
 
     @property
     def provider(self) -> str:
@@ -634,7 +629,7 @@ class SolarForecast:
         temperature_c: np.ndarray,
         wind_m_per_s: np.ndarray,
     ) -> np.ndarray:
-        return renewables.solar_profile_from_irradiance(
+        return solar_profile_from_irradiance(
             times,
             self.weather.latitude,
             self.weather.longitude,
@@ -644,7 +639,7 @@ class SolarForecast:
             dhi,
             temperature_c,
             wind_m_per_s,
-            **self.pv_options,
+            pv=self.pv,
         )
 
     def fetch(self, start: pd.Timestamp, end: pd.Timestamp, now: pd.Timestamp) -> Fetched:
@@ -687,7 +682,7 @@ class WindForecast:
         Nameplate of the wind plant, kW.
     turbine_type
         A turbine type in windpowerlib's library
-        (:func:`~wattroute.signals.renewables.available_turbines`).
+        (:func:`~wattroute.signals.wind.available_turbines`).
     hub_height_m
         Hub height above ground, m; default the library's first listed height.
 
@@ -729,7 +724,7 @@ class WindForecast:
         measurement_height_m: float,
         elevation_m: float,
     ) -> np.ndarray:
-        return renewables.wind_profile(
+        return wind_profile(
             wind_m_per_s,
             temperature_c,
             turbine_type=self.turbine_type,
@@ -824,7 +819,7 @@ def weather_sources(spec: SiteSpec, weather: OpenMeteoWeather) -> list[Source]:
     """The weather-driven sources of one site: its PUE always, its solar and wind if it has
     them, all reading ``weather`` (one request per refresh for the three).
 
-    Capacities, PV options (tilt, azimuth, DC/AC ratio), turbine and hub height come from the
+    Capacities, PV system (tilt, azimuth, DC/AC ratio), turbine and hub height come from the
     spec as :mod:`wattroute.scenario.load` reads them; a site whose solar or wind the
     simulator takes from a trace gets the same model from the forecast here (the trace is
     history, not a forecast). The elevation is the one Open-Meteo reports for the
@@ -847,7 +842,7 @@ def weather_sources(spec: SiteSpec, weather: OpenMeteoWeather) -> list[Source]:
         )
     sources: list[Source] = [PueForecast(weather, site_pue(spec))]
     if spec.solar is not None:
-        sources.append(SolarForecast(weather, spec.solar.capacity_kw, pv_options(spec)))
+        sources.append(SolarForecast(weather, spec.solar.capacity_kw, pv_system(spec)))
     if spec.wind is not None:
         sources.append(
             WindForecast(weather, spec.wind.capacity_kw, spec.wind.turbine, spec.wind.hub_height_m)

@@ -1,4 +1,4 @@
-"""Tests of the weather -> normalised renewable output models (pvlib, windpowerlib)."""
+"""Tests of the weather -> normalised solar output model (pvlib)."""
 
 from __future__ import annotations
 
@@ -10,16 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from wattroute.errors import ScenarioError
-from wattroute.signals.renewables import (
-    available_turbines,
+from wattroute.signals.solar import (
+    PvSystem,
     clear_sky_index_from_cloud_cover,
-    default_hub_height_m,
     default_tilt_deg,
     irradiance_from_cloud_cover,
     solar_profile_from_cloud_cover,
     solar_profile_from_irradiance,
-    wind_profile,
 )
 
 # Fremont, California: a mid-latitude site with a well-known solar geometry.
@@ -39,10 +36,10 @@ def solstice() -> pd.DatetimeIndex:
     return midpoints("2023-06-21T08:00Z", 288)
 
 
-def clear_day(times: pd.DatetimeIndex, **kwargs: float) -> np.ndarray:
+def clear_day(times: pd.DatetimeIndex, pv: PvSystem | None = None) -> np.ndarray:
     n = len(times)
     return solar_profile_from_cloud_cover(
-        times, LAT, LON, ELEV_M, np.zeros(n), np.full(n, 20.0), np.full(n, 2.0), **kwargs
+        times, LAT, LON, ELEV_M, np.zeros(n), np.full(n, 20.0), np.full(n, 2.0), pv=pv
     )
 
 
@@ -128,10 +125,10 @@ def test_more_cloud_means_less_energy(solstice):
 
 
 def test_high_dc_ac_ratio_clips_at_one(solstice):
-    clipped = clear_day(solstice, dc_ac_ratio=2.0)
+    clipped = clear_day(solstice, PvSystem(dc_ac_ratio=2.0))
     assert clipped.max() == 1.0
     assert np.count_nonzero(clipped == 1.0) >= 12  # a plateau of at least an hour
-    unclipped = clear_day(solstice, dc_ac_ratio=1.0)
+    unclipped = clear_day(solstice, PvSystem(dc_ac_ratio=1.0))
     assert unclipped.max() < 1.0
     assert clipped.sum() > unclipped.sum()
 
@@ -159,10 +156,10 @@ def test_cloud_chain_equals_irradiance_then_profile(solstice):
         irradiance["dhi"].to_numpy(),
         temperature,
         wind,
-        tilt_deg=25.0,
+        pv=PvSystem(tilt_deg=25.0),
     )
     chained = solar_profile_from_cloud_cover(
-        solstice, LAT, LON, ELEV_M, cover, temperature, wind, tilt_deg=25.0
+        solstice, LAT, LON, ELEV_M, cover, temperature, wind, pv=PvSystem(tilt_deg=25.0)
     )
     np.testing.assert_allclose(chained, two_step, rtol=1e-12, atol=1e-12)
 
@@ -184,15 +181,17 @@ def test_default_orientation_faces_the_equator():
     n = len(times)
     args = (times, -33.9, 151.2, 50.0, np.zeros(n), 12.0, 2.0)
     default = solar_profile_from_cloud_cover(*args)
-    facing_north = solar_profile_from_cloud_cover(*args, azimuth_deg=0.0, tilt_deg=33.9)
-    facing_south = solar_profile_from_cloud_cover(*args, azimuth_deg=180.0)
+    facing_north = solar_profile_from_cloud_cover(
+        *args, pv=PvSystem(azimuth_deg=0.0, tilt_deg=33.9)
+    )
+    facing_south = solar_profile_from_cloud_cover(*args, pv=PvSystem(azimuth_deg=180.0))
     np.testing.assert_allclose(default, facing_north)
     assert default.sum() > 2.0 * facing_south.sum()
 
 
 def test_system_losses_scale_the_output(solstice):
-    lossless = clear_day(solstice, dc_ac_ratio=1.0, system_losses=0.0)
-    lossy = clear_day(solstice, dc_ac_ratio=1.0, system_losses=0.14)
+    lossless = clear_day(solstice, PvSystem(dc_ac_ratio=1.0, system_losses=0.0))
+    lossy = clear_day(solstice, PvSystem(dc_ac_ratio=1.0, system_losses=0.14))
     # The inverter's part-load efficiency curve makes the ratio not exactly 0.86.
     assert lossy.sum() / lossless.sum() == pytest.approx(0.86, abs=0.01)
 
@@ -218,12 +217,43 @@ def test_profile_is_in_unit_interval_and_never_nan(data, latitude, start_day):
     wind = data.draw(arrays(np.float64, n, elements=st.floats(0.0, 40.0)))
     dc_ac = data.draw(st.floats(0.8, 2.5))
     profile = solar_profile_from_cloud_cover(
-        times, latitude, 10.0, 100.0, cover, temperature, wind, dc_ac_ratio=dc_ac
+        times, latitude, 10.0, 100.0, cover, temperature, wind, pv=PvSystem(dc_ac_ratio=dc_ac)
     )
     assert profile.shape == (n,)
     assert not np.isnan(profile).any()
     assert profile.min() >= 0.0
     assert profile.max() <= 1.0
+
+
+def test_no_pv_system_means_the_default_one(solstice):
+    assert np.array_equal(clear_day(solstice), clear_day(solstice, PvSystem()))
+
+
+def test_pv_system_orientation_defaults_follow_the_latitude():
+    pv = PvSystem()
+    assert pv.tilt_at(37.4) == pytest.approx(37.4)
+    assert pv.azimuth_at(37.4) == 180.0
+    assert (pv.tilt_at(-60.0), pv.azimuth_at(-60.0)) == (40.0, 0.0)
+    chosen = PvSystem(tilt_deg=10, azimuth_deg=200)
+    assert (chosen.tilt_at(-60.0), chosen.azimuth_at(-60.0)) == (10.0, 200.0)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("tilt_deg", 95.0, r"tilt_deg must be within 0\.\.90 degrees, got 95\.0"),
+        ("tilt_deg", float("nan"), "tilt_deg must be within"),
+        ("azimuth_deg", -10.0, r"azimuth_deg must be within 0\.\.360 degrees"),
+        ("dc_ac_ratio", 0.0, "dc_ac_ratio must be positive"),
+        ("system_losses", 1.0, r"system_losses must be within 0\.\.1 \(exclusive\)"),
+        ("inverter_efficiency", 0.0, "inverter_efficiency must be within"),
+        ("inverter_efficiency", 1.01, "inverter_efficiency must be within"),
+        ("gamma_pdc_per_c", float("inf"), "gamma_pdc_per_c must be finite"),
+    ],
+)
+def test_pv_system_refuses_out_of_range_parameters(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        PvSystem(**{field: value})
 
 
 # --------------------------------------------------------------------------- solar errors
@@ -257,165 +287,3 @@ def test_kelvin_temperature_is_caught(solstice):
     n = len(solstice)
     with pytest.raises(ValueError, match="kelvin"):
         solar_profile_from_cloud_cover(solstice, LAT, LON, ELEV_M, np.zeros(n), 293.0, 2.0)
-
-
-# --------------------------------------------------------------------------- wind
-
-
-def at_hub(speeds_m_per_s: list[float], temperature_c: float = 15.0, **kwargs: float) -> np.ndarray:
-    """E-126/4200 output with the wind speed given at hub height (no shear)."""
-    speeds = np.array(speeds_m_per_s)
-    return wind_profile(
-        speeds,
-        np.full(speeds.shape, temperature_c),
-        turbine_type="E-126/4200",
-        hub_height_m=135.0,
-        measurement_height_m=135.0,
-        **kwargs,
-    )
-
-
-def test_wind_zero_below_cut_in():
-    # The library curve of the E-126/4200 is 0 W up to 2 m/s and 58 kW at 3 m/s.
-    assert np.array_equal(at_hub([0.0, 0.5, 1.0, 1.5, 1.9]), np.zeros(5))
-    assert at_hub([3.5])[0] > 0.0
-
-
-def test_wind_near_one_at_and_above_rated_speed():
-    # Rated (4.2 MW) from 14 m/s to the last curve point at 25 m/s.
-    output = at_hub([14.5, 16.0, 20.0, 24.0])
-    np.testing.assert_allclose(output, 1.0, atol=0.01)
-    assert at_hub([9.0])[0] < 0.7
-
-
-def test_wind_zero_above_cut_out():
-    assert np.array_equal(at_hub([26.0, 30.0, 40.0]), np.zeros(3))
-
-
-def test_wind_output_rises_with_speed_up_to_rated():
-    output = at_hub(list(np.linspace(2.0, 14.0, 49)))
-    assert np.all(np.diff(output) >= 0.0)
-    assert output[-1] > 0.99
-
-
-def test_taller_hub_gets_more_from_the_same_10m_wind():
-    speeds = np.array([4.0, 6.0, 8.0])
-    low = wind_profile(speeds, np.full(3, 10.0), hub_height_m=99.0)
-    high = wind_profile(speeds, np.full(3, 10.0), hub_height_m=159.0)
-    assert np.all(high > low)
-
-
-def test_colder_denser_air_gives_no_less_output():
-    # 10 m speeds up to 15 m/s reach at most 21 m/s at hub height, clear of the cut-out.
-    speeds = np.linspace(2.0, 15.0, 53)
-    cold = wind_profile(speeds, np.full(speeds.shape, -20.0))
-    warm = wind_profile(speeds, np.full(speeds.shape, 35.0))
-    assert np.all(cold >= warm)
-    assert np.any(cold > warm + 0.005)
-
-
-def test_high_site_thin_air_gives_no_more_output():
-    speeds = np.linspace(2.0, 15.0, 53)
-    temperature = np.full(speeds.shape, 10.0)
-    sea_level = wind_profile(speeds, temperature, elevation_m=0.0)
-    plateau = wind_profile(speeds, temperature, elevation_m=2500.0)
-    assert np.all(plateau <= sea_level)
-    assert np.any(plateau < sea_level - 0.005)
-
-
-def test_density_correction_moves_the_cut_out():
-    # windpowerlib scales the curve's wind speeds by (1.225 / density) ** (2/3) above
-    # 12.5 m/s, so the cut-out comes earlier in dense air: this is the model, not a bug.
-    assert at_hub([24.5], temperature_c=-20.0)[0] == 0.0
-    assert at_hub([24.5], temperature_c=35.0)[0] == pytest.approx(1.0, abs=0.01)
-
-
-def test_steeper_shear_exponent_raises_hub_speed():
-    speeds = np.array([5.0, 7.0])
-    flat = wind_profile(speeds, 10.0, hellman_exponent=0.0, hub_height_m=135.0)
-    same_height = wind_profile(
-        speeds, 10.0, hub_height_m=135.0, measurement_height_m=135.0, hellman_exponent=0.3
-    )
-    rough = wind_profile(speeds, 10.0, hellman_exponent=0.3, hub_height_m=135.0)
-    np.testing.assert_allclose(flat, same_height)
-    assert np.all(rough > flat)
-
-
-@settings(max_examples=30, deadline=None)
-@given(
-    speeds=arrays(np.float64, 50, elements=st.floats(0.0, 60.0)),
-    temperature=st.floats(-40.0, 50.0),
-    elevation_m=st.floats(0.0, 3000.0),
-)
-def test_wind_profile_is_in_unit_interval(speeds, temperature, elevation_m):
-    output = wind_profile(speeds, temperature, elevation_m=elevation_m)
-    assert output.shape == speeds.shape
-    assert not np.isnan(output).any()
-    assert output.min() >= 0.0
-    assert output.max() <= 1.0
-
-
-def test_every_library_turbine_runs_at_its_default_hub_height():
-    turbines = available_turbines()
-    assert len(turbines) > 50
-    assert turbines == sorted(turbines)
-    speeds = np.linspace(0.0, 40.0, 81)
-    for turbine in turbines:
-        output = wind_profile(speeds, np.full(speeds.shape, 15.0), turbine_type=turbine)
-        assert output.min() >= 0.0, turbine
-        assert output.max() <= 1.0, turbine
-        assert output[0] == 0.0, turbine  # calm
-        assert output[-1] == 0.0, turbine  # storm: past cut-out
-        assert output.max() > 0.9, turbine
-
-
-@pytest.mark.parametrize(
-    ("turbine", "hub_height_m"),
-    [
-        ("E-126/4200", 99.0),  # "99; 135; 159"
-        ("ENO114/3500", 92.0),  # "92; 127,5; 142"
-        ("MM92/2050", 68.5),  # "68,5;80,0;100,0": decimal commas
-        ("GE100/2500", 75.0),  # "75/85"
-        ("MM100/2000", 100.0),  # no hub height listed: the 100 m default
-    ],
-)
-def test_default_hub_height_is_first_listed_else_100m(turbine, hub_height_m):
-    assert default_hub_height_m(turbine) == pytest.approx(hub_height_m)
-
-
-# --------------------------------------------------------------------------- wind errors
-
-
-def test_unknown_turbine_names_field_and_suggests_close_match():
-    with pytest.raises(ScenarioError) as excinfo:
-        wind_profile(np.array([5.0]), np.array([10.0]), turbine_type="E-126/420")
-    error = excinfo.value
-    assert error.field == "wind.turbine"
-    message = str(error)
-    assert message.startswith("wind.turbine: ")
-    assert "'E-126/420'" in error.problem
-    assert "'E-126/4200'" in error.fix
-    assert "available_turbines()" in error.fix
-
-
-def test_turbine_without_power_curve_is_unknown():
-    # In windpowerlib's turbine data but without a power curve.
-    assert "AD132/5000" not in available_turbines()
-    with pytest.raises(ScenarioError, match=r"wind\.turbine"):
-        wind_profile(np.array([5.0]), np.array([10.0]), turbine_type="AD132/5000")
-
-
-def test_hub_below_rotor_radius_is_a_scenario_error():
-    with pytest.raises(ScenarioError, match=r"wind\.hub_height_m.*rotor radius") as excinfo:
-        wind_profile(np.array([5.0]), np.array([10.0]), hub_height_m=50.0)
-    assert "99, 135, 159" in excinfo.value.fix
-
-
-def test_wind_mismatched_lengths_raise():
-    with pytest.raises(ValueError, match="temperature_c has 2 values but 3 were expected"):
-        wind_profile(np.array([5.0, 6.0, 7.0]), np.array([10.0, 11.0]))
-
-
-def test_negative_wind_speed_raises():
-    with pytest.raises(ValueError, match="magnitude"):
-        wind_profile(np.array([5.0, -1.0]), np.array([10.0, 10.0]))
