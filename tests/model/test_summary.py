@@ -3,6 +3,8 @@ layout runs wrote before (so a controller resumes either)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from wattroute.model.summary import ENERGY_KEYS, RunningTotals, violation_fraction
@@ -64,3 +66,53 @@ def test_nothing_read_is_nothing() -> None:
 def test_violation_fraction() -> None:
     assert violation_fraction(200.0, 150.0) == 0.25
     assert violation_fraction(0.0, 0.0) == 0.0
+
+
+def _keys(value: object, prefix: str = "") -> set[str]:
+    """Dotted paths of a summary's fields (per-site and per-service entries under ``*``)."""
+    if not isinstance(value, dict):
+        return set()
+    out = set()
+    for key, item in value.items():
+        name = "*" if prefix.endswith(("sites.", "by_service.")) else key
+        path = f"{prefix}{name}"
+        out.add(path)
+        if not path.endswith(("policy_stats", "notes")):
+            out |= _keys(item, path + ".")
+    return out
+
+
+def test_the_simulator_and_the_oracle_report_the_same_fields_all_documented() -> None:
+    from tests.builders import DemandPoint, job, scenario, service, site
+    from wattroute.model.summary import Summary
+    from wattroute.optimise.oracle import solve_oracle
+    from wattroute.policies import get_policy
+    from wattroute.sim import simulate, summarize
+
+    sc = scenario(
+        [site("a", n=48, solar_kw=3.0), site("b", n=48)],
+        n=48,
+        jobs=[job("j", 0.0, 4.0, 2, 3.5)],
+        services=[service("v", "p", [5.0] * 48)],
+        points=[DemandPoint("p", 40.0, -100.0)],
+    )
+    simulated = summarize(simulate(sc, get_policy("greedy")))
+    _, bound = solve_oracle(sc, 1.0)
+    optional = set(Summary.__optional_keys__)
+    only_oracle = {"period_h", "lp"}
+    sim_keys = _keys(simulated) - {"policy_stats"}
+    oracle_keys = {k for k in _keys(bound) if k.split(".")[0] not in only_oracle}
+    assert sim_keys == oracle_keys
+    assert set(Summary.__required_keys__) <= set(simulated)
+    assert only_oracle <= set(bound) and optional >= only_oracle
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "results.md").read_text()
+    rows = [line for line in docs.splitlines() if line.startswith("| `")]
+    every = _keys(simulated) | _keys(bound)
+    leaves = {k for k in every if not any(other.startswith(k + ".") for other in every)}
+    for key in sorted(leaves):
+        first, last = key.split(".")[0], key.split(".")[-1]
+        parent = key.rsplit(".", 1)[0].replace("*", "<name>")
+        described = any(
+            (f"`{first}" in row and f"{last}`" in row) or f"`{parent}.*`" in row for row in rows
+        )
+        assert described, f"docs/results.md has no row for {key}"

@@ -4,7 +4,7 @@ A :class:`Summary` is what ``summary.json`` holds (DESIGN.md, "What is measured"
 (:func:`wattroute.sim.summarize`) and the oracle (:func:`wattroute.optimise.oracle.solve_oracle`)
 produce the same fields, the bench adds capture ratios, and the live controller keeps the running
 part of it (:class:`RunningTotals`). Plain JSON values only, so a summary is written and read
-back as it is. docs/model.md describes every field.
+back as it is. docs/results.md describes every field.
 
 ``objective_usd = cost_usd + carbon_price_usd_per_tonne x emissions_kg / 1000
 + penalties_usd.total`` (:func:`wattroute.model.costs.objective_usd`).
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 if TYPE_CHECKING:
     from wattroute.model.scenario import Scenario
@@ -159,8 +159,19 @@ class CaptureInputs(TypedDict):
     oracle_objective_usd: float
 
 
-class Summary(TypedDict):
-    """Everything a run is judged on (see the module docstring and docs/model.md)."""
+class OptionalFields(TypedDict, total=False):
+    """Fields only some runs have: the oracle's planning period and LP, a policy's counters,
+    and the capture ratio the bench adds (docs/results.md)."""
+
+    period_h: float
+    lp: LpStats
+    policy_stats: dict[str, float]
+    capture_ratio: float
+    capture_ratio_inputs: CaptureInputs
+
+
+class Summary(OptionalFields):
+    """Everything a run is judged on (see the module docstring and docs/results.md)."""
 
     scenario: str
     policy: str
@@ -182,11 +193,6 @@ class Summary(TypedDict):
     repairs: Repairs
     sites: dict[str, SiteTotals]
     notes: list[str]
-    period_h: NotRequired[float]
-    lp: NotRequired[LpStats]
-    policy_stats: NotRequired[dict[str, float]]
-    capture_ratio: NotRequired[float]
-    capture_ratio_inputs: NotRequired[CaptureInputs]
 
 
 def no_energy() -> EnergyKwh:
