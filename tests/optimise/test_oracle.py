@@ -53,7 +53,7 @@ def _small_fleet(seed: int):
             float(rng.uniform(0, 30)),
             float(rng.uniform(2, 12)),
             int(rng.integers(1, 4)),
-            0.0,
+            48.0,  # a placeholder after the arrival: replaced below
         )
         for i in range(10)
     ]

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from wattroute.model import _checks as check
 from wattroute.signals.publication import DayAhead
 from wattroute.signals.signal import Signal
 
@@ -34,6 +35,27 @@ class AcceleratorPool:
     busy_kw: float
     idle_kw: float
 
+    def __post_init__(self) -> None:
+        check.whole("accelerators.count", self.count, "give the number of accelerators, 0 or more")
+        check.number(
+            "accelerators.busy_kw",
+            self.busy_kw,
+            "give the IT power of one accelerator running work, in kW",
+            least=0,
+        )
+        check.number(
+            "accelerators.idle_kw",
+            self.idle_kw,
+            "give the IT power of one idle accelerator, in kW",
+            least=0,
+        )
+        if self.idle_kw > self.busy_kw:
+            check.fail(
+                "accelerators.idle_kw",
+                f"must not exceed busy_kw ({self.busy_kw!r}), got {self.idle_kw!r}.",
+                "lower idle_kw or raise busy_kw",
+            )
+
 
 @dataclass(frozen=True)
 class Pue:
@@ -51,13 +73,33 @@ class Pue:
     reference_c
         Outdoor temperature, degrees Celsius, up to which the PUE is ``base``.
     maximum
-        Upper bound of the PUE.
+        Upper bound of the PUE (>= ``base``).
     """
 
     base: float = 1.2
     per_degree_c: float = 0.0
     reference_c: float = 20.0
     maximum: float = 2.0
+
+    def __post_init__(self) -> None:
+        check.number("pue.base", self.base, "give facility power / IT power, e.g. 1.2", least=1)
+        check.number(
+            "pue.per_degree_c",
+            self.per_degree_c,
+            "give the PUE added per degree Celsius, or 0 for a constant PUE",
+            least=0,
+        )
+        check.number(
+            "pue.reference_c",
+            self.reference_c,
+            "give the outdoor temperature, degrees Celsius, up to which the PUE is base",
+        )
+        check.number(
+            "pue.maximum",
+            self.maximum,
+            f"give a finite maximum of at least base ({self.base!r}), or lower base",
+            least=self.base,
+        )
 
     @property
     def depends_on_temperature(self) -> bool:
@@ -97,6 +139,35 @@ class GridConnection:
     export_price: Signal | None = None
     day_ahead: DayAhead | None = None
 
+    def __post_init__(self) -> None:
+        check.number(
+            "grid.import_limit_kw",
+            self.import_limit_kw,
+            "give the import limit in kW: 0 for an islanded site, math.inf for no limit",
+            least=0,
+            infinite=True,
+        )
+        check.number(
+            "grid.export_limit_kw",
+            self.export_limit_kw,
+            "give the export limit in kW: 0 for no export, math.inf for no limit",
+            least=0,
+            infinite=True,
+        )
+        check.series("grid.price", self.price, "give a price in USD/MWh for every step")
+        check.series(
+            "grid.carbon",
+            self.carbon,
+            "give a carbon intensity in gCO2eq/kWh, 0 or more, for every step",
+            least=0,
+        )
+        if self.export_price is not None:
+            check.series(
+                "grid.export_price",
+                self.export_price,
+                "give an export price in USD/MWh for every step, or None for the import price",
+            )
+
     @property
     def export_price_signal(self) -> Signal:
         return self.export_price if self.export_price is not None else self.price
@@ -125,6 +196,27 @@ class Renewable:
     profile: Signal
     source: str = ""
     clear_sky: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        check.number(
+            "renewable.capacity_kw",
+            self.capacity_kw,
+            "give the nameplate capacity in kW, 0 or more",
+            least=0,
+        )
+        fraction = "give the output as a fraction of nameplate, 0..1, for every step"
+        check.series("renewable.profile", self.profile, fraction, least=0, most=1)
+        if self.clear_sky is not None:
+            check.values_in_range(
+                "renewable.clear_sky", self.clear_sky, fraction + ", or None", least=0, most=1
+            )
+            if len(self.clear_sky) != len(self.profile.values):
+                check.fail(
+                    "renewable.clear_sky",
+                    f"has {len(self.clear_sky)} steps but the profile has "
+                    f"{len(self.profile.values)}.",
+                    "give one clear-sky value per step of the profile, or None",
+                )
 
     def power_kw(self) -> np.ndarray:
         """Available output per step, kW."""
@@ -164,6 +256,42 @@ class Battery:
     soc_max: float = 1.0
     initial_soc: float = 0.5
 
+    def __post_init__(self) -> None:
+        for field, value, what in (
+            ("capacity_kwh", self.capacity_kwh, "the usable energy capacity in kWh"),
+            ("charge_kw", self.charge_kw, "the charge power limit in kW"),
+            ("discharge_kw", self.discharge_kw, "the discharge power limit in kW"),
+        ):
+            check.number(f"battery.{field}", value, f"give {what}, 0 or more", least=0)
+        check.number(
+            "battery.round_trip_efficiency",
+            self.round_trip_efficiency,
+            "give the fraction of energy charged that comes back out, e.g. 0.9",
+            above=0,
+            most=1,
+        )
+        for field, value in (
+            ("soc_min", self.soc_min),
+            ("soc_max", self.soc_max),
+            ("initial_soc", self.initial_soc),
+        ):
+            check.number(
+                f"battery.{field}", value, "give a fraction of capacity, 0..1", least=0, most=1
+            )
+        if self.soc_min > self.soc_max:
+            check.fail(
+                "battery.soc_max",
+                f"must not be below soc_min ({self.soc_min!r}), got {self.soc_max!r}.",
+                "give 0 <= soc_min <= initial_soc <= soc_max <= 1",
+            )
+        if not self.soc_min <= self.initial_soc <= self.soc_max:
+            check.fail(
+                "battery.initial_soc",
+                f"must lie between soc_min ({self.soc_min!r}) and soc_max "
+                f"({self.soc_max!r}), got {self.initial_soc!r}.",
+                "give 0 <= soc_min <= initial_soc <= soc_max <= 1",
+            )
+
     @property
     def charge_efficiency(self) -> float:
         return math.sqrt(self.round_trip_efficiency)
@@ -190,6 +318,18 @@ class Genset:
     capacity_kw: float
     fuel_cost_usd_per_kwh: float
     emission_factor_g_per_kwh: float
+
+    def __post_init__(self) -> None:
+        for field, value, what in (
+            ("capacity_kw", self.capacity_kw, "the maximum output in kW"),
+            ("fuel_cost_usd_per_kwh", self.fuel_cost_usd_per_kwh, "the fuel cost in USD/kWh"),
+            (
+                "emission_factor_g_per_kwh",
+                self.emission_factor_g_per_kwh,
+                "the emissions in gCO2eq/kWh",
+            ),
+        ):
+            check.number(f"genset.{field}", value, f"give {what}, 0 or more", least=0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -236,6 +376,29 @@ class Site:
     temperature_c: Signal | None = None
     base_it_kw: float = 0.0
     power_cap_kw: float = math.inf
+
+    def __post_init__(self) -> None:
+        at = f"sites[{self.name}]"
+        check.place(at, self.name, self.latitude, self.longitude, "site")
+        check.number(
+            f"{at}.base_it_kw",
+            self.base_it_kw,
+            "give the IT power drawn whatever runs, in kW, 0 or more",
+            least=0,
+        )
+        check.number(
+            f"{at}.power_cap_kw",
+            self.power_cap_kw,
+            "give the facility power the site may draw at most, in kW, or math.inf for none",
+            least=0,
+            infinite=True,
+        )
+        if self.temperature_c is not None:
+            check.series(
+                f"{at}.temperature_c",
+                self.temperature_c,
+                "give an outdoor temperature in degrees Celsius for every step, or None",
+            )
 
     def pue_series(self, n_steps: int) -> np.ndarray:
         """PUE per step (constant unless it depends on temperature)."""

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from wattroute.model import _checks as check
+
 EARTH_RADIUS_KM = 6371.0088
 
 ZONE_ALIASES: Mapping[str, str] = {
@@ -56,6 +58,23 @@ class FibreModel:
     route_factor: float = 1.5
     base_ms: float = 1.0
 
+    def __post_init__(self) -> None:
+        check.number(
+            "fibre.fibre_km_per_ms",
+            self.fibre_km_per_ms,
+            "give the speed of light in fibre, km per ms (about 200)",
+            above=0,
+        )
+        check.number(
+            "fibre.route_factor",
+            self.route_factor,
+            "give fibre route length / great-circle distance, 1 or more (about 1.5)",
+            least=1,
+        )
+        check.number(
+            "fibre.base_ms", self.base_ms, "give the fixed round-trip overhead in ms", least=0
+        )
+
     def rtt_ms(self, distance_km: float) -> float:
         """Round-trip time over ``distance_km`` of great-circle distance, ms."""
         return 2.0 * self.route_factor * distance_km / self.fibre_km_per_ms + self.base_ms
@@ -75,6 +94,15 @@ class Network:
 
     matrix_ms: Mapping[tuple[str, str], float] = field(default_factory=dict)
     fibre: FibreModel = FibreModel()
+
+    def __post_init__(self) -> None:
+        for (a, b), ms in self.matrix_ms.items():
+            check.number(
+                f"network.matrix_ms[{a}, {b}]",
+                ms,
+                "give the measured round-trip latency in ms, 0 or more",
+                least=0,
+            )
 
     def measured_ms(self, zone_a: str | None, zone_b: str | None) -> float | None:
         """Measured latency between two zones, or ``None`` if either is unknown."""

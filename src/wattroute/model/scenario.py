@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import pandas as pd
 
+from wattroute.model import _checks as check
 from wattroute.model.fleet import Site
 from wattroute.model.network import Network
 from wattroute.model.workloads import BatchJob, DemandPoint, InferenceService
+from wattroute.signals.signal import Signal
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,20 @@ class Penalties:
 
     deadline_miss_usd_per_accelerator_hour: float = 10.0
     slo_violation_usd_per_request: float = 0.001
+
+    def __post_init__(self) -> None:
+        check.number(
+            "penalties.deadline_miss_usd_per_accelerator_hour",
+            self.deadline_miss_usd_per_accelerator_hour,
+            "give USD per accelerator-hour of work undone at a deadline, 0 or more",
+            least=0,
+        )
+        check.number(
+            "penalties.slo_violation_usd_per_request",
+            self.slo_violation_usd_per_request,
+            "give USD per request not served within its SLO, 0 or more",
+            least=0,
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -70,6 +87,128 @@ class Scenario:
     penalties: Penalties = field(default_factory=Penalties)
     description: str = ""
     notes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        check.name("name", self.name, "give the scenario a short name")
+        self._check_period()
+        check.number(
+            "carbon_price_usd_per_tonne",
+            self.carbon_price_usd_per_tonne,
+            "give USD per tonne CO2eq, 0 or more",
+            least=0,
+        )
+        if self.carbon_intensity_kind not in ("average", "marginal"):
+            check.fail(
+                "carbon_intensity_kind",
+                f"must be 'average' or 'marginal', got {self.carbon_intensity_kind!r}.",
+                "name the kind of grid intensity every site's carbon signal is",
+            )
+        if not self.sites:
+            check.fail("sites", "no site.", "give at least one Site")
+        for kind, names in (
+            ("sites", [s.name for s in self.sites]),
+            ("demand_points", [p.name for p in self.demand_points]),
+            ("services", [s.name for s in self.services]),
+            ("jobs", [j.name for j in self.jobs]),
+        ):
+            check.unique(kind, names, "give every entry its own name")
+        for site in self.sites:
+            self._check_on_grid(site)
+        self._check_services()
+        self._check_jobs()
+
+    def _check_period(self) -> None:
+        when = "give a timezone-aware pandas.Timestamp, e.g. pd.Timestamp('2023-06-01T00:00Z')"
+        check.aware_time("start", self.start, when)
+        check.aware_time("end", self.end, when)
+        if not self.end > self.start:
+            check.fail(
+                "end", f"must be after start {self.start}, got {self.end}.", "move end later"
+            )
+        if not isinstance(self.step, timedelta) or not self.step > timedelta(0):
+            check.fail(
+                "step",
+                f"must be a positive duration, got {self.step!r}.",
+                "give e.g. pd.Timedelta('5min')",
+            )
+        if (self.end - self.start) % self.step:
+            check.fail(
+                "end",
+                f"the period {self.start} .. {self.end} is not a whole number of {self.step} "
+                "steps.",
+                "move end so that end - start is a multiple of step",
+            )
+
+    def _check_on_grid(self, site: Site) -> None:
+        """Every signal of a site covers the period."""
+        signals = [
+            ("temperature_c", site.temperature_c),
+            ("solar.profile", site.solar.profile if site.solar else None),
+            ("wind.profile", site.wind.profile if site.wind else None),
+        ]
+        if site.grid is not None:
+            signals += [
+                ("grid.price", site.grid.price),
+                ("grid.carbon", site.grid.carbon),
+                ("grid.export_price", site.grid.export_price),
+            ]
+        for name, signal in signals:
+            if signal is not None:
+                self._check_signal(f"sites[{site.name}].{name}", signal)
+
+    def _check_signal(self, field: str, signal: Signal) -> None:
+        """A signal is read by step index from ``start``: it needs a value for every step
+        (values after the end are not read)."""
+        if len(signal) < self.n_steps:
+            check.fail(
+                field,
+                f"has {len(signal)} values but the scenario has {self.n_steps} steps of "
+                f"{self.step}.",
+                "give one value per step of the scenario",
+            )
+
+    def _check_services(self) -> None:
+        points = {p.name for p in self.demand_points}
+        for service in self.services:
+            for demand in service.demand:
+                at = f"services[{service.name}].demand[{demand.point}]"
+                if demand.point not in points:
+                    check.fail(
+                        f"{at}.point",
+                        f"unknown demand point {demand.point!r}.",
+                        "add it to demand_points, or use one of: "
+                        + (", ".join(sorted(points)) or "(none defined)"),
+                    )
+                self._check_signal(f"{at}.rate_rps", demand.rate_rps)
+
+    def _check_jobs(self) -> None:
+        counts = {s.name: s.accelerators.count for s in self.sites}
+        largest = max(counts.values())
+        start, end = self.start, self.end
+        for job in self.jobs:
+            if not start <= job.arrival < end:
+                check.fail(
+                    f"jobs[{job.name}].arrival",
+                    f"{job.arrival} is outside the period {start} .. {end}.",
+                    "move the arrival into the period",
+                )
+            most = largest
+            if job.allowed_sites is not None:
+                unknown = [n for n in job.allowed_sites if n not in counts]
+                if unknown:
+                    check.fail(
+                        f"jobs[{job.name}].allowed_sites",
+                        f"unknown site(s) {', '.join(unknown)}.",
+                        f"use site names: {', '.join(counts)}",
+                    )
+                most = max(counts[n] for n in job.allowed_sites)
+            if job.min_accelerators > most:
+                check.fail(
+                    f"jobs[{job.name}].min_accelerators",
+                    f"needs {job.min_accelerators} accelerators but the largest allowed site "
+                    f"has {most}.",
+                    f"lower min_accelerators to at most {most}",
+                )
 
     @property
     def n_steps(self) -> int:

@@ -15,7 +15,7 @@ import math
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -74,6 +74,7 @@ from wattroute.signals.synthetic import DiurnalGridModel
 from wattroute.signals.wind import wind_profile
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 GRID_PRICE_COLUMN = "price_usd_per_mwh"
 GRID_CARBON_COLUMN = "carbon_intensity_g_per_kwh"
@@ -159,7 +160,8 @@ def pv_system(spec: SiteSpec) -> PvSystem:
 def site_pue(spec: SiteSpec) -> Pue:
     """A site's PUE model: a constant, or one that follows the temperature."""
     if isinstance(spec.pue, float | int):
-        return Pue(base=float(spec.pue))
+        # Constant: the maximum, which caps a PUE that rises with temperature, is not used.
+        return Pue(base=float(spec.pue), maximum=max(float(spec.pue), Pue.maximum))
     return Pue(**spec.pue.model_dump())
 
 
@@ -315,8 +317,6 @@ class _Builder:
             )
         assert price is not None
         assert carbon is not None
-        if (carbon.values < 0).any():
-            raise ScenarioError(f"{field}.carbon", "carbon intensity must not be negative.")
         export_price = (
             self.value_signal(
                 grid.export_price,
@@ -334,7 +334,16 @@ class _Builder:
             if grid.day_ahead is not None
             else None
         )
-        return GridConnection(limit, grid.export_limit_kw, price, carbon, export_price, day_ahead)
+        return _built(
+            field,
+            GridConnection,
+            limit,
+            grid.export_limit_kw,
+            price,
+            carbon,
+            export_price,
+            day_ahead,
+        )
 
     def weather(
         self, site: SiteSpec, field: str
@@ -548,8 +557,6 @@ class _Builder:
             return self.signal(np.full(self.n, float(rate)), "rate", "rps")
         if rate.file is not None:
             values = self.file_signal(rate.file, f"{field}.rate_rps.file", None, "hold")
-            if (values < 0).any():
-                raise ScenarioError(f"{field}.rate_rps.file", "request rates must not be negative.")
             return self.signal(values, "rate", "rps")
         assert rate.mean_rps is not None
         times = pd.date_range(self.start, periods=self.n, freq=self.step)
@@ -759,16 +766,11 @@ class _Builder:
                         + (", ".join(sorted(point_names)) or "(none defined: add demand_points)")
                         + ".",
                     )
-                demand.append(Demand(d.point, self.rate(d, field)))
-            if svc.service_time_ms >= svc.latency_slo_ms:
-                raise ScenarioError(
-                    f"inference_services[{i}].service_time_ms",
-                    f"{svc.service_time_ms} ms leaves no time for the network within the "
-                    f"{svc.latency_slo_ms} ms SLO.",
-                    "lower service_time_ms or raise latency_slo_ms.",
-                )
+                demand.append(_built(field, Demand, d.point, self.rate(d, field)))
             services.append(
-                InferenceService(
+                _built(
+                    f"inference_services[{i}]",
+                    InferenceService,
                     svc.name,
                     svc.latency_slo_ms,
                     svc.service_time_ms,
@@ -805,6 +807,30 @@ class _Builder:
             penalties=Penalties(**spec.penalties.model_dump()),
             notes=tuple(self.notes),
         )
+
+
+def _built(field: str, make: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """``make(*args, **kwargs)``, a model object. Its own checks name a field from the object
+    (``grid.carbon``, ``services[v].service_time_ms``); an error here names it from ``field``,
+    where the object stands in the file (``sites[0].grid.carbon``)."""
+    try:
+        return make(*args, **kwargs)
+    except ScenarioError as exc:
+        raise ScenarioError(field + _below_head(exc.field), exc.problem, exc.fix) from None
+
+
+def _below_head(path: str) -> str:
+    """``"services[a.b].demand[p].rate_rps"`` -> ``".demand[p].rate_rps"``: the path without
+    its first part (a name and its key)."""
+    depth = 0
+    for i, char in enumerate(path):
+        if char == "[":
+            depth += 1
+        elif char == "]":
+            depth -= 1
+        elif char == "." and depth == 0:
+            return path[i:]
+    return ""
 
 
 def _unique(field: str, names: list[str]) -> None:

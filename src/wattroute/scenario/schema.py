@@ -4,7 +4,14 @@ This is the edge: these models exist only to check what a user wrote and to say 
 is wrong with it. :mod:`wattroute.scenario.load` turns a validated file into the core
 :class:`~wattroute.model.Scenario` dataclasses. Unknown fields are errors (a misspelt
 ``capcity_kw`` must not be silently ignored). Durations are strings such as ``"5min"``,
-``"1h"``, ``"30s"`` (pandas offsets); timestamps are ISO 8601 with a timezone (``Z``).
+``"1h"``, ``"30s"`` (pandas offsets); timestamps are ISO 8601 with a timezone (``Z``). Numbers
+are finite (``.nan`` and ``.inf`` are errors; an unlimited import is ``"unlimited"``).
+
+The :mod:`wattroute.model` classes check their own values when built; the rules here are the
+same or stricter (a file's counts, capacities and limits are positive where the model allows 0),
+so a value that passes here passes there. Rules across entries (names that refer to other
+entries, a service time within its SLO, values read from files) are the loader's and the
+model's.
 
 Paths are relative to ``data_dir``, which is itself relative to the scenario file's folder
 (default: the folder itself).
@@ -30,9 +37,10 @@ from pydantic import (
 
 
 class Strict(BaseModel):
-    """Base: unknown fields are errors, so a misspelt name is never silently ignored."""
+    """Base: unknown fields are errors, so a misspelt name is never silently ignored; numbers
+    are finite."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def _duration(value: object) -> str:
@@ -204,6 +212,12 @@ class PueSpec(Strict):
     per_degree_c: NonNegativeFloat = 0.0
     reference_c: float = 20.0
     maximum: float = Field(default=2.0, ge=1.0)
+
+    @model_validator(mode="after")
+    def _maximum_above_base(self) -> PueSpec:
+        if self.maximum < self.base:
+            raise ValueError(f"maximum ({self.maximum}) must not be below base ({self.base})")
+        return self
 
 
 class BatterySpec(Strict):
