@@ -50,6 +50,7 @@ from wattroute.execution.actors import (
 )
 from wattroute.execution.checkpoints import CheckpointStore
 from wattroute.model.arrays import FleetSignals, FleetStatic, ServiceArrays
+from wattroute.model.tolerances import ROUNDING
 from wattroute.runtime.executor import Allocation, SimulatedExecutor, StepReport
 from wattroute.sim.dispatch import GridTerms
 from wattroute.sim.inference import route
@@ -301,7 +302,7 @@ class RayExecutor:
                 self._handlers[service.name] = allocation.handlers.get(service.name)
                 routed = load.routed_rps[k][0]
                 for s, name in enumerate(self.sites):
-                    count = math.ceil(routed[s] / service.replica_throughput_rps - 1e-9)
+                    count = math.ceil(routed[s] / service.replica_throughput_rps - ROUNDING)
                     if capped[s]:
                         count = min(count, int(max(room[s], 0.0) // per))
                         room[s] -= count * per

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from wattroute.model.scenario import Scenario
+from wattroute.model.tolerances import ROUNDING
 from wattroute.signals.publication import known_until
 
 
@@ -278,7 +279,7 @@ def slo_feasible(
 ) -> np.ndarray:
     """Which (demand point, site) pairs can answer within the SLO: the round trip, the
     service time and ``margin_ms`` (what else the request path adds), all ms, within it."""
-    return np.asarray(rtt_ms + service_time_ms + margin_ms <= latency_slo_ms + 1e-9)
+    return np.asarray(rtt_ms + service_time_ms + margin_ms <= latency_slo_ms + ROUNDING)
 
 
 def steps_per_day(step_h: float) -> int:

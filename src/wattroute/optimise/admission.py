@@ -19,6 +19,7 @@ from functools import cached_property
 import numpy as np
 
 from wattroute.model.costs import busy_accelerator_hour_usd
+from wattroute.model.tolerances import ROUNDING
 from wattroute.optimise.plan import Plan
 from wattroute.optimise.problem import window_shares
 
@@ -95,7 +96,7 @@ def admit(
     share = window_shares(np.zeros(1), np.array([deadline_h]), state.period_h, h_n)[0]
     capacity = np.minimum(state.free, max_accelerators) * (share * state.period_h)[:, np.newaxis]
     possible = np.where(ok, capacity.sum(axis=0), 0.0)
-    feasible = possible >= work_accelerator_hours - 1e-9
+    feasible = possible >= work_accelerator_hours - ROUNDING
     if not feasible.any():
         best = int(np.argmax(possible))
         reason = (

@@ -45,6 +45,7 @@ from wattroute.model.summary import (
     period_of,
     violation_fraction,
 )
+from wattroute.model.tolerances import ROUNDING
 from wattroute.optimise.formulation import build
 from wattroute.optimise.plan import Plan, decode
 from wattroute.optimise.problem import JobBlock, PlanningProblem, ServiceBlock, window_shares
@@ -52,7 +53,7 @@ from wattroute.optimise.solver import solve
 
 UNDONE_TOLERANCE_ACCELERATOR_HOURS = 1e-6
 """Work the LP leaves undone below this is solver noise: the job counts as complete."""
-WORKING_TOLERANCE_ACCELERATORS = 1e-9
+WORKING_TOLERANCE_ACCELERATORS = ROUNDING
 """Mean accelerators below this in a period count as no work."""
 
 
@@ -60,7 +61,7 @@ def steps_per_period(scenario: Scenario, period_h: float) -> int:
     """Simulation steps in a planning period; the period must be a whole number of steps
     that divides the scenario."""
     k = period_h / scenario.step_h
-    if abs(k - round(k)) > 1e-9 or round(k) < 1 or scenario.n_steps % round(k):
+    if abs(k - round(k)) > ROUNDING or round(k) < 1 or scenario.n_steps % round(k):
         raise InputError(
             "--oracle-step",
             f"a {period_h} h planning period is not a whole number of "
@@ -267,6 +268,6 @@ def capture_ratio(baseline: float, policy: float, oracle: float) -> float:
     """(baseline - policy) / (baseline - oracle): the share of the achievable saving a policy
     gets; ``nan`` when the oracle saves nothing over the baseline."""
     gap = baseline - oracle
-    if not math.isfinite(gap) or gap <= 1e-9:
+    if not math.isfinite(gap) or gap <= ROUNDING:
         return float("nan")
     return (baseline - policy) / gap

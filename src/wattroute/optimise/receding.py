@@ -28,6 +28,7 @@ import numpy as np
 
 from wattroute.model.costs import busy_accelerator_hour_usd
 from wattroute.model.scenario import Scenario
+from wattroute.model.tolerances import ROUNDING
 from wattroute.optimise.oracle import oracle_problem
 from wattroute.optimise.plan import optimise
 from wattroute.optimise.problem import JobBlock, PlanningProblem, ServiceBlock, deferral_cost
@@ -58,7 +59,7 @@ def solve_receding(
     solve_s = 0.0
     for h in range(n):
         end = min(n, h + window)
-        ids = np.flatnonzero(opened[:, h] & (left[:, h] > 0) & (remaining > 1e-9))
+        ids = np.flatnonzero(opened[:, h] & (left[:, h] > 0) & (remaining > ROUNDING))
         after = left[ids, end] if end < n else np.zeros(ids.size)
         block = JobBlock(
             work_accelerator_hours=remaining[ids],

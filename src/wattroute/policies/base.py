@@ -22,6 +22,7 @@ import pandas as pd
 from wattroute.model.arrays import FleetStatic
 from wattroute.model.power import battery_discharge_room_kw, busy_accelerator_kw, facility_kw
 from wattroute.model.scenario import Penalties
+from wattroute.model.tolerances import ROUNDING
 from wattroute.signals.forecast import Forecaster, History
 
 HOLD_FOREVER = 2**62
@@ -209,7 +210,7 @@ class Observation:
         busy = np.zeros(self.fleet.n_sites)
         for service, shares in zip(self.services, routing, strict=True):
             replicas = (service.rate_rps @ shares) / service.replica_throughput_rps
-            need += np.ceil(replicas - 1e-9) * service.accelerators_per_replica
+            need += np.ceil(replicas - ROUNDING) * service.accelerators_per_replica
             busy += replicas * service.accelerators_per_replica
         return need, busy
 
@@ -269,10 +270,10 @@ class Observation:
         per_acc = busy_accelerator_kw(fleet, self.pue_now)
         demand = self._facility_kw(batch + busy)
         firm = self.supply_kw(with_battery=False) - demand
-        if battery_setpoint is None and (firm >= per_acc * np.maximum(free, 0.0) - 1e-9).all():
+        if battery_setpoint is None and (firm >= per_acc * np.maximum(free, 0.0) - ROUNDING).all():
             return np.maximum(free, 0.0)  # power is no constraint: no need to read the battery
         headroom = self.supply_kw(battery_setpoint) - demand
-        return np.clip(np.floor(headroom / per_acc + 1e-9), 0.0, np.maximum(free, 0.0))
+        return np.clip(np.floor(headroom / per_acc + ROUNDING), 0.0, np.maximum(free, 0.0))
 
 
 @dataclass(eq=False)

@@ -36,6 +36,7 @@ from wattroute.model.costs import (
     import_cost_usd_per_kwh,
 )
 from wattroute.model.power import busy_accelerator_kw, standing_kw
+from wattroute.model.tolerances import ROUNDING
 from wattroute.policies.agnostic import nearest_feasible_routing
 from wattroute.policies.base import Decision, Observation
 
@@ -172,7 +173,7 @@ class GreedyPolicy:
             near = nearest_feasible_routing(service)
             shares = np.zeros_like(near)
             for p, rate in enumerate(service.rate_rps):
-                acc = np.ceil(rate / service.replica_throughput_rps - 1e-9) * (
+                acc = np.ceil(rate / service.replica_throughput_rps - ROUNDING) * (
                     service.accelerators_per_replica
                 )
                 options = np.where(service.feasible[p] & (free >= acc), slots.next_cost, np.inf)
@@ -263,7 +264,7 @@ class GreedyPolicy:
             keep = urgent | finishing
             # Urgent jobs already running first, then urgent ones by deadline, then the rest.
             order = np.lexsort((jobs.slack_h, jobs.deadline_h * keep, ~(keep & running), ~keep))
-            run_h = np.maximum(jobs.remaining_accelerator_hours / jobs.max_accelerators, 1e-9)
+            run_h = np.maximum(jobs.remaining_accelerator_hours / jobs.max_accelerators, ROUNDING)
             for j in order:
                 allowed = jobs.allowed[j]
                 fits = allowed & (free >= jobs.min_accelerators[j])

@@ -46,6 +46,7 @@ from wattroute.model.costs import (
     import_cost_usd_per_kwh,
 )
 from wattroute.model.power import busy_accelerator_kw
+from wattroute.model.tolerances import PLAN_FLOW_TOLERANCE_KW, ROUNDING
 from wattroute.optimise.plan import Plan, optimise
 from wattroute.optimise.problem import (
     JobBlock,
@@ -329,11 +330,11 @@ class MPCPolicy:
         deferral = deferral_cost(allowed, acc_cost)
         current = np.where(jobs.site >= 0, jobs.site, jobs.last_site)
         moving_h = jobs.checkpoint_overhead_h + jobs.migration_overhead_h
-        switch = self.move_cost_factor * moving_h * max_acc * deferral / np.maximum(work, 1e-9)
+        switch = self.move_cost_factor * moving_h * max_acc * deferral / np.maximum(work, ROUNDING)
         # A pause and resume costs a checkpoint's run time on each accelerator; a fresh start
         # costs it too in the plan, so deferring a job past the horizon carries the same cost.
         restart = jobs.checkpoint_overhead_h * deferral
-        deferral = deferral + restart * max_acc / np.maximum(work, 1e-9)
+        deferral = deferral + restart * max_acc / np.maximum(work, ROUNDING)
         block = JobBlock(
             work,
             max_acc,
@@ -358,7 +359,7 @@ class MPCPolicy:
         window, and the one it runs at (keeps large fleets' plans small)."""
         if allowed.shape[1] <= self.candidate_sites:
             return allowed
-        weights = available / np.maximum(available.sum(axis=1, keepdims=True), 1e-9)
+        weights = available / np.maximum(available.sum(axis=1, keepdims=True), ROUNDING)
         mean_cost = np.where(allowed, weights @ acc_cost, np.inf)  # (J, S)
         rank = np.argsort(np.argsort(mean_cost, axis=1, kind="stable"), axis=1)
         keep = allowed & (rank < self.candidate_sites)
@@ -388,7 +389,7 @@ class MPCPolicy:
         if len(jobs) and plan.work.shape[0]:
             target = plan.work[np.maximum(rows, 0), :, period]
             planned_site = np.where(
-                (rows >= 0) & (target.max(axis=1) > 1e-9), target.argmax(axis=1), -1
+                (rows >= 0) & (target.max(axis=1) > ROUNDING), target.argmax(axis=1), -1
             )
         self._run_urgent(obs, rows, planned_site, site_of, acc_of, room)
         self._fit_power(obs, site_of, acc_of, routing, battery)
@@ -449,10 +450,10 @@ class MPCPolicy:
             row = rows[j]
             if row < 0 or not (left[row] > 1e-6 or finishing[j]):
                 continue
-            if pace[row] * period_left_h >= left[row] - 1e-9 and not finishing[j]:
+            if pace[row] * period_left_h >= left[row] - ROUNDING and not finishing[j]:
                 continue  # the class's work for the period is covered
             sites = target[row] * jobs.allowed[j]
-            if sites.max() <= 1e-9:
+            if sites.max() <= ROUNDING:
                 continue
             here = int(jobs.site[j])
             # Stay where it runs if the plan uses that site, or if the plan never had it
@@ -460,7 +461,7 @@ class MPCPolicy:
             started_since = here >= 0 and plan.problem.jobs.current_site[row] < 0
             s = (
                 here
-                if here >= 0 and (sites[here] > 1e-9 or started_since)
+                if here >= 0 and (sites[here] > ROUNDING or started_since)
                 else int(np.argmax(sites))
             )
             want = (
@@ -500,7 +501,7 @@ class MPCPolicy:
             obs.history.now("carbon_g_per_kwh"),
             obs.carbon_price_usd_per_tonne,
         )
-        gridless = (plan.grid_import_kw[period] <= 1e-3) & (import_cost > 0)
+        gridless = (plan.grid_import_kw[period] <= PLAN_FLOW_TOLERANCE_KW) & (import_cost > 0)
         if not gridless.any():
             return
         jobs = obs.jobs
@@ -515,9 +516,9 @@ class MPCPolicy:
         per_acc = busy_accelerator_kw(fleet, obs.pue_now)
         for j in np.argsort(-jobs.slack_h, kind="stable"):
             s = int(site_of[j])
-            if not growing[j] or not gridless[s] or over[s] <= 1e-9:
+            if not growing[j] or not gridless[s] or over[s] <= ROUNDING:
                 continue
-            cut = min(math.ceil(over[s] / per_acc[s] - 1e-9), int(acc_of[j] - floor[j]))
+            cut = min(math.ceil(over[s] / per_acc[s] - ROUNDING), int(acc_of[j] - floor[j]))
             keep = int(acc_of[j]) - cut
             if keep < jobs.min_accelerators[j]:
                 cut, keep = int(acc_of[j]), 0
@@ -534,7 +535,7 @@ class MPCPolicy:
             planned = routed[period]  # (P, S) rps
             rate = block.rate_rps[period][:, np.newaxis]
             with np.errstate(divide="ignore", invalid="ignore"):
-                shares = np.where(rate > 1e-9, planned / rate, 0.0)
+                shares = np.where(rate > ROUNDING, planned / rate, 0.0)
             shares = np.where(service.feasible, shares, 0.0)
             total = shares.sum(axis=1, keepdims=True)
             nearest = nearest_feasible_routing(service)
@@ -618,10 +619,10 @@ class MPCPolicy:
         demand = obs.demand_kw(site_of, acc_of, routing)
         per_acc = busy_accelerator_kw(fleet, obs.pue_now)
         flexible = np.argsort(-obs.jobs.slack_h, kind="stable")
-        for s in np.flatnonzero(demand > supply + 1e-9):
+        for s in np.flatnonzero(demand > supply + ROUNDING):
             excess = demand[s] - supply[s]
             for j in flexible:
-                if excess <= 1e-9:
+                if excess <= ROUNDING:
                     break
                 if site_of[j] == s:
                     excess -= acc_of[j] * per_acc[s]
@@ -676,18 +677,21 @@ class MPCPolicy:
     ) -> tuple[np.ndarray | None, np.ndarray | None]:
         """Battery and genset set-points where the plan departs from merit order, else NaN."""
         f = plan.problem.fleet
-        imports = plan.grid_import_kw[period] > 1e-3
-        exports = plan.grid_export_kw[period] > 1e-3
+        imports = plan.grid_import_kw[period] > PLAN_FLOW_TOLERANCE_KW
+        exports = plan.grid_export_kw[period] > PLAN_FLOW_TOLERANCE_KW
         charge = plan.charge_kw[period]
         discharge = plan.discharge_kw[period]
         has = f.battery_max_kwh > 0
         battery = np.full(n_sites, np.nan)
-        battery = np.where(has & exports, charge, battery)  # export first, store the rest
-        battery = np.where(has & exports & (discharge > 1e-3), -discharge, battery)  # sell the peak
-        battery = np.where(has & imports & (charge > 1e-3), charge, battery)  # buy the trough
+        # Export first and store the rest; sell the peak; buy the trough.
+        battery = np.where(has & exports, charge, battery)
+        selling = has & exports & (discharge > PLAN_FLOW_TOLERANCE_KW)
+        battery = np.where(selling, -discharge, battery)
+        buying = has & imports & (charge > PLAN_FLOW_TOLERANCE_KW)
+        battery = np.where(buying, charge, battery)
         genset = np.where(
-            (plan.genset_kw[period] > 1e-3)
-            & (plan.grid_import_kw[period] < f.import_limit_kw - 1e-3),
+            (plan.genset_kw[period] > PLAN_FLOW_TOLERANCE_KW)
+            & (plan.grid_import_kw[period] < f.import_limit_kw - PLAN_FLOW_TOLERANCE_KW),
             plan.genset_kw[period],
             np.nan,
         )
@@ -730,12 +734,12 @@ def _classes(block: JobBlock, deadline_period: np.ndarray) -> tuple[JobBlock, np
             switch_cost_usd_per_accelerator_hour=total(
                 block.switch_cost_usd_per_accelerator_hour * block.work_accelerator_hours
             )
-            / np.maximum(work, 1e-9),
+            / np.maximum(work, ROUNDING),
             deferrable_accelerator_hours=total(deferrable),
             deferral_cost_usd_per_accelerator_hour=total(deferral * block.work_accelerator_hours)
-            / np.maximum(work, 1e-9),
+            / np.maximum(work, ROUNDING),
             restart_cost_usd_per_accelerator=total(restart * block.max_accelerators)
-            / np.maximum(total(block.max_accelerators), 1e-9),
+            / np.maximum(total(block.max_accelerators), ROUNDING),
             accelerators_now=total(now),
         ),
         row_of,

@@ -49,6 +49,7 @@ from wattroute.model.arrays import (
 )
 from wattroute.model.scenario import Scenario
 from wattroute.model.summary import RunningTotals
+from wattroute.model.tolerances import within_kw
 from wattroute.policies.base import ActiveJobs, Observation, Policy, ServiceState
 from wattroute.policies.greedy import GreedyPolicy
 from wattroute.runtime.clock import Clock
@@ -549,7 +550,7 @@ class Controller:
             # when it came into force otherwise.
             created = e.created_at.timestamp() if e.created_at is not None else seen
             since = created if seen - created <= self.options.watch_s + 1.0 else seen
-            if load[i] <= e.max_kw * (1 + 1e-6) + 1e-6:
+            if within_kw(load[i], e.max_kw):
                 seconds = max(wall - since, 0.0)
                 self.store.record_compliance(e.id, seconds)
                 log.info(
@@ -574,7 +575,7 @@ class Controller:
         index = self._site_index
         for site, r in list(self._drops.items()):
             i = index[site]
-            if load[i] <= self._supply_kw[i] * (1 + 1e-6) + 1e-6:
+            if within_kw(load[i], self._supply_kw[i]):
                 seconds = max(self.clock.wall_s() - r.received_at.timestamp(), 0.0)
                 self.store.record_reading_compliance(site, r.time, seconds)
                 del self._drops[site]
@@ -809,7 +810,7 @@ class Controller:
                 event.peak_kw = max(event.peak_kw, float(report.flows["load_kw"][i]))
                 changed.append(event)
             elif now >= event.end and event.complied is None:
-                event.complied = event.peak_kw <= event.max_kw * (1 + 1e-6) + 1e-6
+                event.complied = within_kw(event.peak_kw, event.max_kw)
                 changed.append(event)
         return changed
 

@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from wattroute.errors import InputError
+from wattroute.model.tolerances import ROUNDING
 from wattroute.runtime.records import JobRecord
 from wattroute.runtime.registry import CodeRegistry
 
@@ -127,7 +128,7 @@ def admit_job(
         assert request.slack_h is not None
         deadline = (now + pd.Timedelta(hours=shortest_h + request.slack_h)).floor("us")
     available_h = (deadline - now).total_seconds() / 3600
-    if available_h + 1e-9 < shortest_h:
+    if available_h + ROUNDING < shortest_h:
         raise InputError(
             "deadline",
             f"the work needs {shortest_h:.2f} h at max_accelerators="

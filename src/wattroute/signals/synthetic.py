@@ -25,6 +25,8 @@ import numpy as np
 import pandas as pd
 import pvlib
 
+from wattroute.model.tolerances import ROUNDING
+
 
 @dataclass(frozen=True)
 class DiurnalGridModel:
@@ -85,6 +87,6 @@ class DiurnalGridModel:
         base = self.shape(times, latitude, longitude)
         price = base * (1.0 + self.noise_series(times, 1))
         carbon = base * (1.0 + self.noise_series(times, 2))
-        price *= self.mean_price_usd_per_mwh / max(float(price.mean()), 1e-9)
-        carbon *= self.mean_carbon_g_per_kwh / max(float(carbon.mean()), 1e-9)
+        price *= self.mean_price_usd_per_mwh / max(float(price.mean()), ROUNDING)
+        carbon *= self.mean_carbon_g_per_kwh / max(float(carbon.mean()), ROUNDING)
         return price, np.maximum(carbon, 0.0)

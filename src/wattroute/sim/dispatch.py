@@ -170,6 +170,40 @@ def dispatch(
     DispatchResult
     """
     renewable = solar_kw + wind_kw
+    merit_genset, genset_fixed = _genset_setpoints(demand_kw, sites, genset_setpoint_kw)
+    # Most blocks see no reversed prices: they skip the extra arrays.
+    export_limit: np.ndarray = sites.export_limit_kw
+    pays: np.ndarray | None = None
+    if terms is not None:
+        if terms.export_costs.any():
+            export_limit = np.where(terms.export_costs, 0.0, sites.export_limit_kw)
+        if terms.grid_pays.any():
+            pays = terms.grid_pays
+    net = renewable + genset_fixed - demand_kw  # surplus (+) or deficit (-) before the battery
+    request = _battery_request(
+        net, renewable, sites, merit_genset, export_limit, pays, battery_setpoint_kw
+    )
+    soc_path, charge, discharge = _battery_flows(request, soc_kwh, sites, step_h)
+    return _sources_and_sinks(
+        demand_kw,
+        solar_kw,
+        wind_kw,
+        sites,
+        net,
+        genset_fixed,
+        merit_genset,
+        export_limit,
+        pays,
+        soc_path,
+        charge,
+        discharge,
+    )
+
+
+def _genset_setpoints(
+    demand_kw: np.ndarray, sites: FleetStatic, genset_setpoint_kw: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which gensets run in merit order ``(S,)``, and the output of the others, kW ``(T, S)``."""
     merit_genset = (
         np.ones(demand_kw.shape[1], dtype=bool)
         if genset_setpoint_kw is None
@@ -179,16 +213,20 @@ def dispatch(
     if genset_setpoint_kw is not None:
         fixed = np.clip(np.nan_to_num(genset_setpoint_kw, nan=0.0), 0.0, sites.genset_kw)
         genset_fixed = np.broadcast_to(fixed, demand_kw.shape).copy()
-    # Most blocks see no reversed prices: they skip the extra arrays.
-    export_limit: np.ndarray = sites.export_limit_kw
-    pays: np.ndarray | None = None
-    if terms is not None:
-        if terms.export_costs.any():
-            export_limit = np.where(terms.export_costs, 0.0, sites.export_limit_kw)
-        if terms.grid_pays.any():
-            pays = terms.grid_pays
+    return merit_genset, genset_fixed
 
-    net = renewable + genset_fixed - demand_kw  # surplus (+) or deficit (-) before the battery
+
+def _battery_request(
+    net: np.ndarray,
+    renewable: np.ndarray,
+    sites: FleetStatic,
+    merit_genset: np.ndarray,
+    export_limit: np.ndarray,
+    pays: np.ndarray | None,
+    battery_setpoint_kw: np.ndarray | None,
+) -> np.ndarray:
+    """Battery power asked for, kW ``(T, S)`` (positive charges): merit order — absorb the
+    surplus, cover the deficit — unless the grid pays or a set-point says otherwise."""
     request = np.clip(net, -sites.battery_discharge_kw, sites.battery_charge_kw)
     if pays is not None:
         # Paid to import: charge what imports and renewables allow beyond the load, discharge
@@ -228,6 +266,14 @@ def dispatch(
             forced_request = np.maximum(forced_request, floor)
             request = np.where(forced, forced_request, request)
 
+    return request
+
+
+def _battery_flows(
+    request: np.ndarray, soc_kwh: np.ndarray, sites: FleetStatic, step_h: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The battery energy after each step, kWh, and the charge and discharge power, kW, that
+    the request gives within the battery's bounds (all ``(T, S)``)."""
     energy_delta = np.where(
         request > 0,
         request * sites.battery_charge_eff * step_h,
@@ -251,6 +297,27 @@ def dispatch(
         charge = np.where(stored > 0, stored / (sites.battery_charge_eff * step_h), 0.0)
         discharge = np.where(stored < 0, -stored * sites.battery_discharge_eff / step_h, 0.0)
 
+    return soc_path, charge, discharge
+
+
+def _sources_and_sinks(
+    demand_kw: np.ndarray,
+    solar_kw: np.ndarray,
+    wind_kw: np.ndarray,
+    sites: FleetStatic,
+    net: np.ndarray,
+    genset_fixed: np.ndarray,
+    merit_genset: np.ndarray,
+    export_limit: np.ndarray,
+    pays: np.ndarray | None,
+    soc_path: np.ndarray,
+    charge: np.ndarray,
+    discharge: np.ndarray,
+) -> DispatchResult:
+    """What is left after the battery, in merit order: imports then the genset cover the
+    deficit, exports then curtailment take the surplus; where the grid pays, renewables give
+    way to imports."""
+    renewable = solar_kw + wind_kw
     net_after = net - charge + discharge
     usable = renewable
     if pays is not None:

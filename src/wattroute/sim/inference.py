@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from wattroute.model.arrays import ServiceArrays
+from wattroute.model.tolerances import ROUNDING
 
 MAX_WINDOW = 8192
 """Most steps a routing's load is computed ahead for, when it keeps being reused."""
@@ -60,7 +61,7 @@ def route(
     for service, shares in zip(services, routing, strict=True):
         rate = service.rate_rps[first : first + length]
         to_site = rate @ shares
-        replicas = np.maximum(np.ceil(to_site / service.replica_throughput_rps - 1e-9), 0.0)
+        replicas = np.maximum(np.ceil(to_site / service.replica_throughput_rps - ROUNDING), 0.0)
         acc = replicas * service.accelerators_per_replica
         use = to_site / service.replica_throughput_rps * service.accelerators_per_replica
         rates.append(rate)
@@ -167,7 +168,7 @@ class Router:
 
     def serve(self, load: RoutedLoad, capacity: np.ndarray, first: int) -> Served:
         """Serve a block's load with at most ``capacity`` accelerators per site."""
-        if not (load.need <= capacity + 1e-9).all() or self._load is None:
+        if not (load.need <= capacity + ROUNDING).all() or self._load is None:
             return serve(self.services, load, capacity, self.step_s)
         # Nothing is capacity-limited: counts over the block from prefix sums.
         if self._prefix is None:

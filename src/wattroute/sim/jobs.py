@@ -11,8 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 from wattroute.model.arrays import JobArrays
+from wattroute.model.tolerances import ROUNDING
 
-EPS_WORK = 1e-9  # accelerator-hours treated as zero
+EPS_WORK = ROUNDING  # accelerator-hours treated as zero
 
 
 class JobTable:
@@ -199,5 +200,5 @@ class JobTable:
 
     def close_deadlines(self, end_h: float) -> None:
         """Record the work undone at deadlines up to the end of the run (inclusive)."""
-        undone = (self.spec.deadline_h <= end_h + 1e-9) & np.isnan(self.remaining_at_deadline)
+        undone = (self.spec.deadline_h <= end_h + ROUNDING) & np.isnan(self.remaining_at_deadline)
         self.remaining_at_deadline[undone] = self.remaining[undone]

@@ -28,6 +28,7 @@ import numpy as np
 from wattroute.errors import PolicyError
 from wattroute.model.arrays import FleetStatic
 from wattroute.model.summary import Repairs
+from wattroute.model.tolerances import ROUNDING
 from wattroute.policies.base import ActiveJobs, Decision
 
 
@@ -111,7 +112,7 @@ def clean_routing(routing: tuple[np.ndarray, ...], counts: RepairCounts) -> tupl
     for shares in routing:
         clipped = np.clip(np.asarray(shares, dtype=np.float64), 0.0, 1.0)
         row_sum = clipped.sum(axis=1, keepdims=True)
-        if (row_sum > 1.0 + 1e-9).any():
+        if (row_sum > 1.0 + ROUNDING).any():
             counts.routing_rescaled += 1
             clipped = clipped / np.maximum(row_sum, 1.0)
         out.append(clipped)
@@ -152,12 +153,49 @@ def repair(
     counts
         Repair counters, updated in place.
     """
-    n_sites = fleet.n_sites
     site_of = np.array(decision.job_site, dtype=np.int64)
     acc = np.array(decision.job_accelerators, dtype=np.int64)
     changed: list[str] = []
+    valid = _fit_sites_and_parallelism(site_of, acc, jobs, fleet.n_sites, counts, changed)
+    batch, order = _fit_capacity(site_of, acc, valid, jobs, fleet, inference_need, counts, changed)
+    limit = _fit_power(
+        site_of,
+        acc,
+        batch,
+        order,
+        jobs,
+        fleet,
+        inference_need,
+        inference_busy,
+        supply_limit_kw / pue_now - fleet.base_it_kw,  # IT kW each site can power now
+        counts,
+        changed,
+    )
+    if changed:
+        counts.decisions_repaired += 1
 
-    # 2. allowed sites and parallelism bounds.
+    return Repaired(
+        job_site=site_of,
+        job_accelerators=acc,
+        routing=routing,
+        battery_kw=None if decision.battery_kw is None else np.asarray(decision.battery_kw, float),
+        genset_kw=None if decision.genset_kw is None else np.asarray(decision.genset_kw, float),
+        hold_steps=int(decision.hold_steps),
+        accelerator_limit=limit,
+        changed=changed,
+    )
+
+
+def _fit_sites_and_parallelism(
+    site_of: np.ndarray,
+    acc: np.ndarray,
+    jobs: ActiveJobs,
+    n_sites: int,
+    counts: RepairCounts,
+    changed: list[str],
+) -> np.ndarray:
+    """Check 2: stop jobs asked to run where they may not or below their minimum
+    parallelism, clip those above their maximum; which jobs run, ``(J,)`` (in place)."""
     valid = (site_of >= 0) & (site_of < n_sites) & (acc > 0)
     if valid.any():
         idx = np.flatnonzero(valid)
@@ -176,7 +214,23 @@ def repair(
     acc[~valid] = 0
     site_of[~valid] = -1
 
-    # 3. capacity: inference first, then batch, most slack stopped first.
+    return valid
+
+
+def _fit_capacity(
+    site_of: np.ndarray,
+    acc: np.ndarray,
+    valid: np.ndarray,
+    jobs: ActiveJobs,
+    fleet: FleetStatic,
+    inference_need: np.ndarray,
+    counts: RepairCounts,
+    changed: list[str],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Check 3: inference replicas first, then batch jobs at an over-full site stopped, most
+    slack first; the batch accelerators per site ``(S,)`` and the jobs by slack, most first
+    (empty if no site was crowded)."""
+    n_sites = fleet.n_sites
     batch = np.bincount(site_of[valid], weights=acc[valid], minlength=n_sites)
     over = batch + inference_need - fleet.accelerators
     crowded = np.flatnonzero((over > 0) & (batch > 0))
@@ -188,14 +242,31 @@ def repair(
     if crowded.size:
         running = site_of >= 0
         batch = np.bincount(site_of[running], weights=acc[running], minlength=n_sites)
-    limit = fleet.accelerators.astype(np.float64)
 
-    # 4. power envelope.
+    return batch, order
+
+
+def _fit_power(
+    site_of: np.ndarray,
+    acc: np.ndarray,
+    batch: np.ndarray,
+    order: np.ndarray,
+    jobs: ActiveJobs,
+    fleet: FleetStatic,
+    inference_need: np.ndarray,
+    inference_busy: np.ndarray,
+    it_room: np.ndarray,
+    counts: RepairCounts,
+    changed: list[str],
+) -> np.ndarray:
+    """Check 4: within ``it_room`` (the IT power each site can draw now, kW), stop batch jobs
+    (most slack first), then power down idle accelerators, then cap inference; the
+    accelerators each site may power, ``(S,)``."""
+    limit = fleet.accelerators.astype(np.float64)
     delta_kw = fleet.busy_kw - fleet.idle_kw
-    it_room = supply_limit_kw / pue_now - fleet.base_it_kw  # IT kW each site can power now
     demand_it = fleet.idle_kw * limit + delta_kw * (batch + inference_busy)
-    short = np.flatnonzero(demand_it > it_room + 1e-9)
-    if short.size and not crowded.size:
+    short = np.flatnonzero(demand_it > it_room + ROUNDING)
+    if short.size and not order.size:
         order = np.argsort(-jobs.slack_h, kind="stable")
     for s in short:
         changed.append("power")
@@ -206,7 +277,7 @@ def repair(
 
         def fits(site: int = int(s), powered: float | None = None) -> bool:
             on = batch[site] + inference_need[site] if powered is None else powered
-            return bool(fleet.idle_kw[site] * on + busy_it(site) <= it_room[site] + 1e-9)
+            return bool(fleet.idle_kw[site] * on + busy_it(site) <= it_room[site] + ROUNDING)
 
         # a) stop batch jobs, most slack first, until the site powers all its accelerators.
         for j in order:
@@ -231,16 +302,4 @@ def repair(
             counts.sites_inference_capped += 1
             fully_busy = np.floor(max(it_room[s], 0.0) / fleet.busy_kw[s])
             limit[s] = float(min(fleet.accelerators[s], max(fully_busy, 0.0)))
-    if changed:
-        counts.decisions_repaired += 1
-
-    return Repaired(
-        job_site=site_of,
-        job_accelerators=acc,
-        routing=routing,
-        battery_kw=None if decision.battery_kw is None else np.asarray(decision.battery_kw, float),
-        genset_kw=None if decision.genset_kw is None else np.asarray(decision.genset_kw, float),
-        hold_steps=int(decision.hold_steps),
-        accelerator_limit=limit,
-        changed=changed,
-    )
+    return limit

@@ -34,14 +34,15 @@ from wattroute.model.arrays import (
 )
 from wattroute.model.power import battery_discharge_room_kw, facility_kw, it_kw
 from wattroute.model.scenario import Scenario
-from wattroute.policies.base import ActiveJobs, Observation, Policy, ServiceState
+from wattroute.model.tolerances import ROUNDING
+from wattroute.policies.base import ActiveJobs, Decision, Observation, Policy, ServiceState
 from wattroute.signals.forecast import Blend, Forecaster, History
 from wattroute.sim.dispatch import GridTerms
-from wattroute.sim.inference import Router
+from wattroute.sim.inference import RoutedLoad, Router, Served
 from wattroute.sim.jobs import JobTable
 from wattroute.sim.ledger import Ledger, head
 from wattroute.sim.record import SiteRecorder
-from wattroute.sim.repair import RepairCounts, check_shapes, clean_routing, repair
+from wattroute.sim.repair import RepairCounts, Repaired, check_shapes, clean_routing, repair
 
 UNSERVED_TOLERANCE_KW = 1e-6
 
@@ -157,176 +158,172 @@ class Simulator:
 
     # -- the run -----------------------------------------------------------------------------
 
-    def _supply_now(self, k: int, ledger: Ledger, demand_bound_kw: np.ndarray) -> np.ndarray:
+    def run(self, policy: Policy) -> RunRecord:
+        """Simulate ``policy`` block by block (see the module docstring)."""
+        started = time.perf_counter()
+        run = _Run(self, policy)
+        policy.reset()
+        k = 0
+        while k < self.n_steps:
+            k = run.block(k)
+            if self.options.progress is not None:
+                self.options.progress(k, self.n_steps)
+        return run.finish(time.perf_counter() - started)
+
+
+@dataclass
+class _Decided:
+    """A policy's decision at step ``k``, repaired, and what it implies now."""
+
+    ids: np.ndarray  # active job ids
+    decision: Decision
+    fixed: Repaired
+    load: RoutedLoad | None  # inference demand over the longest the decision can stand
+    longest: int  # steps the decision can stand at most (its hold, up to the next arrival)
+
+
+class _Run:
+    """One run of a policy: its state, and the phases of a block — decide, repair, how long
+    the decision stands, power and dispatch, record."""
+
+    def __init__(self, sim: Simulator, policy: Policy) -> None:
+        self.sim, self.policy = sim, policy
+        fleet, sig, dt = sim.fleet, sim.signals, sim.step_h
+        self.jobs = JobTable(sim.job_spec)
+        self.record = SiteRecorder(fleet, sig, dt)
+        terms = GridTerms.from_signals(sig, sim.scenario.carbon_price_usd_per_tonne)
+        self.ledger = Ledger(fleet, sig, self.record, dt, sim.options.check_energy_balance, terms)
+        self.router = Router(sim.services, sim.n_steps, dt * 3600.0) if sim.services else None
+        self.totals = InferenceTotals(*(np.zeros(len(sim.services)) for _ in range(4)))
+        self.repairs = RepairCounts()
+        self.decision_s: list[float] = []
+        self.blocks = 0
+        self.shapes = [(len(s.points), fleet.n_sites) for s in sim.services]
+        self.count = fleet.accelerators.astype(np.float64)
+        self.no_load = np.zeros(fleet.n_sites)
+        # Steps where every site could power all its accelerators busy without its battery.
+        worst_kw = facility_kw(fleet, sig.pue, self.count)
+        self.firm_everywhere = (worst_kw <= self.ledger.firm_kw + ROUNDING).all(axis=1)
+        self._raw_routing: tuple[np.ndarray, ...] | None = None
+        self._routing: tuple[np.ndarray, ...] = ()
+
+    def block(self, k: int) -> int:
+        """Simulate the block starting at step ``k``; the step after it."""
+        decided = self._decide(k)
+        length, running, hours_left = self._length(decided)
+        batch_acc = np.bincount(
+            self.jobs.site[running],
+            weights=self.jobs.accelerators[running],
+            minlength=self.sim.fleet.n_sites,
+        ).astype(np.float64)
+        inference_room = decided.fixed.accelerator_limit - batch_acc
+        length, load = self._cut_for_inference(decided, batch_acc, inference_room, length)
+        batch_busy = self._batch_busy(self.jobs, running, hours_left, batch_acc, length)
+        length, served = self._power(k, decided.fixed, load, inference_room, batch_busy, length)
+        self._write(k, decided.fixed, batch_busy[:length], served)
+        self.jobs.advance(decided.ids, k * self.sim.step_h, length * self.sim.step_h)
+        self.blocks += 1
+        return k + length
+
+    # -- decide and repair -------------------------------------------------------------------
+
+    def _decide(self, k: int) -> _Decided:
+        """Ask the policy, check the decision's shapes, and repair it to what the fleet can
+        do now (:func:`wattroute.sim.repair.repair`)."""
+        sim, jobs, fleet = self.sim, self.jobs, self.sim.fleet
+        jobs.arrive_until(k)
+        ids = jobs.active_ids()
+        observation = sim._observe(k, jobs, ids, partial(self.ledger.soc_at, k))
+        t0 = time.perf_counter()
+        decision = self.policy.decide(observation)
+        self.decision_s.append(time.perf_counter() - t0)
+        check_shapes(decision, len(ids), self.shapes, fleet.n_sites)
+
+        # The longest the decision can stand: its hold, up to the next arrival.
+        longest = min(decision.hold_steps, sim.n_steps - k)
+        nxt = np.searchsorted(sim._arrival_steps, k, side="right")
+        if nxt < sim._arrival_steps.size:
+            longest = min(longest, int(sim._arrival_steps[nxt]) - k)
+
+        # What the decision would need now, and what each site can draw now.
+        if decision.routing is not self._raw_routing:
+            self._raw_routing = decision.routing
+            self._routing = clean_routing(decision.routing, self.repairs)
+        router = self.router
+        load = router.load(self._routing, k, longest) if router else None
+        need_now = np.minimum(load.need[0], self.count) if load else self.no_load
+        busy_now = load.busy[0] if load else self.no_load
+        supply = self._supply_now(k, decision, busy_now)
+        fixed = repair(
+            decision,
+            self._routing,
+            observation.jobs,
+            fleet,
+            need_now,
+            busy_now,
+            sim.signals.pue[k],
+            supply,
+            self.repairs,
+        )
+        jobs.apply_allocation(ids, fixed.job_site, fixed.job_accelerators, k)
+        return _Decided(ids, decision, fixed, load, longest)
+
+    def _supply_now(self, k: int, decision: Decision, inference_busy: np.ndarray) -> np.ndarray:
         """Facility power each site can draw at step ``k``, kW.
 
         The battery's part needs its state now, which may mean dispatching pending steps;
-        that is only done where the demand could exceed the supply without the battery.
+        that is only done where the decision's demand could exceed the supply without it.
         """
-        fleet = self.fleet
+        ledger, fleet = self.ledger, self.sim.fleet
         firm = ledger.firm_kw[k]
-        short = (demand_bound_kw > firm + 1e-9) & (fleet.battery_discharge_kw > 0)
+        if self.firm_everywhere[k]:
+            return firm  # no load any site can draw exceeds its firm supply
+        asked = np.asarray(decision.job_site)
+        ok = (asked >= 0) & (asked < fleet.n_sites)
+        batch_asked = np.bincount(
+            asked[ok], weights=np.asarray(decision.job_accelerators)[ok], minlength=fleet.n_sites
+        )
+        demand_bound = facility_kw(
+            fleet, self.sim.signals.pue[k], np.maximum(batch_asked, 0.0) + inference_busy
+        )
+        short = (demand_bound > firm + ROUNDING) & (fleet.battery_discharge_kw > 0)
         if not short.any():
             return firm
-        soc = ledger.soc_at(k)
-        room = battery_discharge_room_kw(fleet, soc, self.step_h)
+        room = battery_discharge_room_kw(fleet, ledger.soc_at(k), self.sim.step_h)
         return np.minimum(fleet.power_cap_kw, firm + room)
 
-    def run(self, policy: Policy) -> RunRecord:
-        started = time.perf_counter()
-        fleet, sig, n, dt = self.fleet, self.signals, self.n_steps, self.step_h
-        step_s = dt * 3600.0
-        n_sites = fleet.n_sites
-        jobs = JobTable(self.job_spec)
-        record = SiteRecorder(fleet, sig, dt)
-        terms = GridTerms.from_signals(sig, self.scenario.carbon_price_usd_per_tonne)
-        ledger = Ledger(fleet, sig, record, dt, self.options.check_energy_balance, terms)
-        router = Router(self.services, n, step_s) if self.services else None
-        n_services = len(self.services)
-        totals = InferenceTotals(*(np.zeros(n_services) for _ in range(4)))
-        repairs = RepairCounts()
-        decision_s: list[float] = []
-        shapes = [(len(s.points), n_sites) for s in self.services]
-        count = fleet.accelerators.astype(np.float64)
-        no_load = np.zeros(n_sites)
-        # Steps where every site could power all its accelerators busy without its battery.
-        worst_kw = facility_kw(fleet, sig.pue, count)
-        firm_everywhere = (worst_kw <= ledger.firm_kw + 1e-9).all(axis=1)
-        raw_routing: tuple[np.ndarray, ...] | None = None
-        routing: tuple[np.ndarray, ...] = ()
-        policy.reset()
-        blocks = 0
-        k = 0
-        while k < n:
-            jobs.arrive_until(k)
-            ids = jobs.active_ids()
-            observation = self._observe(k, jobs, ids, partial(ledger.soc_at, k))
-            t0 = time.perf_counter()
-            decision = policy.decide(observation)
-            decision_s.append(time.perf_counter() - t0)
-            check_shapes(decision, len(ids), shapes, n_sites)
+    # -- how long the decision stands --------------------------------------------------------
 
-            # The longest the decision can stand: its hold, up to the next arrival.
-            longest = min(decision.hold_steps, n - k)
-            nxt = np.searchsorted(self._arrival_steps, k, side="right")
-            if nxt < self._arrival_steps.size:
-                longest = min(longest, int(self._arrival_steps[nxt]) - k)
+    def _length(self, decided: _Decided) -> tuple[int, np.ndarray, np.ndarray]:
+        """Steps the decision stands — until a running job finishes, unless the policy says a
+        completion changes nothing; one step if it was repaired, so that the policy sees what
+        the repair did — with the running jobs and their hours to completion."""
+        jobs, ids = self.jobs, decided.ids
+        length = 1 if decided.fixed.changed else decided.longest
+        running = ids[jobs.site[ids] >= 0]
+        hours_left = jobs.hours_to_completion(running)
+        if hours_left.size and decided.decision.revisit_on_completion:
+            steps = math.ceil(float(hours_left.min()) / self.sim.step_h - ROUNDING)
+            length = min(length, max(1, steps))
+        return length, running, hours_left
 
-            # What the decision would need now, and what each site can draw now.
-            if decision.routing is not raw_routing:
-                raw_routing = decision.routing
-                routing = clean_routing(raw_routing, repairs)
-            load = router.load(routing, k, longest) if router else None
-            need_now = np.minimum(load.need[0], count) if load else no_load
-            busy_now = load.busy[0] if load else no_load
-            if firm_everywhere[k]:
-                supply = ledger.firm_kw[k]  # no load this site can draw exceeds its firm supply
-            else:
-                asked = np.asarray(decision.job_site)
-                ok = (asked >= 0) & (asked < n_sites)
-                batch_asked = np.bincount(
-                    asked[ok], weights=np.asarray(decision.job_accelerators)[ok], minlength=n_sites
-                )
-                demand_bound = facility_kw(
-                    fleet, sig.pue[k], np.maximum(batch_asked, 0.0) + busy_now
-                )
-                supply = self._supply_now(k, ledger, demand_bound)
-            fixed = repair(
-                decision,
-                routing,
-                observation.jobs,
-                fleet,
-                need_now,
-                busy_now,
-                sig.pue[k],
-                supply,
-                repairs,
-            )
-            jobs.apply_allocation(ids, fixed.job_site, fixed.job_accelerators, k)
-
-            # How long the decision stands: until a running job finishes, unless the policy
-            # says a completion changes nothing. A repaired decision stands for one step only,
-            # so that the policy sees what the repair did.
-            length = 1 if fixed.changed else longest
-            running = ids[jobs.site[ids] >= 0]
-            hours_left = jobs.hours_to_completion(running)
-            if hours_left.size and decision.revisit_on_completion:
-                length = min(length, max(1, math.ceil(float(hours_left.min()) / dt - 1e-9)))
-
-            batch_acc = np.bincount(
-                jobs.site[running], weights=jobs.accelerators[running], minlength=n_sites
-            ).astype(np.float64)
-            inference_room = fixed.accelerator_limit - batch_acc
-            if load is not None:
-                load = load.head(length)
-                # Cut where inference would need accelerators that batch work or powered-down
-                # capacity holds: the policy (and repair) must look again there.
-                reclaimable = (batch_acc > 0) | (fixed.accelerator_limit < count)
-                short = (load.need > inference_room + 1e-9) & reclaimable
-                short[0] = False
-                rows = np.flatnonzero(short.any(axis=1))
-                if rows.size:
-                    length = int(rows[0])
-                    load = load.head(length)
-
-            batch_busy = self._batch_busy(jobs, running, hours_left, batch_acc, length)
-            served = router.serve(load, inference_room, k) if router and load else None
-            inference_busy = served.busy_equivalent if served else 0.0
-            it = it_kw(fleet, batch_busy + inference_busy, fixed.accelerator_limit)
-            demand = it * sig.pue[k : k + length]
-            battery_sp = _held(fixed.battery_kw, length)
-            genset_sp = _held(fixed.genset_kw, length)
-            ledger.post(k, demand, battery_sp, genset_sp)
-            if ledger.might_go_unserved(k, demand):
-                result = ledger.dispatch_block(k, length)
-                late = np.flatnonzero((result.unserved_kw[1:] > UNSERVED_TOLERANCE_KW).any(axis=1))
-                if late.size:
-                    # The next step needs a repaired decision: end the block before it.
-                    length = int(late[0]) + 1
-                    result = head(result, length)
-                    it, batch_busy = it[:length], batch_busy[:length]
-                    if router is not None and load is not None:
-                        load = load.head(length)
-                        served = router.serve(load, inference_room, k)
-                ledger.commit(result)
-
-            record.write(k, batch_accelerators=batch_busy)
-            if served is not None:
-                record.write(
-                    k, inference_accelerators=served.accelerators, served_rps=served.served_rps
-                )
-            if (fixed.accelerator_limit < count).any():
-                record.write(
-                    k,
-                    powered_accelerators=np.broadcast_to(fixed.accelerator_limit, it.shape),
-                )
-            if served is not None:
-                totals.requests += served.requests
-                totals.within_slo += served.within_slo
-                totals.late += served.late
-                totals.dropped += served.dropped
-            jobs.advance(ids, k * dt, length * dt)
-            k += length
-            blocks += 1
-            if self.options.progress is not None:
-                self.options.progress(k, n)
-        ledger.flush(n)
-        jobs.close_deadlines(n * dt)
-        return RunRecord(
-            scenario=self.scenario,
-            policy=policy.name,
-            forecaster=self.options.forecaster.name,
-            fleet=fleet,
-            services=self.services,
-            sites=record,
-            jobs=jobs,
-            inference=totals,
-            decision_s=decision_s,
-            blocks=blocks,
-            repairs=repairs,
-            wall_s=time.perf_counter() - started,
-            policy_stats=dict(policy.stats()),
-        )
+    def _cut_for_inference(
+        self, decided: _Decided, batch_acc: np.ndarray, inference_room: np.ndarray, length: int
+    ) -> tuple[int, RoutedLoad | None]:
+        """End the block where inference would need accelerators that batch work or
+        powered-down capacity holds: the policy (and repair) must look again there."""
+        if decided.load is None:
+            return length, None
+        load = decided.load.head(length)
+        limit = decided.fixed.accelerator_limit
+        reclaimable = (batch_acc > 0) | (limit < self.count)
+        short = (load.need > inference_room + ROUNDING) & reclaimable
+        short[0] = False
+        rows = np.flatnonzero(short.any(axis=1))
+        if rows.size:
+            length = int(rows[0])
+            load = load.head(length)
+        return length, load
 
     def _batch_busy(
         self,
@@ -341,7 +338,7 @@ class Simulator:
         busy = np.empty((length, batch_acc.size))
         busy[:] = batch_acc
         if running.size:
-            end = hours_left / self.step_h  # steps from the block's start to each finish
+            end = hours_left / self.sim.step_h  # steps from the block's start to each finish
             finishing = np.flatnonzero(end < length - 1e-12)
             # Few jobs finish in a block: each leaves the busy count in the step it ends in,
             # for the part of that step it no longer runs.
@@ -351,6 +348,78 @@ class Simulator:
                 busy[last, site] -= acc * (1.0 - (job_end - last))
                 busy[last + 1 :, site] -= acc
         return busy
+
+    # -- power and dispatch ------------------------------------------------------------------
+
+    def _power(
+        self,
+        k: int,
+        fixed: Repaired,
+        load: RoutedLoad | None,
+        inference_room: np.ndarray,
+        batch_busy: np.ndarray,
+        length: int,
+    ) -> tuple[int, Served | None]:
+        """Serve inference, post the block's facility demand and set-points to the ledger, and
+        dispatch now if some load might go unserved — ending the block before the first step
+        that would, so that a repaired decision takes over there."""
+        sim, router, ledger = self.sim, self.router, self.ledger
+        served = router.serve(load, inference_room, k) if router and load else None
+        inference_busy = served.busy_equivalent if served else 0.0
+        it = it_kw(sim.fleet, batch_busy + inference_busy, fixed.accelerator_limit)
+        demand = it * sim.signals.pue[k : k + length]
+        ledger.post(k, demand, _held(fixed.battery_kw, length), _held(fixed.genset_kw, length))
+        if not ledger.might_go_unserved(k, demand):
+            return length, served
+        result = ledger.dispatch_block(k, length)
+        late = np.flatnonzero((result.unserved_kw[1:] > UNSERVED_TOLERANCE_KW).any(axis=1))
+        if late.size:
+            length = int(late[0]) + 1
+            result = head(result, length)
+            if router is not None and load is not None:
+                served = router.serve(load.head(length), inference_room, k)
+        ledger.commit(result)
+        return length, served
+
+    # -- record ------------------------------------------------------------------------------
+
+    def _write(
+        self, k: int, fixed: Repaired, batch_busy: np.ndarray, served: Served | None
+    ) -> None:
+        """Record the block's accelerators and requests."""
+        record = self.record
+        record.write(k, batch_accelerators=batch_busy)
+        if (fixed.accelerator_limit < self.count).any():
+            powered = np.broadcast_to(fixed.accelerator_limit, batch_busy.shape)
+            record.write(k, powered_accelerators=powered)
+        if served is None:
+            return
+        record.write(k, inference_accelerators=served.accelerators, served_rps=served.served_rps)
+        self.totals.requests += served.requests
+        self.totals.within_slo += served.within_slo
+        self.totals.late += served.late
+        self.totals.dropped += served.dropped
+
+    def finish(self, wall_s: float) -> RunRecord:
+        """Dispatch what is pending, close the deadlines, and return what the run produced."""
+        sim = self.sim
+        self.ledger.flush(sim.n_steps)
+        self.jobs.close_deadlines(sim.n_steps * sim.step_h)
+        return RunRecord(
+            scenario=sim.scenario,
+            policy=self.policy.name,
+            forecaster=sim.options.forecaster.name,
+            fleet=sim.fleet,
+            services=sim.services,
+            sites=self.record,
+            jobs=self.jobs,
+            inference=self.totals,
+            decision_s=self.decision_s,
+            blocks=self.blocks,
+            repairs=self.repairs,
+            wall_s=wall_s,
+            policy_stats=dict(self.policy.stats()),
+        )
 
 
 def _held(setpoint: np.ndarray | None, length: int) -> np.ndarray | None:

@@ -33,6 +33,7 @@ from wattroute.model.summary import (
     period_of,
     violation_fraction,
 )
+from wattroute.model.tolerances import ROUNDING
 from wattroute.sim.simulator import RunRecord
 
 
@@ -61,8 +62,8 @@ def summarize(run: RunRecord) -> Summary:
     spec = jobs.spec
     end_h = scenario.n_steps * step_h
     completed = jobs.finished
-    late_done = completed & (jobs.completed_h > spec.deadline_h + 1e-9)
-    undone_due = ~completed & (spec.deadline_h <= end_h + 1e-9)
+    late_done = completed & (jobs.completed_h > spec.deadline_h + ROUNDING)
+    undone_due = ~completed & (spec.deadline_h <= end_h + ROUNDING)
     undone_at_deadline = float(np.nansum(jobs.remaining_at_deadline))
     delays = jobs.completed_h[completed] - (
         spec.arrival_h[completed]

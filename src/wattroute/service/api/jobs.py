@@ -12,6 +12,7 @@ from fastapi import APIRouter, Header, Query, Response
 from pydantic import BaseModel
 
 from wattroute.errors import InputError
+from wattroute.model.tolerances import ROUNDING
 from wattroute.runtime.records import JobRecord
 from wattroute.runtime.submissions import JobRequest, PeriodOverError, admit_job
 from wattroute.service.api.deps import Limit, ObjectId, Offset, Reader, SiteFilter, State, Submitter
@@ -48,7 +49,7 @@ def _json(body: BaseModel, status: int = 200) -> Response:
 
 
 def job_out(job: JobRecord) -> JobOut:
-    missed = (job.remaining_at_deadline or 0.0) > 1e-9 or (
+    missed = (job.remaining_at_deadline or 0.0) > ROUNDING or (
         job.completed_at is not None and job.completed_at > job.deadline
     )
     return JobOut(
