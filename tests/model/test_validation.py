@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import textwrap
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -358,16 +357,6 @@ def test_the_test_builders_fleets_still_build():
         points=[DemandPoint("p", 40.0, -100.0)],
     )
     assert sc.jobs[0].deadline > sc.end  # allowed: the simulator penalises what is undone
-
-
-def test_a_hundred_thousand_jobs_are_checked_quickly():
-    times = [hours(h) for h in range(N + 8)]
-    t0 = time.perf_counter()
-    jobs = tuple(
-        BatchJob(f"j{i}", times[i % N], 4.0, 1, 4, times[i % N + 8]) for i in range(100_000)
-    )
-    scene(jobs=jobs)
-    assert time.perf_counter() - t0 < 5.0  # about 0.5 s: the checks are a few comparisons
 
 
 # -- the loader names what the model refuses by its place in the file --------------------------
