@@ -23,27 +23,6 @@ if TYPE_CHECKING:
         write_results,
     )
 
-__getattr__ = lazy_exports(
-    __name__,
-    {
-        "write_report": "wattroute.bench.report",
-        **dict.fromkeys(
-            (
-                "ScenarioResult",
-                "add_capture_ratios",
-                "bench_scenario",
-                "check_policies",
-                "markdown_table",
-                "parse_policies",
-                "run_scenario",
-                "table_rows",
-                "write_results",
-            ),
-            "wattroute.bench.runner",
-        ),
-    },
-)
-
 __all__ = [
     "ScenarioResult",
     "add_capture_ratios",
@@ -56,3 +35,11 @@ __all__ = [
     "write_report",
     "write_results",
 ]
+
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "wattroute.bench.report": ["write_report"],
+        "wattroute.bench.runner": [name for name in __all__ if name != "write_report"],
+    },
+)

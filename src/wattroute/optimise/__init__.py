@@ -17,11 +17,8 @@ if TYPE_CHECKING:
 __getattr__ = lazy_exports(
     __name__,
     {
-        "JobBlock": "wattroute.optimise.problem",
-        "Plan": "wattroute.optimise.plan",
-        "PlanningProblem": "wattroute.optimise.problem",
-        "ServiceBlock": "wattroute.optimise.problem",
-        "optimise": "wattroute.optimise.plan",
+        "wattroute.optimise.plan": ("Plan", "optimise"),
+        "wattroute.optimise.problem": ("JobBlock", "PlanningProblem", "ServiceBlock"),
     },
 )
 

@@ -71,7 +71,7 @@ def get_policy(name: str, field: str = "--policy") -> Policy:
 
 __getattr__ = lazy_exports(
     __name__,
-    dict.fromkeys(("Decision", "Observation", "Policy"), "wattroute.policies.base"),
+    {"wattroute.policies.base": ("Decision", "Observation", "Policy")},
 )
 
 

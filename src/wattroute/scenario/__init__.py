@@ -39,10 +39,14 @@ def default_scenario() -> Scenario:
 
 __getattr__ = lazy_exports(
     __name__,
-    dict.fromkeys(
-        ("build_scenario", "load_scenario", "parse_scenario", "read_scenario_file"),
-        "wattroute.scenario.load",
-    ),
+    {
+        "wattroute.scenario.load": (
+            "build_scenario",
+            "load_scenario",
+            "parse_scenario",
+            "read_scenario_file",
+        )
+    },
 )
 
 __all__ = [

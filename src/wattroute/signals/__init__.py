@@ -9,6 +9,6 @@ from wattroute._lazy import lazy_exports
 if TYPE_CHECKING:
     from wattroute.signals.signal import Signal
 
-__getattr__ = lazy_exports(__name__, {"Signal": "wattroute.signals.signal"})
+__getattr__ = lazy_exports(__name__, {"wattroute.signals.signal": ("Signal",)})
 
 __all__ = ["Signal"]
