@@ -292,3 +292,15 @@ def test_tokens_are_listed_without_secrets_expire_and_are_revoked_by_id(tmp_path
         assert code == 2
         assert words in err
         assert out == ""
+
+
+def test_the_balance_guard_is_on_unless_switched_off_and_changes_no_result(tmp_path, capsys):
+    """``--no-check-balance`` only skips the check: the same summary either way."""
+    scenario = _write(tmp_path, MINIMAL)
+    objectives = []
+    for flag, folder in (([], "checked"), (["--no-check-balance"], "unchecked")):
+        out = tmp_path / folder
+        code, _, err = _run(["simulate", str(scenario), "--out", str(out), *flag], capsys)
+        assert code == 0, err
+        objectives.append(json.loads((out / "summary.json").read_text())["objective_usd"])
+    assert objectives[0] == objectives[1]

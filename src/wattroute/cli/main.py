@@ -59,7 +59,10 @@ def _parser() -> argparse.ArgumentParser:
         "--format", default="parquet", choices=["parquet", "csv"], help="time series format"
     )
     sim.add_argument(
-        "--check-balance", action="store_true", help="verify energy balance at every site and step"
+        "--check-balance",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="verify energy balance at every site and step (on; switch off only to time runs)",
     )
     sim.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
@@ -141,9 +144,9 @@ def _simulate(args: argparse.Namespace, console: Console) -> int:
     policy = get_policy(args.policy)
     scenario = _load(args.scenario, args.data_dir)
     out = Path(args.out) if args.out else Path("out") / scenario.name / policy.name
-    options = SimulationOptions(forecaster=get_forecaster(args.forecaster))
-    if args.check_balance:
-        options.check_energy_balance = True
+    options = SimulationOptions(
+        forecaster=get_forecaster(args.forecaster), check_energy_balance=args.check_balance
+    )
     show_progress = (
         not args.quiet and sys.stderr.isatty() and scenario.n_steps >= PROGRESS_MIN_STEPS
     )
