@@ -116,13 +116,15 @@ class Simulator:
             self._history_arrays[f"rate_rps:{service.name}"] = service.rate_rps
         self._published = published_ahead(scenario)  # day-ahead prices
         self._shapes = known_shapes(scenario)  # clear-sky solar
-        self._arrival_steps = np.unique(self.job_spec.arrival_step)
+        self.arrival_steps = np.unique(self.job_spec.arrival_step)  # steps where jobs arrive
 
     # -- observation -------------------------------------------------------------------------
 
-    def _observe(
+    def observe(
         self, k: int, jobs: JobTable, ids: np.ndarray, soc: Callable[[], np.ndarray]
     ) -> Observation:
+        """What a policy sees at step ``k``: the active jobs ``ids``, the services, the signals
+        now and their history, and the battery state through ``soc`` (read on demand)."""
         active = ActiveJobs(ids, partial(jobs.column, ids, k * self.step_h))
         services = tuple(
             ServiceState(
@@ -233,7 +235,7 @@ class _Run:
         sim, jobs, fleet = self.sim, self.jobs, self.sim.fleet
         jobs.arrive_until(k)
         ids = jobs.active_ids()
-        observation = sim._observe(k, jobs, ids, partial(self.ledger.soc_at, k))
+        observation = sim.observe(k, jobs, ids, partial(self.ledger.soc_at, k))
         t0 = time.perf_counter()
         decision = self.policy.decide(observation)
         self.decision_s.append(time.perf_counter() - t0)
@@ -241,9 +243,9 @@ class _Run:
 
         # The longest the decision can stand: its hold, up to the next arrival.
         longest = min(decision.hold_steps, sim.n_steps - k)
-        nxt = np.searchsorted(sim._arrival_steps, k, side="right")
-        if nxt < sim._arrival_steps.size:
-            longest = min(longest, int(sim._arrival_steps[nxt]) - k)
+        nxt = np.searchsorted(sim.arrival_steps, k, side="right")
+        if nxt < sim.arrival_steps.size:
+            longest = min(longest, int(sim.arrival_steps[nxt]) - k)
 
         # What the decision would need now, and what each site can draw now.
         if decision.routing is not self._raw_routing:
