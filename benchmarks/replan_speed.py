@@ -100,7 +100,7 @@ def time_replan(n_sites: int, n_jobs: int, max_job_rows: int) -> dict[str, float
     jobs = JobTable(sim.job_spec)
     jobs.arrive_until(0)
     ids = jobs.active_ids()
-    obs = sim._observe(0, jobs, ids, lambda: sim.fleet.battery_initial_kwh.copy())
+    obs = sim.observe(0, jobs, ids, lambda: sim.fleet.battery_initial_kwh.copy())
     policy = MPCPolicy(max_job_rows=max_job_rows)
     t0 = time.perf_counter()
     problem, _ = policy._problem(obs, 1)
