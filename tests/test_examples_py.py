@@ -15,6 +15,9 @@ import pytest
 import wattroute
 from wattroute.model import Scenario
 
+# Runs the example scripts as subprocesses.
+pytestmark = pytest.mark.system
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 SCRIPTS = ("build_fleet.py", "bench.py", "simulate.py")
 
@@ -91,9 +94,11 @@ def test_bench_prints_capture_ratios_against_the_oracle(scripts, fleet):
     assert list(table) == ["agnostic", "greedy", "mpc", "oracle"]
     oracle = table["oracle"]["objective"]
     assert all(oracle <= row["objective"] + 1e-6 for row in table.values())
-    assert table["agnostic"]["capture"] == pytest.approx(0.0)
-    assert table["oracle"]["capture"] == pytest.approx(1.0)
-    assert 0.0 < table["mpc"]["capture"] <= 1.0
+    agnostic = table["agnostic"]["objective"]
+    assert table["mpc"]["objective"] < agnostic
+    for name in ("greedy", "mpc"):  # the share of the oracle's saving, as printed (0.1 %)
+        expected = (agnostic - table[name]["objective"]) / (agnostic - oracle)
+        assert table[name]["capture"] == pytest.approx(expected, abs=6e-4), name
     greedy = wattroute.simulate(fleet, "greedy").summary["objective_usd"]
     assert table["greedy"]["objective"] == pytest.approx(greedy, abs=1e-6)
 
