@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 from pathlib import Path
 
@@ -52,17 +53,39 @@ def test_bench_writes_tables_summaries_and_a_report_with_capture_ratios(tmp_path
     rows = json.loads((out / "bench.json").read_text())["rows"]
     by_policy = {r["policy"]: r for r in rows}
     assert set(by_policy) == {"agnostic", "greedy", "mpc", "oracle"}
-    assert by_policy["agnostic"]["capture_ratio"] == pytest.approx(0.0)
-    assert by_policy["oracle"]["capture_ratio"] == pytest.approx(1.0)
+    objective = {name: row["objective_usd"] for name, row in by_policy.items()}
+    for name, row in by_policy.items():
+        # The objective: cost + 100 USD/t x emissions + penalties.
+        assert row["objective_usd"] == pytest.approx(
+            row["cost_usd"] + 100.0 * row["emissions_kg"] / 1000.0 + row["penalties_usd"]
+        ), name
+        # The share of the oracle's saving over agnostic that the policy gets.
+        assert row["capture_ratio"] == pytest.approx(
+            (objective["agnostic"] - row["objective_usd"])
+            / (objective["agnostic"] - objective["oracle"])
+        ), name
+    # The oracle bounds every policy, and both planners beat the carbon-agnostic baseline.
     for name in ("agnostic", "greedy", "mpc"):
-        assert by_policy["oracle"]["objective_usd"] <= by_policy[name]["objective_usd"] + 1e-6
+        assert objective["oracle"] < objective[name] - 1e-6, name
         assert (out / "tiny-bench" / name / "timeseries.parquet").is_file()
-    assert by_policy["mpc"]["objective_usd"] < by_policy["agnostic"]["objective_usd"]
+    assert objective["greedy"] < objective["agnostic"]
+    assert objective["mpc"] < objective["agnostic"]
     markdown = (out / "bench.md").read_text()
-    assert "| tiny-bench | oracle (bound) |" in markdown
+    mpc_capture = f"{100 * by_policy['mpc']['capture_ratio']:.1f}%"
+    assert f"| tiny-bench | oracle (bound) | {objective['oracle']:.2f} |" in markdown
+    assert any(
+        line.startswith(f"| tiny-bench | mpc | {objective['mpc']:.2f} |")
+        and line.endswith(f"| {mpc_capture} |")
+        for line in markdown.splitlines()
+    )
     report = (out / "report.html").read_text()
-    assert "plotly" in report
-    assert "where each batch job ran" in report
+    # The comparison, then for mpc (the policy of interest) sites, signals and the jobs: four
+    # charts, with plotly.js embedded once so that the file works offline.
+    assert report.count('class="plotly-graph-div"') == 4
+    assert len(re.findall(r"plotly\.js v\d+\.\d+\.\d+", report)) == 1
+    assert "mpc: supply against load" in report
+    assert "mpc: where each batch job ran (first 3 jobs)" in report  # all three ran
+    assert f"<td>mpc</td><td>{objective['mpc']:.2f}</td>" in report
 
 
 def test_simulate_with_an_oracle_result_adds_the_capture_ratio(tmp_path, capsys):
@@ -86,8 +109,15 @@ def test_simulate_with_an_oracle_result_adds_the_capture_ratio(tmp_path, capsys)
         == 0
     )
     summary = json.loads((tmp_path / "g" / "summary.json").read_text())
-    assert 0.0 < summary["capture_ratio"] <= 1.0
-    assert summary["capture_ratio_inputs"]["oracle_objective_usd"] <= summary["objective_usd"]
+    inputs = summary["capture_ratio_inputs"]
+    assert inputs["oracle_objective_usd"] == json.loads(oracle.read_text())["objective_usd"]
+    # greedy beats the agnostic baseline it is measured from, and the oracle bounds it
+    assert inputs["oracle_objective_usd"] < summary["objective_usd"]
+    assert summary["objective_usd"] < inputs["baseline_objective_usd"]
+    assert summary["capture_ratio"] == pytest.approx(
+        (inputs["baseline_objective_usd"] - summary["objective_usd"])
+        / (inputs["baseline_objective_usd"] - inputs["oracle_objective_usd"])
+    )
 
 
 def test_an_oracle_of_another_scenario_is_refused(tmp_path, capsys):

@@ -203,8 +203,15 @@ def test_inference_answers_through_the_gateway_at_a_routed_site(svc):
     assert _until(answered, timeout=60)
     r = svc.client.post("/v1/infer/vision", json={"point": "p", "input": [1, 2, 3]}, headers=h)
     body = r.json()
-    assert body["site"] in {"a", "b", "c"}
-    assert body["emulated_network_ms"] > 0
+    routing = svc.client.get("/v1/plan", headers=h).json()["routing"]["acme/vision"]["p"]
+    assert routing[body["site"]] > 0  # answered where the plan sends p's requests
+    # The round trip emulated is the fleet's network model's from p to that site.
+    fleet = _fleet()
+    answering = next(s for s in fleet.sites if s.name == body["site"])
+    rtt = fleet.network.rtt_matrix_ms(
+        [(40.5, -99.5, None)], [(answering.latitude, answering.longitude, answering.zone)]
+    )
+    assert body["emulated_network_ms"] == pytest.approx(float(rtt[0, 0]))
     assert body["latency_ms"] >= body["emulated_network_ms"]
     assert len(body["output"]) == 4
     assert abs(sum(body["output"]) - 1.0) < 1e-4

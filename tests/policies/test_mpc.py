@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from tests.builders import Battery, DemandPoint, job, scenario, service, site
+from wattroute.policies.base import Decision, Observation
 from wattroute.policies.mpc import MPCPolicy
 from wattroute.signals.forecast import Clairvoyant
 from wattroute.sim import SimulationOptions, simulate, summarize
@@ -87,7 +88,11 @@ def test_mpc_starts_work_planned_on_a_morning_hour_as_the_sun_rises_not_before()
     morning = slice(120, 132)
     grid = r.sites.data["grid_import_kw"][morning, 0]
     busy = r.sites.data["batch_accelerators"][morning, 0]
-    assert busy.sum() > 0  # the plan does use the morning hour
+    # The plan uses the morning hour: from the first light, every step runs at least the
+    # accelerators (1 kW each) its sun can power, up to all 12.
+    powered_by_sun = np.minimum(np.floor(24.0 * sun[morning] + 1e-9), 12.0)
+    assert powered_by_sun.tolist() == [0, 2, 4, 6, 8, 10, 12, 12, 12, 12, 12, 12]
+    assert (busy >= powered_by_sun).all(), busy
     # Never more than the one accelerator the step's sun cannot quite cover.
     assert grid.max() <= 1.0 + 1e-6
     assert grid.sum() / 12 < 0.5  # kWh
@@ -130,10 +135,38 @@ def test_many_jobs_are_planned_as_classes_and_all_finish():
         n=n,
         jobs=jobs,
     )
-    s = _run(sc, MPCPolicy(max_job_rows=5))
-    assert s["policy_stats"]["replans_with_job_classes"] > 0
+    policy = _CountingActive(MPCPolicy(max_job_rows=5))
+    s = _run(sc, policy)
+    # Jobs are grouped into classes exactly when a re-plan sees more than 5 of them.
+    crowded = sum(n > 5 for n in policy.active_at_replans)
+    assert crowded >= 1  # (the case exercises classes)
+    assert s["policy_stats"]["replans_with_job_classes"] == crowded
+    assert s["policy_stats"]["replans"] == len(policy.active_at_replans)
     assert s["batch"]["completed"] == 40
     assert s["batch"]["deadline_misses"] == 0
+
+
+class _CountingActive:
+    """An MPC policy that notes how many jobs were active at each of its re-plans."""
+
+    def __init__(self, inner: MPCPolicy) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.active_at_replans: list[int] = []
+
+    def reset(self) -> None:
+        self.inner.reset()
+        self.active_at_replans.clear()
+
+    def stats(self) -> dict[str, float]:
+        return dict(self.inner.stats())
+
+    def decide(self, observation: Observation) -> Decision:
+        before = self.inner.stats()["replans"]
+        decision = self.inner.decide(observation)
+        if self.inner.stats()["replans"] > before:
+            self.active_at_replans.append(len(observation.jobs))
+        return decision
 
 
 def get_agnostic():

@@ -289,7 +289,9 @@ def test_a_service_created_mid_run_is_planned_for_at_once_by_mpc():
     tick = controller.tick()
     shares = tick.plan["routing"]["t/v"]["p"]
     assert sum(shares.values()) == pytest.approx(1.0)
-    assert tick.outcome["requests"] > 0
+    # The tick served the new service's 30 requests/s over its 5 minutes, all within the SLO.
+    assert tick.outcome["requests"] == pytest.approx(30.0 * 300)
+    assert tick.outcome["within_slo"] == pytest.approx(30.0 * 300)
     assert controller.status.policy_failures == 0
 
 

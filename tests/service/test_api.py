@@ -123,14 +123,24 @@ def test_jobs_run_and_the_plan_allocation_summary_and_signals_report_it(svc):
     assert job["id"] in plan["jobs"]
     site = plan["jobs"][job["id"]]["site"]
     allocation = svc.client.get(f"/v1/sites/{site}/allocation", headers=h).json()
-    assert allocation["jobs"][job["id"]] >= 1
-    assert allocation["power_kw"]["load_kw"] > 0
+    assert allocation["jobs"][job["id"]] == 2  # its maximum
+    # PUE 1 x (8 accelerators idle at 0.1 kW + 2 busy at 0.9 kW more)
+    assert allocation["power_kw"]["load_kw"] == pytest.approx(8 * 0.1 + 2 * 0.9)
     svc.tick(30)
     done = svc.client.get(f"/v1/jobs/{job['id']}", headers=h).json()
     assert done["state"] == "completed"
     assert done["done_accelerator_hours"] == pytest.approx(4.0)
     summary = svc.client.get("/v1/summary", headers=h).json()
-    assert summary["fleet"]["cost_usd"] > 0
+    fleet = summary["fleet"]
+    # Over the 31 ticks of 5 minutes before dawn each site idles at 8 x 0.1 kW; a also runs the
+    # job's 4 accelerator-hours at 0.9 kW more, all from its battery, and b imports its idle
+    # power at 50 USD/MWh and 300 g/kWh.
+    idle_kwh = 8 * 0.1 * 31 / 12
+    assert fleet["energy_kwh"]["load"] == pytest.approx(2 * idle_kwh + 4.0 * 0.9)
+    assert fleet["energy_kwh"]["battery_discharge"] == pytest.approx(idle_kwh + 4.0 * 0.9)
+    assert fleet["energy_kwh"]["grid"] == pytest.approx(idle_kwh)
+    assert fleet["cost_usd"] == pytest.approx(idle_kwh * 0.050)
+    assert fleet["emissions_kg"] == pytest.approx(idle_kwh * 0.300)
     assert summary["jobs"]["by_state"] == {"completed": 1}
     signals = svc.client.get("/v1/signals?horizon_h=2", headers=h).json()
     assert len(signals["sites"]["a"]["price_usd_per_mwh"]["forecast"]) == 24
@@ -155,7 +165,10 @@ def test_inference_services_can_be_created_updated_and_deleted(svc):
         "/v1/services/vision", json={"demand_rps": {"p": 40}}, headers=h
     ).json()["demand_rps"] == {"p": 40}
     svc.tick(2)
-    assert svc.client.get("/v1/summary", headers=h).json()["fleet"]["inference"]["requests"] > 0
+    # Two ticks of 5 minutes at the updated 40 requests/s, all within the SLO.
+    inference = svc.client.get("/v1/summary", headers=h).json()["fleet"]["inference"]
+    assert inference["requests"] == pytest.approx(40.0 * 300 * 2)
+    assert inference["served_within_slo"] == pytest.approx(40.0 * 300 * 2)
     routing = svc.client.get("/v1/plan", headers=h).json()["routing"]
     assert set(routing) == {"acme/vision"}
     assert (

@@ -121,7 +121,10 @@ def test_more_cloud_means_less_energy(solstice):
         for cover in (0.0, 25.0, 50.0, 75.0, 100.0)
     ]
     assert np.all(np.diff(energies) < 0), energies
-    assert energies[-1] > 0.0  # overcast still lets diffuse light through
+    # Overcast still lets diffuse light through: a quarter of the clear-sky GHI (Kasten &
+    # Czeplak), and about as much of the energy (a little more: diffuse light on the tilted
+    # module, cooler cells).
+    assert energies[-1] / energies[0] == pytest.approx(0.25, abs=0.03)
 
 
 def test_high_dc_ac_ratio_clips_at_one(solstice):
