@@ -168,11 +168,13 @@ def _modules_after(code: str) -> set[str]:
     return {name.split(".")[0] for name in out.split()}
 
 
+@pytest.mark.system  # a fresh interpreter
 def test_import_wattroute_loads_no_heavy_library():
     loaded = _modules_after("import wattroute")
     assert not loaded & {"highspy", "pvlib", "scipy", "fastapi", "pandas", "numpy"}
 
 
+@pytest.mark.system  # a fresh interpreter
 def test_the_command_line_parser_loads_no_heavy_library():
     loaded = _modules_after("import wattroute.cli.main")
     assert not loaded & {"highspy", "pvlib", "scipy", "fastapi", "pandas", "rich", "plotly"}
