@@ -18,14 +18,6 @@ from wattroute.model.arrays import FleetStatic
 from wattroute.policies.base import ActiveJobs, Decision
 from wattroute.sim.repair import RepairCounts, check_shapes, clean_routing, repair
 
-# Since the repair was split into phases (bed5a42), _fit_sites_and_parallelism rebinds ``acc``
-# to the clipped copy: neither the clip nor the zeroing of stopped jobs reaches the decision, so
-# a job asked above its maximum is stopped for capacity instead of clipped, and a stopped job
-# keeps its accelerators. Strict: these must pass again once that is fixed.
-REBOUND_ACC = pytest.mark.xfail(
-    strict=True, reason="repair's parallelism clip does not reach the decision since bed5a42"
-)
-
 
 def _fleet(
     accelerators: tuple[int, ...] = (4, 4),
@@ -114,7 +106,6 @@ def test_a_feasible_decision_is_left_as_it_is_and_counts_nothing() -> None:
     assert counts == RepairCounts()
 
 
-@REBOUND_ACC
 def test_jobs_at_forbidden_sites_or_below_their_minimum_stop_above_their_maximum_clip() -> None:
     # j0 may run at a only but is sent to b; j1 asks 5 of at most 3; j2 asks 1 of at least 2.
     jobs = _jobs([2, 2, 2], [3, 3, 3], allowed=[[True, False], [True, True], [True, True]])
@@ -279,7 +270,6 @@ def _cases(draw: st.DrawFn) -> tuple[FleetStatic, ActiveJobs, Decision, dict[str
     return fleet, jobs, decision, load
 
 
-@REBOUND_ACC
 @settings(max_examples=300, deadline=None)
 @given(case=_cases())
 def test_a_repaired_decision_never_asks_a_site_for_more_than_it_has(

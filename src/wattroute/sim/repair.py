@@ -209,7 +209,7 @@ def _fit_sites_and_parallelism(
         if low.any() or high.any():
             counts.jobs_clamped += int(low.sum() + high.sum())
             valid &= ~low
-            acc = np.minimum(acc, jobs.max_accelerators)
+            np.minimum(acc, jobs.max_accelerators, out=acc)
             changed.append("parallelism out of bounds")
     acc[~valid] = 0
     site_of[~valid] = -1
