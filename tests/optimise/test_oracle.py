@@ -131,3 +131,22 @@ def test_capture_ratio_definition():
     assert capture_ratio(100.0, 60.0, 50.0) == pytest.approx(0.8)
     assert capture_ratio(100.0, 100.0, 50.0) == 0.0
     assert np.isnan(capture_ratio(100.0, 90.0, 100.0))
+
+
+def test_the_oracle_plans_no_work_nobody_asked_for_when_power_pays():
+    """Where importing earns money (a negative price net of the carbon price), more busy
+    accelerators would earn more; the oracle still plans exactly the work the jobs need, and
+    reports it."""
+    n = DAY
+    price = np.where((np.arange(n) // 12) % 6 == 0, -80.0, 60.0)  # every sixth hour pays
+    sc = scenario(
+        [site("a", n=n, price=price, carbon=100.0, accelerators=16, idle_kw=0.2)],
+        n=n,
+        jobs=[job("j1", 0.0, 12.0, 4, 20.0), job("j2", 2.0, 6.0, 2, 12.0)],
+        carbon_price=50.0,
+    )
+    plan, summary = solve_oracle(sc, 1.0)
+    planned = plan.work.sum(axis=(1, 2)) * plan.problem.period_h  # accelerator-hours per job
+    np.testing.assert_allclose(planned, [12.0, 6.0], rtol=1e-9)
+    assert summary["batch"]["work_accelerator_hours"] == pytest.approx(18.0, rel=1e-9)
+    assert summary["batch"]["deadline_misses"] == 0

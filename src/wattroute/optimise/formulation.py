@@ -373,12 +373,13 @@ def _power_cap(problem: PlanningProblem, layout: Layout, rows: _Rows) -> None:
 
 
 def _job_work(problem: PlanningProblem, layout: Layout, rows: _Rows) -> None:
-    """Work done in the window + deferred + undone >= the work to do."""
+    """Work done in the window + deferred + undone = the work to do: never more, so that a plan
+    cannot soak up power of negative cost with work nobody asked for (no schedule could)."""
     jobs, dt = problem.jobs, problem.period_h
     n = len(jobs)
     if n == 0:
         return
-    first = rows.new("work", n, jobs.work_accelerator_hours, np.inf)
+    first = rows.new("work", n, jobs.work_accelerator_hours, jobs.work_accelerator_hours)
     j, _, _ = layout.work_index
     rows.entries(first + j, layout.offsets["work"] + np.arange(j.size), dt)
     rows.entries(first + np.arange(n), layout.offsets["undone"] + np.arange(n), 1.0)

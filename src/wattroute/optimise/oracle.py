@@ -235,7 +235,7 @@ def _batch(scenario: Scenario, plan: Plan) -> BatchTotals:
         jobs=spec.n_jobs,
         completed=int(completed.sum()),
         deadline_misses=int((~completed).sum()),
-        work_accelerator_hours=float(plan.problem.jobs.work_accelerator_hours.sum() - undone.sum()),
+        work_accelerator_hours=float(plan.work.sum()) * plan.problem.period_h,
         work_undone_at_deadline_accelerator_hours=float(undone.sum()),
         mean_completion_delay_h=float(delays.mean()) if delays.size else 0.0,
         moves=0,
