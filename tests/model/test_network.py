@@ -7,6 +7,7 @@ import pytest
 from tests.builders import SHARED_DATA, needs_shared_data
 from wattroute.iotools import read_latency_matrix
 from wattroute.model import FibreModel, Network, great_circle_km
+from wattroute.model.network import ZONE_ALIASES
 
 
 def test_great_circle_distance_of_known_city_pairs():
@@ -46,3 +47,23 @@ def test_real_matrix_has_plausible_latencies():
     # New York is not in the matrix: great circle from Ashburn's zone
     _, how = net.rtt_ms(40.7, -74.0, "US-NY-NYIS", 39.0, -77.5, "US-MIDA-PJM")
     assert how == "great-circle"
+
+
+@needs_shared_data()
+def test_every_zone_of_the_grid_data_and_the_aliased_codes_are_measured():
+    """The zones the grid data covers (but New York, where no measured region is), and the
+    codes aliased to the matrix's regions, all have measured latencies; a zone the matrix does
+    not cover is not claimed to."""
+    net = Network(read_latency_matrix(SHARED_DATA / "network" / "latency_ms_between_zones.csv"))
+    grid_zones = {path.stem.rsplit("_", 1)[0] for path in (SHARED_DATA / "grid").glob("*.csv")}
+    assert grid_zones, "no grid data found"
+    unknown_grid_zones = {z for z in grid_zones if not net.knows(z)}
+    assert unknown_grid_zones == {"US-NY-NYIS"}
+    for zone in ZONE_ALIASES:
+        assert net.knows(zone), zone
+    assert ZONE_ALIASES.keys().isdisjoint(net.zones)  # an alias never hides a measured zone
+    for unknown in ("ZA", "NG", "MX-CE", None):
+        assert not net.knows(unknown)
+    ms, how = net.rtt_ms(-33.4, -70.6, "CL-SIC", -23.5, -46.6, "BR-SP")  # Santiago - Sao Paulo
+    assert how == "measured"
+    assert ms == net.matrix_ms.get(("CL-SEN", "BR-CS"), net.matrix_ms.get(("BR-CS", "CL-SEN")))

@@ -134,3 +134,25 @@ def test_day_ahead_prices_are_read_ahead_by_the_simulator_and_a_bad_zone_is_name
     bad = base.replace("America/Chicago", "America/Chicgo")
     with pytest.raises(ScenarioError, match=r"grid\.day_ahead\.timezone.*IANA"):
         load_scenario(_scenario(tmp_path, base=bad))
+
+
+def test_places_the_latency_matrix_does_not_measure_are_noted(tmp_path):
+    """A site in a zone the matrix does not cover, or with no zone, falls back to the distance
+    model: the scenario's notes (what ``wattroute validate`` prints) say so for each."""
+    matrix = tmp_path / "latency.csv"
+    matrix.write_text("origin,DE,BR-CS\nDE,2,190\nBR-CS,190,3\n")
+    base = BASE.replace("    latitude: 40\n", "    zone: ZA\n    latitude: 40\n", 1)
+    extra = f"""
+    network:
+      latency_matrix: {matrix}
+    demand_points:
+      - {{name: frankfurt, latitude: 50.1, longitude: 8.7, zone: DE-LU}}
+      - {{name: sao-paulo, latitude: -23.5, longitude: -46.6, zone: BR-SP}}
+      - {{name: somewhere, latitude: 10.0, longitude: 10.0}}
+    """
+    sc = load_scenario(_scenario(tmp_path, extra, base))
+    noted = [note for note in sc.notes if note.startswith("network.latency_matrix")]
+    assert len(noted) == 2
+    assert "site 'a' is in zone ZA" in noted[0]
+    assert "demand point 'somewhere' has no zone" in noted[1]
+    assert all("great-circle" in note for note in noted)

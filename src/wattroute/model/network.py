@@ -23,11 +23,19 @@ from wattroute.model import _checks as check
 EARTH_RADIUS_KM = 6371.0088
 
 ZONE_ALIASES: Mapping[str, str] = {
-    # Electricity Maps zone codes used by grid data -> codes used by the latency matrix.
-    "AU-NSW": "AUS-NSW",
-    "AU-VIC": "AUS-VIC",
-    "DE-LU": "DE",
-    "IN-WE": "IN-MH",  # Western India grid zone; its data centres are in Maharashtra (Mumbai).
+    # Electricity Maps zone codes (and older or regional names) -> the label of the latency
+    # matrix's region that sits in them. The matrix is measured between Google Cloud regions,
+    # each labelled by a grid zone; a zone is aliased only where that region lies inside it,
+    # never to a merely nearby one (those get the distance model).
+    "AU-NSW": "AUS-NSW",  # Sydney
+    "AU-VIC": "AUS-VIC",  # Melbourne
+    "DE-LU": "DE",  # the German-Luxembourg bidding zone (Frankfurt)
+    "IN-WE": "IN-MH",  # Western India; its data centres are in Maharashtra (Mumbai)
+    "IN-NO": "IN-DL",  # Northern India (Delhi)
+    "CL-SIC": "CL-SEN",  # Chile's central grid, part of the national SEN since 2017 (Santiago)
+    "BR-SP": "BR-CS",  # Sao Paulo, in Brazil's Central-South subsystem
+    "US-NW-BPAT": "US-NW-PACW",  # Bonneville: the Oregon region (The Dalles)
+    "US-MIDW-MISO": "US-CENT-SWPP",  # the Iowa region (Council Bluffs) is served by MISO
 }
 
 
@@ -103,6 +111,16 @@ class Network:
                 "give the measured round-trip latency in ms, 0 or more",
                 least=0,
             )
+
+    @property
+    def zones(self) -> frozenset[str]:
+        """The zones the measured matrix covers."""
+        return frozenset(zone for pair in self.matrix_ms for zone in pair)
+
+    def knows(self, zone: str | None) -> bool:
+        """Whether latencies from ``zone`` (or the matrix region it is an alias of) are
+        measured; other places get the distance model."""
+        return zone is not None and ZONE_ALIASES.get(zone, zone) in self.zones
 
     def measured_ms(self, zone_a: str | None, zone_b: str | None) -> float | None:
         """Measured latency between two zones, or ``None`` if either is unknown."""

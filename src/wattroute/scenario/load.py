@@ -742,6 +742,23 @@ class _Builder:
 
     # -- the whole scenario ------------------------------------------------------------------
 
+    def note_unmeasured(
+        self, network: Network, sites: tuple[Site, ...], points: tuple[DemandPoint, ...]
+    ) -> None:
+        """Note every site and demand point whose latencies the matrix does not measure (no
+        zone, or a zone it does not cover): the distance model estimates them."""
+        places = [("site", s.name, s.zone) for s in sites]
+        places += [("demand point", p.name, p.zone) for p in points]
+        for kind, name, zone in places:
+            if network.knows(zone):
+                continue
+            why = "has no zone" if zone is None else f"is in zone {zone}, which it does not cover"
+            self.notes.append(
+                f"network.latency_matrix: {kind} {name!r} {why}; its latencies are estimated "
+                f"from great-circle distance over fibre (give a zone the matrix has, or add "
+                f"the zone to the matrix, to use measured ones)"
+            )
+
     def build(self) -> Scenario:
         spec = self.spec
         _unique("sites", [s.name for s in spec.sites])
@@ -791,6 +808,7 @@ class _Builder:
         if spec.network.latency_matrix is not None:
             path = self.path("network.latency_matrix", spec.network.latency_matrix)
             network = Network(read_latency_matrix(path), network.fibre)
+            self.note_unmeasured(network, sites, points)
         return Scenario(
             name=spec.name,
             description=spec.description.strip(),
