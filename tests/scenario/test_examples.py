@@ -70,3 +70,33 @@ def test_multi_site_fleet_spans_four_zones_with_renewables_inference_and_pai_job
     assert len(sc.demand_points) >= 2
     assert len(sc.jobs) > 100
     assert sc.network.matrix_ms  # measured latency
+
+
+@needs_shared_data()
+def test_the_stress_days_have_what_its_description_promises():
+    """Price spikes, hours of negative prices, tight deadlines with minimum parallelism and
+    checkpoints, a genset behind a small import limit, a battery that can export."""
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "scenarios" / "stress_days.yaml"
+    sc = load_scenario(path)
+    sites = {s.name: s for s in sc.sites}
+    price = {name: s.grid.price.values for name, s in sites.items() if s.grid is not None}
+    assert price["sydney"].max() >= 1400
+    assert price["dallas"].max() >= 2200
+    assert (price["sydney"] < 0).sum() / 12 >= 10  # hours
+    assert (price["frankfurt"] < 0).sum() / 12 >= 14
+    assert sites["sydney"].battery is not None
+    assert sites["sydney"].grid is not None
+    assert sites["sydney"].grid.export_limit_kw > 0
+    texas = sites["west-texas"]
+    assert texas.genset is not None
+    assert texas.grid is not None
+    assert texas.grid.import_limit_kw <= 15
+    assert len(sc.jobs) > 500
+    for job in sc.jobs:
+        first_run = sc.start + ((job.arrival - sc.start) / sc.step).__ceil__() * sc.step
+        shortest_h = job.work_accelerator_hours / job.max_accelerators
+        slack_h = (job.deadline - first_run).total_seconds() / 3600 - shortest_h
+        assert 1.0 - 1e-6 <= slack_h <= 3.0 + 1e-6
+        assert job.min_accelerators == min(2, job.max_accelerators)
+        assert job.checkpoint_overhead_h > 0
+    assert sc.services[0].latency_slo_ms <= 30

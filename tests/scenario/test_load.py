@@ -103,6 +103,37 @@ def test_trace_jobs_map_columns_units_offset_and_slack(tmp_path):
     assert any("capped" in n for n in sc.notes)
 
 
+def test_a_slack_range_spreads_deadlines_evenly_and_reproducibly(tmp_path):
+    """``slack_h: [1, 3]``: row r gets 1 + 2 x frac(r x 0.618...), the same for a row whatever
+    else is taken; a reversed range is refused naming the field."""
+    rows = "\n".join(f"{i * 60},3600,2" for i in range(12))
+    (tmp_path / "jobs.csv").write_text("t,dur,n\n" + rows + "\n")
+    extra = """
+    batch_trace: {{file: jobs.csv, columns: {{arrival: t, duration: dur, accelerators: n}},
+                  time_unit: s, slack_h: {slack}, every: {every}}}
+    """
+    golden = (5**0.5 - 1) / 2
+
+    def slack_by_row(every: int) -> dict[int, float]:
+        sc = load_scenario(_scenario(tmp_path, extra.format(slack="[1, 3]", every=every)))
+        out = {}
+        for job in sc.jobs:
+            row = int(job.name.rsplit("-", 1)[1])
+            first_run = sc.start + np.ceil((job.arrival - sc.start) / sc.step) * sc.step
+            out[row] = (job.deadline - first_run) / pd.Timedelta(hours=1) - 1.0  # 2 acc-h on 2
+        return out
+
+    every_row = slack_by_row(1)
+    assert len(every_row) == 12
+    for row, slack in every_row.items():
+        assert slack == pytest.approx(1 + 2 * ((row * golden) % 1.0), abs=1e-6)
+    assert min(every_row.values()) >= 1.0
+    assert max(every_row.values()) <= 3.0
+    assert slack_by_row(3) == {r: every_row[r] for r in range(0, 12, 3)}
+    with pytest.raises(ScenarioError, match=r"batch_trace\.slack_h"):
+        load_scenario(_scenario(tmp_path, extra.format(slack="[3, 1]", every=1)))
+
+
 def test_rates_follow_the_daily_cycle_with_the_requested_mean(tmp_path):
     extra = """
     demand_points: [{name: p, latitude: 40, longitude: -100}]

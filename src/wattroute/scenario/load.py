@@ -710,7 +710,8 @@ class _Builder:
             first_run = (
                 self.start + math.ceil(round((arrival - self.start) / self.step, 9)) * self.step
             )
-            deadline = first_run + pd.Timedelta(hours=work / max_acc + spec.slack_h)
+            slack_h = _trace_slack_h(spec.slack_h, int(frame.index[row]))
+            deadline = first_run + pd.Timedelta(hours=work / max_acc + slack_h)
             if deadline > self.end:
                 late += 1
                 continue
@@ -825,6 +826,19 @@ class _Builder:
             penalties=Penalties(**spec.penalties.model_dump()),
             notes=tuple(self.notes),
         )
+
+
+GOLDEN_FRACTION = (math.sqrt(5.0) - 1.0) / 2.0
+
+
+def _trace_slack_h(slack_h: float | tuple[float, float], row: int) -> float:
+    """A trace job's slack, hours: the given value, or for a ``(low, high)`` range the point
+    of row ``row`` in a golden-ratio sequence over it (evenly spread, the same for a row
+    whatever else is taken)."""
+    if not isinstance(slack_h, tuple):
+        return slack_h
+    low, high = slack_h
+    return low + (high - low) * ((row * GOLDEN_FRACTION) % 1.0)
 
 
 def _built(field: str, make: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:

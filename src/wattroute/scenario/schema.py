@@ -355,7 +355,9 @@ class JobTraceSpec(Strict):
     A row becomes a job arriving at ``start + arrival_offset_h + arrival``, with work
     ``duration x accelerators`` accelerator-hours, parallelism from ``min_accelerators`` up to
     the trace's accelerators (capped at ``max_accelerators_cap``), and a deadline ``slack_h``
-    after the shortest possible run. Rows are taken in file order: every ``every``-th one,
+    after the shortest possible run — or, given ``[low, high]``, a slack spread evenly over that
+    range, job by job (a low-discrepancy sequence over the trace's row numbers, so the same row
+    always gets the same slack). Rows are taken in file order: every ``every``-th one,
     arriving within the period, at most ``limit`` of them.
     """
 
@@ -365,13 +367,20 @@ class JobTraceSpec(Strict):
     arrival_offset_h: float = 0.0
     every: PositiveInt = 1
     limit: PositiveInt | None = None
-    slack_h: NonNegativeFloat = 24.0
+    slack_h: NonNegativeFloat | tuple[NonNegativeFloat, NonNegativeFloat] = 24.0
     min_accelerators: PositiveInt = 1
     max_accelerators_cap: PositiveInt | None = None
     checkpoint_overhead_h: NonNegativeFloat = 0.0
     migration_overhead_h: NonNegativeFloat = 0.0
     allowed_sites: list[str] | None = None
     name_prefix: str = "job"
+
+    @field_validator("slack_h")
+    @classmethod
+    def _slack_range(cls, value: float | tuple[float, float]) -> float | tuple[float, float]:
+        if isinstance(value, tuple) and value[0] > value[1]:
+            raise ValueError("a slack range is [low, high] with low <= high")
+        return value
 
 
 # -- the scenario -----------------------------------------------------------------------------
