@@ -39,6 +39,7 @@ from wattroute.model.power import busy_accelerator_kw, standing_kw
 from wattroute.model.tolerances import ROUNDING
 from wattroute.policies.agnostic import nearest_feasible_routing
 from wattroute.policies.base import Decision, Observation
+from wattroute.policies.deadlines import DEADLINES
 
 
 def energy_costs(
@@ -288,6 +289,7 @@ class GreedyPolicy:
                 acc_of[j] = n
                 free[site] -= n
                 slots.take(site, n)
+            DEADLINES.keep_deadlines(obs, site_of, acc_of, tuple(routing))
         return Decision(
             job_site=site_of, job_accelerators=acc_of, routing=tuple(routing), hold_steps=1
         )

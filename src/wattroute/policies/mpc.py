@@ -57,6 +57,7 @@ from wattroute.optimise.problem import (
 )
 from wattroute.policies.agnostic import nearest_feasible_routing
 from wattroute.policies.base import Decision, Observation
+from wattroute.policies.deadlines import DEADLINES
 from wattroute.policies.greedy import GreedyPolicy
 
 SIGNALS = (
@@ -78,6 +79,7 @@ class _Stats:
     classes: int = 0
     shed_for_power: int = 0
     started_for_surplus: int = 0
+    kept_for_deadlines: int = 0
 
     def as_dict(self) -> dict[str, float]:
         solves = np.array(self.solve_s) if self.solve_s else np.zeros(1)
@@ -91,6 +93,7 @@ class _Stats:
             "replans_with_job_classes": self.classes,
             "jobs_shed_for_power": self.shed_for_power,
             "jobs_started_for_surplus": self.started_for_surplus,
+            "jobs_kept_for_deadlines": self.kept_for_deadlines,
         }
 
 
@@ -394,6 +397,9 @@ class MPCPolicy:
         self._run_urgent(obs, rows, planned_site, site_of, acc_of, room)
         self._fit_power(obs, site_of, acc_of, routing, battery)
         self._soak_surplus(obs, site_of, acc_of, routing)
+        self._stats.kept_for_deadlines += DEADLINES.keep_deadlines(
+            obs, site_of, acc_of, routing, battery
+        )
         return Decision(
             site_of, acc_of, routing, battery_kw=battery, genset_kw=genset, hold_steps=1
         )

@@ -1,0 +1,368 @@
+"""Deadlines first: the reserve every cost-seeking decision passes through before it is made.
+
+A deadline is a promise, not a price: a policy that defers or moves work to save money must
+never do so where the job could then no longer finish in time. :func:`keep_deadlines` takes a
+policy's proposed allocation and changes the least it must so that, after the next step,
+
+1. **every job can still finish alone**: its slack — hours to its deadline, minus the overhead
+   it would owe (a checkpoint restore after a stop, a restore and a migration after a move,
+   whatever is still owed now), minus its remaining work at full parallelism — stays at least
+   ``reserve_steps`` steps. A job the proposal would leave below that is kept where it runs
+   (or resumed where it last ran, without a migration, or started where there is room) at its
+   full parallelism instead: waiting, stopping and moving all cost time it does not have;
+2. **the jobs can still finish together** (earliest deadline first): for every deadline, the
+   work due by it (with the overheads it owes, in accelerator-hours) fits in the accelerators
+   the fleet has for batch work until then. Where it does not, waiting jobs due by that
+   deadline start now, earliest deadline first, until it does;
+3. **a job starts or moves only where the work there can still finish together**: a job that
+   runs is all but tied to its site (moving costs a restore and a migration), so a start the
+   site's accelerators (beyond what inference holds) could not carry, earliest deadline
+   first, with the work already there, goes to another site where they can, or waits;
+4. **no running job gives up accelerators to a job due later at its site.**
+
+Jobs are placed within the accelerators a site can both hold and power now
+(:meth:`~wattroute.policies.base.Observation.room`); where a job that must run finds no room,
+work with the most slack at that site is stopped for it. The reserve counts the overheads the
+simulator charges (:mod:`wattroute.sim.jobs`), minimum parallelism and the power available,
+so a decision it passes keeps every deadline a schedule still can.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from wattroute.model.tolerances import ROUNDING
+from wattroute.policies.base import ActiveJobs, Observation
+
+
+@dataclass(frozen=True)
+class Reserve:
+    """How much slack a decision must leave every job, and what it did.
+
+    Parameters
+    ----------
+    reserve_steps
+        Steps of slack every job keeps beyond the next step, so that one more step of
+        waiting (a repair, a decision held a step) never makes it late.
+    run_share
+        Slack every job keeps in proportion to its remaining run at full parallelism: over
+        a long run, inference peaks and other urgent work at its site can take some of its
+        accelerators for a while, and only slack pays for that.
+    """
+
+    reserve_steps: float = 1.0
+    run_share: float = 0.1
+
+    def keep_deadlines(
+        self,
+        obs: Observation,
+        site_of: np.ndarray,
+        acc_of: np.ndarray,
+        routing: tuple[np.ndarray, ...],
+        battery_setpoint: np.ndarray | None = None,
+    ) -> int:
+        """Change ``site_of`` and ``acc_of`` (in place) where they break the reserve; the
+        number of jobs changed."""
+        jobs = obs.jobs
+        if len(jobs) == 0:
+            return 0
+        run_h = jobs.remaining_accelerator_hours / np.maximum(jobs.max_accelerators, 1)
+        reserve_h = self.reserve_steps * obs.step_h + self.run_share * run_h
+        changed = _keep_earlier_deadlines(obs, site_of, acc_of)
+        changed += _place_where_deadlines_fit(
+            obs, site_of, acc_of, routing, battery_setpoint, reserve_h
+        )
+        slack = slack_after_step(jobs, site_of, acc_of, obs.step_h)
+        must = slack < reserve_h - ROUNDING
+        must |= _pressed_together(obs, site_of, acc_of, routing, reserve_h)
+        for j in np.argsort(slack, kind="stable"):
+            if must[j] and _run_fully(
+                obs, int(j), site_of, acc_of, routing, battery_setpoint, slack, reserve_h
+            ):
+                changed += 1
+        return changed
+
+
+DEADLINES = Reserve()
+"""The reserve ``greedy`` and ``mpc`` pass every decision through."""
+
+
+def slack_after_step(
+    jobs: ActiveJobs, site_of: np.ndarray, acc_of: np.ndarray, step_h: float
+) -> np.ndarray:
+    """Each job's slack one step from now if it runs at ``site_of`` on ``acc_of`` this step,
+    hours: the time then left to its deadline, minus the overhead it will then owe, minus its
+    remaining work at full parallelism. A job that keeps running where it runs owes what it
+    owes now; one that starts owes a restore if it ran before, a migration if it ran
+    elsewhere; one that stops or waits after running owes a restore and, in case it must
+    resume elsewhere, a migration."""
+    cur, last = jobs.site, jobs.last_site
+    owed = jobs.pending_overhead_h  # includes the restore a stopped job owes
+    restore, migrate = jobs.checkpoint_overhead_h, jobs.migration_overhead_h
+    running = (site_of >= 0) & (acc_of > 0)
+    stays = running & (site_of == cur)
+    moves = running & (cur >= 0) & (site_of != cur)
+    resumes = running & (cur < 0)
+    overhead = np.where(
+        moves,
+        owed + restore + migrate,
+        np.where(resumes & (last >= 0) & (site_of != last), owed + migrate, owed),
+    )
+    # A job left waiting that has run owes a restore when it resumes, and a migration too if
+    # its site is full by then: the reserve counts both, so no stop leaves a job depending on
+    # room coming free where it ran.
+    ran = (cur >= 0) | (last >= 0)
+    waiting = owed + np.where(cur >= 0, restore, 0.0) + np.where(ran, migrate, 0.0)
+    overhead = np.where(stays | moves | resumes, overhead, waiting)
+    working_h = np.where(running, np.maximum(step_h - overhead, 0.0), 0.0)
+    remaining = jobs.remaining_accelerator_hours - acc_of * working_h
+    still_owed = np.where(running, np.maximum(overhead - step_h, 0.0), overhead)
+    full = np.maximum(jobs.max_accelerators, 1)
+    return jobs.deadline_h - step_h - still_owed - np.maximum(remaining, 0.0) / full
+
+
+def _keep_earlier_deadlines(obs: Observation, site_of: np.ndarray, acc_of: np.ndarray) -> int:
+    """No running job gives up accelerators at its site to a job due later there: where the
+    proposal stops or shrinks one while it starts, resumes or widens another with a later
+    deadline at the same site, the later one gives them back (earliest deadline first, as at
+    a site jobs cannot leave cheaply). Without this a stateless policy can swap two tight jobs
+    step after step, each swap costing a checkpoint restore. The number of jobs changed."""
+    jobs = obs.jobs
+    cur, had = jobs.site, jobs.accelerators.astype(np.int64)
+    now = np.where(site_of >= 0, acc_of, 0)
+    changed = 0
+    for s in np.unique(cur[cur >= 0]):
+        kept = np.where(site_of == s, now, 0)
+        base = np.where(cur == s, had, 0)
+        losers = np.flatnonzero((cur == s) & (kept < had))
+        gainers = np.flatnonzero(kept > base)
+        for x in losers[np.argsort(jobs.deadline_h[losers], kind="stable")]:
+            need = int(had[x] - kept[x])
+            later = gainers[jobs.deadline_h[gainers] > jobs.deadline_h[x]]
+            for y in later[np.argsort(-jobs.deadline_h[later], kind="stable")]:
+                if need <= 0:
+                    break
+                give = int(min(need, kept[y] - base[y]))
+                if give <= 0:
+                    continue
+                kept[y] -= give
+                need -= give
+                if 0 < kept[y] < jobs.min_accelerators[y]:
+                    need -= int(kept[y] - base[y]) if kept[y] > base[y] else 0
+                    kept[y] = base[y]
+                site_of[y], acc_of[y] = (s, kept[y]) if kept[y] > 0 else (-1, 0)
+                changed += 1
+            restored = int(had[x] - max(need, 0))
+            if restored > kept[x]:
+                site_of[x], acc_of[x] = s, restored
+                kept[x] = restored
+                changed += 1
+    return changed
+
+
+def _place_where_deadlines_fit(
+    obs: Observation,
+    site_of: np.ndarray,
+    acc_of: np.ndarray,
+    routing: tuple[np.ndarray, ...],
+    battery_setpoint: np.ndarray | None,
+    reserve_h: np.ndarray,
+) -> int:
+    """Rule 3: each job the proposal starts or moves, earliest deadline first, goes where it
+    is placed only if that site can still carry its work and the work already there, earliest
+    deadline first; else to the site with most room that can, else it waits. The number of
+    jobs placed differently."""
+    jobs = obs.jobs
+    placed = np.flatnonzero((site_of >= 0) & (acc_of > 0) & (site_of != jobs.site))
+    if placed.size == 0:
+        return 0
+    capacity = obs.fleet.accelerators - obs.inference_accelerators(routing)
+    changed = 0
+    for j in placed[np.argsort(jobs.deadline_h[placed], kind="stable")]:
+        proposed, want = int(site_of[j]), int(acc_of[j])
+        site_of[j], acc_of[j] = -1, 0
+        room = obs.room(site_of, acc_of, routing, battery_setpoint)
+        least = int(jobs.min_accelerators[j])
+        candidates = [proposed, *np.argsort(-room, kind="stable").tolist()]
+        for site in dict.fromkeys(candidates):
+            if not jobs.allowed[j, site] or room[site] < least:
+                continue
+            site_of[j], acc_of[j] = site, int(min(want, room[site]))
+            if _site_carries(obs, site, site_of, capacity[site], reserve_h):
+                break
+            site_of[j], acc_of[j] = -1, 0
+        changed += int(site_of[j] != proposed)
+    return changed
+
+
+def _site_carries(
+    obs: Observation, site: int, site_of: np.ndarray, capacity: float, reserve_h: np.ndarray
+) -> bool:
+    """Whether the jobs placed at ``site`` can all finish ``reserve_h`` before their
+    deadlines on its ``capacity`` accelerators, each at most at full parallelism
+    (:func:`fits`)."""
+    jobs = obs.jobs
+    here = site_of == site
+    owed = jobs.pending_overhead_h[here]
+    full = jobs.max_accelerators[here].astype(np.float64)
+    work = jobs.remaining_accelerator_hours[here] + owed * full
+    return fits(work, full, jobs.deadline_h[here] - reserve_h[here], capacity)
+
+
+def fits(
+    work_accelerator_hours: np.ndarray,
+    max_accelerators: np.ndarray,
+    deadline_h: np.ndarray,
+    capacity: float,
+) -> bool:
+    """Whether jobs of ``work_accelerator_hours``, each on at most ``max_accelerators``, can
+    all finish within ``deadline_h`` hours from now on ``capacity`` accelerators.
+
+    By any time ``t`` a job must have done at least ``work - max x (deadline - t)`` (what it
+    could not do after ``t`` at full parallelism); the jobs fit if, at every ``t``, that
+    mandatory work fits in ``capacity x t`` (jobs already too late even alone are left out).
+    Both sides are piecewise linear in ``t``, so checking at every job's latest start and
+    deadline suffices.
+    """
+    full = np.maximum(max_accelerators, ROUNDING)
+    latest_start = deadline_h - work_accelerator_hours / full
+    # A job that cannot finish in time even alone at full parallelism is late whatever else
+    # runs: it does not stop others from being placed beside it.
+    possible = latest_start >= -ROUNDING
+    work_accelerator_hours, full = work_accelerator_hours[possible], full[possible]
+    deadline_h, latest_start = deadline_h[possible], latest_start[possible]
+    if work_accelerator_hours.size == 0:
+        return True
+    times = np.unique(np.concatenate([latest_start, deadline_h]))
+    times = times[times > 0]
+    lag = deadline_h[np.newaxis, :] - times[:, np.newaxis]
+    mandatory = np.clip(work_accelerator_hours - full * lag, 0.0, work_accelerator_hours)
+    return bool((mandatory.sum(axis=1) <= max(capacity, 0.0) * times + ROUNDING).all())
+
+
+def _pressed_together(
+    obs: Observation,
+    site_of: np.ndarray,
+    acc_of: np.ndarray,
+    routing: tuple[np.ndarray, ...],
+    reserve_h: np.ndarray,
+) -> np.ndarray:
+    """Waiting jobs that must start now so that the work left after this step — overheads
+    owed included, each job at most at full parallelism — still fits (:func:`fits`) in the
+    accelerators the fleet has for batch work (all but what inference holds now), with
+    ``reserve_h`` to spare: earliest deadline first, as few as make it fit."""
+    jobs = obs.jobs
+    step_h = obs.step_h
+    capacity = max(
+        float(obs.fleet.accelerators.sum()) - float(obs.inference_accelerators(routing).sum()),
+        0.0,
+    )
+    running = (site_of >= 0) & (acc_of > 0)
+    owed = jobs.pending_overhead_h
+    full = jobs.max_accelerators.astype(np.float64)
+    done_now = acc_of * np.where(running, np.maximum(step_h - owed, 0.0), 0.0)
+    work = np.maximum(jobs.remaining_accelerator_hours - done_now, 0.0)
+    later = jobs.deadline_h - step_h - reserve_h
+    waiting_work = work + owed * full  # a waiting job pays its overhead later
+    pressed = np.zeros(len(jobs), dtype=bool)
+
+    def left() -> np.ndarray:
+        return np.where(running | pressed, work, waiting_work)
+
+    if fits(left(), full, later, capacity):
+        return pressed
+    waiting = np.flatnonzero(~running)
+    for j in waiting[np.argsort(jobs.deadline_h[waiting], kind="stable")]:
+        pressed[j] = True  # it starts now: this step's work at full parallelism is done
+        work[j] = max(work[j] - full[j] * max(step_h - owed[j], 0.0), 0.0)
+        if fits(left(), full, later, capacity):
+            break
+    return pressed
+
+
+def _run_fully(
+    obs: Observation,
+    j: int,
+    site_of: np.ndarray,
+    acc_of: np.ndarray,
+    routing: tuple[np.ndarray, ...],
+    battery_setpoint: np.ndarray | None,
+    slack: np.ndarray,
+    reserve_h: np.ndarray,
+) -> bool:
+    """Run job ``j`` at full parallelism where it costs the least time: where it runs now (or
+    last ran, sparing a migration), else at the site with most room that can still carry its
+    work beside the work there, else wherever it can run at all; stop work that can afford it
+    at that site if it must. Whether the allocation changed."""
+    jobs = obs.jobs
+    before = (int(site_of[j]), int(acc_of[j]))
+    here = int(jobs.site[j]) if jobs.site[j] >= 0 else int(jobs.last_site[j])
+    site_of[j], acc_of[j] = -1, 0
+    room = obs.room(site_of, acc_of, routing, battery_setpoint)
+    capacity = obs.fleet.accelerators - obs.inference_accelerators(routing)
+    by_room = np.argsort(-room, kind="stable").tolist()
+    order = list(dict.fromkeys([here, *by_room] if here >= 0 else by_room))
+    want, least = int(jobs.max_accelerators[j]), int(jobs.min_accelerators[j])
+    running = jobs.site[j] >= 0
+    move_h = obs.step_h + jobs.checkpoint_overhead_h[j] + jobs.migration_overhead_h[j]
+    if running and jobs.slack_h[j] - move_h < reserve_h[j]:
+        # Moving would cost it more time than it has: it stays, and work due later at its
+        # site (earliest deadline first) gives way, what can afford a stop first.
+        free = int(room[here])
+        victims = _stoppable(obs, j, here, want - free, site_of, acc_of, slack, reserve_h)
+        free += int(acc_of[victims].sum())
+        site_of[victims], acc_of[victims] = -1, 0
+        if free < want:
+            later = np.flatnonzero(
+                (site_of == here) & (jobs.deadline_h > jobs.deadline_h[j]) & (acc_of > 0)
+            )
+            for k in later[np.argsort(-jobs.deadline_h[later], kind="stable")]:
+                if free >= want:
+                    break
+                free += int(acc_of[k])
+                site_of[k], acc_of[k] = -1, 0
+        site_of[j], acc_of[j] = here, max(min(want, free), least)
+        return (here, int(acc_of[j])) != before
+    for carried_only in (True, False):
+        for site in order:
+            if not jobs.allowed[j, site]:
+                continue
+            free = int(room[site])
+            victims = _stoppable(obs, j, site, want - free, site_of, acc_of, slack, reserve_h)
+            if free + int(acc_of[victims].sum()) < least:
+                continue
+            if carried_only and site != here:
+                trial = site_of.copy()
+                trial[victims], trial[j] = -1, site
+                if not _site_carries(obs, site, trial, float(capacity[site]), reserve_h):
+                    continue
+            site_of[victims], acc_of[victims] = -1, 0
+            site_of[j], acc_of[j] = site, min(want, free + int(acc_of[victims].sum()))
+            return (site, int(acc_of[j])) != before
+    site_of[j], acc_of[j] = before
+    return False
+
+
+def _stoppable(
+    obs: Observation,
+    j: int,
+    site: int,
+    needed: int,
+    site_of: np.ndarray,
+    acc_of: np.ndarray,
+    slack: np.ndarray,
+    reserve_h: np.ndarray,
+) -> np.ndarray:
+    """Work at ``site`` that can afford a stop for job ``j`` (its slack after one — a step
+    more, a restore and a migration — keeps its reserve, and it has more slack than ``j``),
+    most slack first, until ``needed`` accelerators would be free; their indices."""
+    if needed <= 0:
+        return np.zeros(0, dtype=np.int64)
+    jobs = obs.jobs
+    after_stop = slack - obs.step_h - jobs.checkpoint_overhead_h - jobs.migration_overhead_h
+    others = np.flatnonzero((site_of == site) & (after_stop >= reserve_h) & (slack > slack[j]))
+    others = others[np.argsort(-slack[others], kind="stable")]
+    enough = np.searchsorted(np.cumsum(acc_of[others]), needed) + 1
+    return others[:enough]

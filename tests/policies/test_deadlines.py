@@ -1,0 +1,108 @@
+"""The deadline reserve: slack after a step by hand, the fit test, and what it does to a
+decision that would break a deadline. (How often greedy and mpc miss deadlines agnostic keeps,
+on random job sets and the stress scenario, is measured by benchmarks/deadlines.py.)"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.builders import job, scenario, site
+from wattroute.policies.base import ActiveJobs, Decision, Observation
+from wattroute.policies.deadlines import DEADLINES, fits, slack_after_step
+from wattroute.sim import simulate, summarize
+
+
+def _jobs(**columns: np.ndarray) -> ActiveJobs:
+    n = 4
+    base = {
+        "remaining_accelerator_hours": np.full(n, 8.0),
+        "deadline_h": np.full(n, 6.0),
+        "min_accelerators": np.full(n, 2),
+        "max_accelerators": np.full(n, 4),
+        "site": np.array([0, 0, -1, -1]),
+        "accelerators": np.array([4, 4, 0, 0]),
+        "last_site": np.array([0, 0, 1, -1]),
+        "allowed": np.ones((n, 2), dtype=bool),
+        "pending_overhead_h": np.array([0.0, 0.0, 0.25, 0.0]),  # job 2 owes its restore
+        "checkpoint_overhead_h": np.full(n, 0.25),
+        "migration_overhead_h": np.full(n, 0.5),
+    }
+    base.update(columns)
+    return ActiveJobs.from_arrays(np.arange(n), **base)
+
+
+def test_slack_after_a_step_counts_what_each_choice_costs() -> None:
+    jobs = _jobs()
+    # job 0 keeps running at 0 on 4; job 1 moves to 1; job 2 resumes at 1 (where it ran);
+    # job 3 waits. One step of 0.5 h.
+    site_of = np.array([0, 1, 1, -1])
+    acc_of = np.array([4, 4, 4, 0])
+    slack = slack_after_step(jobs, site_of, acc_of, 0.5)
+    # 0: 6 - 0.5 left, 8 - 4 x 0.5 = 6 to do at 4 -> 1.5 h: slack 5.5 - 1.5 = 4.0
+    # 1: a move owes 0.25 + 0.5: the step is all overhead (0.25 still owed), 8 to do -> 2 h:
+    #    5.5 - 0.25 - 2 = 3.25
+    # 2: resumes where it ran: owes its 0.25 restore, works 0.25 h -> 7 to do (1.75 h):
+    #    5.5 - 1.75 = 3.75
+    # 3: waits, never ran: 5.5 - 2 = 3.5
+    np.testing.assert_allclose(slack, [4.0, 3.25, 3.75, 3.5])
+    # Stopping job 0 instead: it will owe a restore and, should its site be full, a migration.
+    stopped = slack_after_step(jobs, np.array([-1, 0, 1, -1]), np.array([0, 4, 4, 0]), 0.5)
+    assert stopped[0] == pytest.approx(5.5 - 0.25 - 0.5 - 2.0)
+
+
+def test_fits_is_earliest_deadline_first_with_parallelism_caps() -> None:
+    # Two jobs of 8 accelerator-hours on at most 4 each, due in 2 h: 8 accelerators carry them.
+    work, full = np.array([8.0, 8.0]), np.array([4.0, 4.0])
+    assert fits(work, full, np.array([2.0, 2.0]), 8.0)
+    assert not fits(work, full, np.array([2.0, 2.0]), 7.0)
+    # Total work fits the capacity over 4 h (16 <= 4 x 4), but a job capped at 2 due in 4 h
+    # beside one that must use all 4 accelerators for the first 2 h: it gets none then, and
+    # cannot do its 8 in the 2 h left at 2.
+    assert not fits(np.array([8.0, 8.0]), np.array([4.0, 2.0]), np.array([2.0, 4.0]), 4.0)
+    assert fits(np.array([8.0, 4.0]), np.array([4.0, 2.0]), np.array([2.0, 4.0]), 4.0)
+    # A job too late even alone does not stop others from fitting.
+    assert fits(np.array([100.0, 4.0]), np.array([4.0, 4.0]), np.array([1.0, 2.0]), 4.0)
+
+
+def test_a_job_without_slack_to_wait_runs_now_at_full_parallelism() -> None:
+    """A proposal that defers a job whose slack cannot pay for waiting is overruled: the job
+    starts now on all its accelerators; one with slack to spare is left to wait."""
+    n = 48
+    sc = scenario(
+        [site("a", n=n, accelerators=8, idle_kw=0.1, price=np.full(n, 3000.0))],
+        n=n,
+        jobs=[
+            job("tight", 0.0, 8.0, 4, 2.0 + 1 / 12 + 0.1, checkpoint_h=0.17, migration_h=0.5),
+            job("loose", 0.0, 4.0, 4, 3.9, checkpoint_h=0.17, migration_h=0.5),
+        ],
+    )
+
+    class Never:
+        """Defers everything: the most a price-chasing policy could ask."""
+
+        name = "never"
+
+        def reset(self) -> None:
+            pass
+
+        def stats(self) -> dict[str, float]:
+            return {}
+
+        def decide(self, obs: Observation) -> Decision:
+            site_of = np.full(len(obs.jobs), -1)
+            acc_of = np.zeros(len(obs.jobs), dtype=np.int64)
+            DEADLINES.keep_deadlines(obs, site_of, acc_of, ())
+            return Decision(site_of, acc_of, (), hold_steps=1)
+
+    record = simulate(sc, Never())
+    history = record.jobs.allocation_history()
+    # the tight job (8 accelerator-hours on 4 by 2.18 h) starts at once on all 4
+    assert history["step"][history["job"] == 0].min() == 0
+    assert history["accelerators"][history["job"] == 0][0] == 4
+    # the loose one (4 on 4 by 3.9 h) waits, but not past what its slack allows
+    loose_start = history["step"][(history["job"] == 1) & (history["accelerators"] > 0)].min()
+    assert loose_start > 0
+    summary = summarize(record)
+    assert summary["batch"]["deadline_misses"] == 0
+    assert summary["batch"]["completed"] == 2
