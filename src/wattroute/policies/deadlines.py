@@ -39,7 +39,7 @@ from wattroute.policies.base import ActiveJobs, Observation
 
 @dataclass(frozen=True)
 class Reserve:
-    """How much slack a decision must leave every job, and what it did.
+    """How much slack every decision must leave each job.
 
     Parameters
     ----------
