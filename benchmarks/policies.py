@@ -2,11 +2,12 @@
 
 (a) temporal shifting at one site (``examples/temporal_shifting.yaml``), (b) a multi-site fleet
 with latency-bound inference (``examples/multi_site_fleet.yaml``), (c) a stranded-power site
-(``benchmarks/scenarios/stranded_power.yaml``): ``agnostic``, ``greedy``, ``mpc`` (with the
+(``benchmarks/scenarios/stranded_power.yaml``), (d) stress days (``stress_days.yaml``: tight
+deadlines, price spikes and negative prices): ``agnostic``, ``greedy``, ``mpc`` (with the
 default forecaster), ``mpc`` with perfect forecasts, and the oracle — and where ``mpc`` misses
 the target, ``mpc`` with perfect forecasts on the scenario with free checkpoints and migrations
 and the oracle's relaxation over receding horizons (:mod:`wattroute.optimise.receding`), to
-split the gap into its causes; then (d) ``mpc`` on (b) with forecasts of known error.
+split the gap into its causes; then ``mpc`` on (b) with forecasts of known error.
 Writes the tables into docs/benchmarks.md and the full bench output (summaries, time series,
 an HTML report) under ``out/bench-policies``.
 
@@ -42,6 +43,7 @@ SCENARIOS = {
     "a": ROOT / "examples" / "temporal_shifting.yaml",
     "b": ROOT / "examples" / "multi_site_fleet.yaml",
     "c": ROOT / "benchmarks" / "scenarios" / "stranded_power.yaml",
+    "d": ROOT / "benchmarks" / "scenarios" / "stress_days.yaml",
 }
 ERRORS = (0.0, 0.05, 0.1, 0.2, 0.4)
 
@@ -210,7 +212,10 @@ def main() -> int:
             "(energy cost + 100 USD/t x emissions + penalties). The oracle is the "
             "perfect-foresight LP relaxation, hourly, solved once (a lower bound). Scenarios: (a) "
             "`examples/temporal_shifting.yaml`, (b) `examples/multi_site_fleet.yaml`, (c) "
-            "`benchmarks/scenarios/stranded_power.yaml`. Full results and an HTML report with "
+            "`benchmarks/scenarios/stranded_power.yaml`, (d) "
+            "`benchmarks/scenarios/stress_days.yaml`. The oracle plans exactly the work jobs "
+            "need (never more where power pays). CAISO, PJM and NYISO prices are the corrected "
+            "ones in true UTC (data README). Full results and an HTML report with "
             f"charts: `{shown_out}`.",
             "",
             markdown_table(rows),
