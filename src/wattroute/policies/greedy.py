@@ -21,6 +21,8 @@ Every step:
    now, and so does any job whose own slack is within its margin: ``urgency_steps`` steps
    plus a restore, plus ``urgency_share`` of its remaining run time. Urgent jobs that already
    run are placed first, so a new urgent job never stops another.
+5. **The deadline reserve** (:mod:`wattroute.policies.deadlines`) has the last word: no
+   decision leaves a job without the slack to finish in time.
 """
 
 from __future__ import annotations

@@ -13,7 +13,10 @@ step and corrects it against what actually happens:
   its SLO;
 * a site with renewable power to spare now starts work that is waiting, to soak it up;
 * a job that arrives between re-plans runs at once only if its deadline cannot wait for the
-  next plan (or where power would otherwise be curtailed).
+  next plan (or where power would otherwise be curtailed);
+* last, the deadline reserve (:mod:`wattroute.policies.deadlines`) overrules the plan wherever
+  following it would leave a job without the slack to finish in time: the LP's deadline
+  penalty prices a miss, but no saving buys one.
 
 Battery and genset follow merit order unless the plan charges from the grid (arbitrage),
 exports (selling surplus before storing it, or selling a price peak from the battery), or runs
