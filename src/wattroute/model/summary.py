@@ -228,7 +228,9 @@ def no_repairs() -> Repairs:
 
 def violation_fraction(requests: float, served_within_slo: float) -> float:
     """Share of requests not served within their SLO (0 when there were none)."""
-    return (requests - served_within_slo) / requests if requests > 0 else 0.0
+    if requests <= 0:
+        return 0.0
+    return max(requests - served_within_slo, 0.0) / requests  # float sums may cross
 
 
 def period_of(scenario: Scenario) -> Period:

@@ -73,7 +73,7 @@ def summarize(run: RunRecord) -> Summary:
     inf = run.inference
     requests = float(inf.requests.sum())
     within = float(inf.within_slo.sum())
-    violations = requests - within
+    violations = max(requests - within, 0.0)  # within may exceed by float rounding
     deadline_penalty = undone_at_deadline * penalties.deadline_miss_usd_per_accelerator_hour
     slo_penalty = violations * penalties.slo_violation_usd_per_request
     penalty = deadline_penalty + slo_penalty
