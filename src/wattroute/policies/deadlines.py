@@ -70,16 +70,19 @@ class Reserve:
             return 0
         run_h = jobs.remaining_accelerator_hours / np.maximum(jobs.max_accelerators, 1)
         reserve_h = self.reserve_steps * obs.step_h + self.run_share * run_h
+        # What the fit tests hold back: the reserve, or as much of it as a job's slack still
+        # allows (a job with less slack than its reserve must still count there).
+        held_h = np.clip(reserve_h, 0.0, np.maximum(jobs.slack_h, 0.0))
         changed = _keep_earlier_deadlines(obs, site_of, acc_of)
         changed += _place_where_deadlines_fit(
-            obs, site_of, acc_of, routing, battery_setpoint, reserve_h
+            obs, site_of, acc_of, routing, battery_setpoint, held_h
         )
         slack = slack_after_step(jobs, site_of, acc_of, obs.step_h)
         must = slack < reserve_h - ROUNDING
-        must |= _pressed_together(obs, site_of, acc_of, routing, reserve_h)
+        must |= _pressed_together(obs, site_of, acc_of, routing, held_h)
         for j in np.argsort(slack, kind="stable"):
             if must[j] and _run_fully(
-                obs, int(j), site_of, acc_of, routing, battery_setpoint, slack, reserve_h
+                obs, int(j), site_of, acc_of, routing, battery_setpoint, slack, reserve_h, held_h
             ):
                 changed += 1
         return changed
@@ -291,6 +294,7 @@ def _run_fully(
     battery_setpoint: np.ndarray | None,
     slack: np.ndarray,
     reserve_h: np.ndarray,
+    held_h: np.ndarray,
 ) -> bool:
     """Run job ``j`` at full parallelism where it costs the least time: where it runs now (or
     last ran, sparing a migration), else at the site with most room that can still carry its
@@ -336,7 +340,7 @@ def _run_fully(
             if carried_only and site != here:
                 trial = site_of.copy()
                 trial[victims], trial[j] = -1, site
-                if not _site_carries(obs, site, trial, float(capacity[site]), reserve_h):
+                if not _site_carries(obs, site, trial, float(capacity[site]), held_h):
                     continue
             site_of[victims], acc_of[victims] = -1, 0
             site_of[j], acc_of[j] = site, min(want, free + int(acc_of[victims].sum()))
