@@ -14,26 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypedDict
-
-if TYPE_CHECKING:
-    from wattroute.model.scenario import Scenario
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from wattroute.model.costs import objective_usd
 
-ENERGY_KEYS = (
-    "grid",
-    "solar",
-    "wind",
-    "genset",
-    "battery_charge",
-    "battery_discharge",
-    "curtailed",
-    "export",
-    "load",
-    "unserved",
-)
-"""The sources and sinks of ``energy_kwh``, in order."""
+if TYPE_CHECKING:
+    from wattroute.model.scenario import Scenario
 
 
 class Period(TypedDict):
@@ -73,6 +59,10 @@ class EnergyKwh(TypedDict):
     unserved: float
 
 
+ENERGY_KEYS = tuple(EnergyKwh.__annotations__)
+"""The sources and sinks of ``energy_kwh``, in order."""
+
+
 class Requests(TypedDict):
     """Inference requests: all, served within the SLO, served late, dropped."""
 
@@ -80,6 +70,10 @@ class Requests(TypedDict):
     served_within_slo: float
     served_late: float
     dropped: float
+
+
+REQUEST_KEYS = tuple(Requests.__annotations__)
+"""The counts of :class:`Requests`, in order."""
 
 
 class InferenceTotals(Requests):
@@ -195,35 +189,9 @@ class Summary(OptionalFields):
     notes: list[str]
 
 
-def no_energy() -> EnergyKwh:
-    """Every source and sink at 0 kWh."""
-    return EnergyKwh(
-        grid=0.0,
-        solar=0.0,
-        wind=0.0,
-        genset=0.0,
-        battery_charge=0.0,
-        battery_discharge=0.0,
-        curtailed=0.0,
-        export=0.0,
-        load=0.0,
-        unserved=0.0,
-    )
-
-
 def no_repairs() -> Repairs:
     """No repair of any kind."""
-    return Repairs(
-        decisions_repaired=0,
-        jobs_moved_to_allowed=0,
-        jobs_clamped=0,
-        jobs_stopped_for_capacity=0,
-        jobs_stopped_for_power=0,
-        sites_short_of_power=0,
-        sites_powered_down=0,
-        sites_inference_capped=0,
-        routing_rescaled=0,
-    )
+    return cast(Repairs, dict.fromkeys(Repairs.__annotations__, 0))
 
 
 def violation_fraction(requests: float, served_within_slo: float) -> float:
@@ -242,9 +210,6 @@ def period_of(scenario: Scenario) -> Period:
         steps=scenario.n_steps,
     )
 
-
-REQUEST_KEYS = ("requests", "served_within_slo", "served_late", "dropped")
-"""The counts of :class:`Requests`, in order."""
 
 _FLAT_ENERGY = {f"{key}_kwh": key for key in ENERGY_KEYS}
 _FLAT_REQUESTS = {"within_slo": "served_within_slo", "late": "served_late"}
