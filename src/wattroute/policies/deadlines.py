@@ -73,16 +73,27 @@ class Reserve:
         # What the fit tests hold back: the reserve, or as much of it as a job's slack still
         # allows (a job with less slack than its reserve must still count there).
         held_h = np.clip(reserve_h, 0.0, np.maximum(jobs.slack_h, 0.0))
+        # Accelerators each site has for batch work: all but what inference holds now.
+        capacity = obs.fleet.accelerators - obs.inference_accelerators(routing)
         changed = _keep_earlier_deadlines(obs, site_of, acc_of)
         changed += _place_where_deadlines_fit(
-            obs, site_of, acc_of, routing, battery_setpoint, held_h
+            obs, site_of, acc_of, routing, battery_setpoint, held_h, capacity
         )
         slack = slack_after_step(jobs, site_of, acc_of, obs.step_h)
         must = slack < reserve_h - ROUNDING
-        must |= _pressed_together(obs, site_of, acc_of, routing, held_h)
+        must |= _pressed_together(obs, site_of, acc_of, float(capacity.sum()), held_h)
         for j in np.argsort(slack, kind="stable"):
             if must[j] and _run_fully(
-                obs, int(j), site_of, acc_of, routing, battery_setpoint, slack, reserve_h, held_h
+                obs,
+                int(j),
+                site_of,
+                acc_of,
+                routing,
+                battery_setpoint,
+                slack,
+                reserve_h,
+                held_h,
+                capacity,
             ):
                 changed += 1
         return changed
@@ -172,6 +183,7 @@ def _place_where_deadlines_fit(
     routing: tuple[np.ndarray, ...],
     battery_setpoint: np.ndarray | None,
     reserve_h: np.ndarray,
+    capacity: np.ndarray,
 ) -> int:
     """Rule 3: each job the proposal starts or moves, earliest deadline first, goes where it
     is placed only if that site can still carry its work and the work already there, earliest
@@ -181,7 +193,6 @@ def _place_where_deadlines_fit(
     placed = np.flatnonzero((site_of >= 0) & (acc_of > 0) & (site_of != jobs.site))
     if placed.size == 0:
         return 0
-    capacity = obs.fleet.accelerators - obs.inference_accelerators(routing)
     changed = 0
     for j in placed[np.argsort(jobs.deadline_h[placed], kind="stable")]:
         proposed, want = int(site_of[j]), int(acc_of[j])
@@ -249,7 +260,7 @@ def _pressed_together(
     obs: Observation,
     site_of: np.ndarray,
     acc_of: np.ndarray,
-    routing: tuple[np.ndarray, ...],
+    capacity: float,
     reserve_h: np.ndarray,
 ) -> np.ndarray:
     """Waiting jobs that must start now so that the work left after this step — overheads
@@ -258,10 +269,6 @@ def _pressed_together(
     ``reserve_h`` to spare: earliest deadline first, as few as make it fit."""
     jobs = obs.jobs
     step_h = obs.step_h
-    capacity = max(
-        float(obs.fleet.accelerators.sum()) - float(obs.inference_accelerators(routing).sum()),
-        0.0,
-    )
     running = (site_of >= 0) & (acc_of > 0)
     owed = jobs.pending_overhead_h
     full = jobs.max_accelerators.astype(np.float64)
@@ -295,6 +302,7 @@ def _run_fully(
     slack: np.ndarray,
     reserve_h: np.ndarray,
     held_h: np.ndarray,
+    capacity: np.ndarray,
 ) -> bool:
     """Run job ``j`` at full parallelism where it costs the least time: where it runs now (or
     last ran, sparing a migration), else at the site with most room that can still carry its
@@ -305,7 +313,6 @@ def _run_fully(
     here = int(jobs.site[j]) if jobs.site[j] >= 0 else int(jobs.last_site[j])
     site_of[j], acc_of[j] = -1, 0
     room = obs.room(site_of, acc_of, routing, battery_setpoint)
-    capacity = obs.fleet.accelerators - obs.inference_accelerators(routing)
     by_room = np.argsort(-room, kind="stable").tolist()
     order = list(dict.fromkeys([here, *by_room] if here >= 0 else by_room))
     want, least = int(jobs.max_accelerators[j]), int(jobs.min_accelerators[j])
