@@ -14,7 +14,8 @@ PLAN_FLOW_TOLERANCE_KW = 1e-3
 """A planned power flow below this, kW, is solver noise: the plan does not use that source."""
 
 BALANCE_RELATIVE = 1e-6
-"""Relative slack of the energy-balance and limit checks (on the larger side of the balance)."""
+"""Relative slack of the energy-balance and limit checks: of the flows through a site, or of
+1 kW when they are smaller (:func:`wattroute.sim.dispatch.check_energy_balance`)."""
 
 BALANCE_ABSOLUTE_KW = 1e-6
 """Absolute slack of the energy-balance and limit checks, kW."""

@@ -34,6 +34,7 @@ import numpy as np
 from wattroute.errors import EnergyBalanceError
 from wattroute.model.arrays import FleetSignals, FleetStatic
 from wattroute.model.costs import import_cost_usd_per_kwh
+from wattroute.model.tolerances import BALANCE_RELATIVE
 
 
 @dataclass(frozen=True)
@@ -363,7 +364,7 @@ def check_energy_balance(
     sites: FleetStatic,
     step_h: float,
     where: str = "",
-    tolerance_kw: float = 1e-6,
+    tolerance_kw: float = BALANCE_RELATIVE,
 ) -> None:
     """Raise :class:`EnergyBalanceError` unless energy in equals energy out everywhere.
 
