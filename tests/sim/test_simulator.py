@@ -334,3 +334,18 @@ def test_policies_read_day_ahead_prices_once_published_and_no_further():
     assert (seen[morning][288 - morning - 1 :] == price[morning]).all()
     # 12:00 UTC: day 2 is published too
     np.testing.assert_array_equal(seen[144], price[145 : 145 + 300])
+
+
+def test_overhead_still_owed_at_a_deadline_is_reported():
+    # Run 1 h, pause 30 min, resume 30 min before the 2-hour deadline with a 1 h restore:
+    # 30 min of the restore falls after the deadline.
+    def plan(step):
+        return 0 if step < 12 or step >= 18 else -1
+
+    base = scenario([site("a")], n=60, jobs=[job("j", 0, 1.5, 1, 2.0, checkpoint_h=1.0)])
+    s = _run(base, Scripted(plan))
+    assert s["batch"]["deadline_misses"] == 1
+    assert s["batch"]["overhead_owed_at_deadline_h"] == pytest.approx(0.5)
+    # A job that finishes in time owes nothing at its deadline.
+    s = _run(base, Scripted(lambda step: 0))
+    assert s["batch"]["overhead_owed_at_deadline_h"] == 0.0

@@ -87,7 +87,8 @@ class BatchTotals(TypedDict):
     """Batch jobs: how many, completed, deadline misses (finished late or undone at a deadline
     inside the period), work done and undone at deadlines (accelerator-hours), mean delay of
     completed jobs past the earliest they could finish (h), moves between sites, stops
-    (checkpoints), and hours of checkpoint and migration overhead paid."""
+    (checkpoints), hours of checkpoint and migration overhead paid, and hours of it still owed
+    at deadlines (by jobs that were restoring when their deadline fell)."""
 
     jobs: int
     completed: int
@@ -98,6 +99,7 @@ class BatchTotals(TypedDict):
     moves: int
     stops: int
     overhead_hours: float
+    overhead_owed_at_deadline_h: float
 
 
 class DecisionTimes(TypedDict):

@@ -115,7 +115,8 @@ class _Rows:
 
 @dataclass(frozen=True, eq=False)
 class LinearProgram:
-    """``min c x`` subject to ``row_lower <= A x <= row_upper``, ``col_lower <= x <= col_upper``."""
+    """``min c x`` subject to ``row_lower <= A x <= row_upper``, ``col_lower <= x <= col_upper``
+    (and, where ``integrality`` marks a column, ``x`` integer there: a mixed-integer program)."""
 
     cost: np.ndarray
     col_lower: np.ndarray
@@ -126,6 +127,8 @@ class LinearProgram:
     offset: float
     layout: Layout
     row_families: dict[str, tuple[int, int]]
+    integrality: np.ndarray | None = None
+    """Per column, true where the column must take whole values; ``None``: none must."""
 
 
 def build(problem: PlanningProblem) -> LinearProgram:

@@ -94,6 +94,9 @@ def oracle_problem(scenario: Scenario, period_h: float = 1.0) -> PlanningProblem
         allowed=spec.allowed,
         current_site=np.full(spec.n_jobs, -1),
         switch_cost_usd_per_accelerator_hour=np.zeros(spec.n_jobs),
+        min_accelerators=spec.min_accelerators.astype(float),
+        checkpoint_overhead_h=spec.checkpoint_overhead_h.astype(float),
+        migration_overhead_h=spec.migration_overhead_h.astype(float),
     )
     services = tuple(
         ServiceBlock(
@@ -241,6 +244,7 @@ def _batch(scenario: Scenario, plan: Plan) -> BatchTotals:
         moves=0,
         stops=0,
         overhead_hours=0.0,
+        overhead_owed_at_deadline_h=0.0,
     )
 
 

@@ -53,6 +53,10 @@ class JobBlock:
         Work that may be left for after the horizon (a deadline beyond it leaves time), at
         ``deferral_cost_usd_per_accelerator_hour`` each (the expected cost of doing it later).
         Zero for the oracle, whose horizon is the whole scenario.
+    min_accelerators, checkpoint_overhead_h, migration_overhead_h
+        The row's least parallelism when it runs, the hours a restore takes after a pause or
+        move, and the hours a move adds, ``(J,)``. The linear program ignores them; the
+        integer-aware bound (:mod:`wattroute.optimise.integer_bound`) charges them.
     """
 
     work_accelerator_hours: np.ndarray
@@ -65,6 +69,9 @@ class JobBlock:
     deferral_cost_usd_per_accelerator_hour: np.ndarray | None = None
     restart_cost_usd_per_accelerator: np.ndarray | None = None
     accelerators_now: np.ndarray | None = None
+    min_accelerators: np.ndarray | None = None
+    checkpoint_overhead_h: np.ndarray | None = None
+    migration_overhead_h: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.work_accelerator_hours.shape[0])

@@ -51,6 +51,10 @@ class LpSolution:
     """The outcome of a solve.
 
     ``ok`` is true when HiGHS proved optimality; ``x`` is then the optimal column vector.
+    For a mixed-integer program ``dual_bound`` is the best lower bound HiGHS proved on the
+    optimum — valid even when the time limit stopped it before optimality, when ``objective``
+    is that of the best solution found (``nan`` if none) — and ``gap`` the relative gap
+    between the two; for a linear program both are the optimum and zero.
     """
 
     ok: bool
@@ -59,10 +63,20 @@ class LpSolution:
     x: np.ndarray
     seconds: float
     iterations: int
+    dual_bound: float = float("nan")
+    gap: float = float("nan")
+    nodes: int = 0
 
 
-def solve(lp: LinearProgram, time_limit_s: float = 30.0, threads: int = 1) -> LpSolution:
-    """Solve ``lp`` with HiGHS's default LP algorithm, at most ``time_limit_s`` seconds."""
+def solve(
+    lp: LinearProgram,
+    time_limit_s: float = 30.0,
+    threads: int = 1,
+    mip_rel_gap: float = 1e-4,
+) -> LpSolution:
+    """Solve ``lp`` with HiGHS, at most ``time_limit_s`` seconds: its default LP algorithm, or
+    branch and bound (to a relative gap of ``mip_rel_gap``) where ``lp.integrality`` marks
+    integer columns."""
     highspy = _highspy()
     started = time.perf_counter()
     h = highspy.Highs()
@@ -87,17 +101,34 @@ def solve(lp: LinearProgram, time_limit_s: float = 30.0, threads: int = 1) -> Lp
     matrix.start_ = lp.matrix.indptr.astype(np.int32)
     matrix.index_ = lp.matrix.indices.astype(np.int32)
     matrix.value_ = lp.matrix.data
+    integer = lp.integrality is not None and bool(lp.integrality.any())
+    if integer:
+        assert lp.integrality is not None
+        model.integrality_ = [
+            highspy.HighsVarType.kInteger if flag else highspy.HighsVarType.kContinuous
+            for flag in lp.integrality
+        ]
+        h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
     h.passModel(model)
     h.run()
     status = h.getModelStatus()
     ok = status == highspy.HighsModelStatus.kOptimal
-    x = np.asarray(h.getSolution().col_value) if ok else np.zeros(n_cols)
     info = h.getInfo()
+    found = ok or (integer and int(info.primal_solution_status) == 2)  # a feasible incumbent
+    x = np.asarray(h.getSolution().col_value) if found else np.zeros(n_cols)
+    objective = float(info.objective_function_value) if found else float("nan")
+    if integer:
+        dual_bound, gap = float(info.mip_dual_bound), float(info.mip_gap)
+    else:
+        dual_bound, gap = (objective, 0.0) if ok else (float("nan"), float("nan"))
     return LpSolution(
         ok=bool(ok),
         status=h.modelStatusToString(status),
-        objective=float(info.objective_function_value) if ok else float("nan"),
+        objective=objective,
         x=x,
         seconds=time.perf_counter() - started,
         iterations=int(info.simplex_iteration_count + info.ipm_iteration_count),
+        dual_bound=dual_bound,
+        gap=gap,
+        nodes=int(info.mip_node_count) if integer else 0,
     )

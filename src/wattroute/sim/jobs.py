@@ -37,6 +37,7 @@ class JobTable:
         self.stops = np.zeros(n, dtype=np.int64)
         self.completed_h = np.full(n, np.nan)
         self.remaining_at_deadline = np.full(n, np.nan)
+        self.owed_at_deadline_h = np.full(n, np.nan)
         self.finished = np.zeros(n, dtype=bool)
         self._history: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         # Jobs by arrival; the active set grows at arrivals and shrinks at completions, so a
@@ -170,6 +171,13 @@ class JobTable:
             work_by_deadline = acc[due] * np.maximum(tau - overhead[due], 0.0)
             self.remaining_at_deadline[ids[due]] = np.maximum(
                 remaining[due] - work_by_deadline, 0.0
+            )
+            # Overhead still owed at the deadline: what a running job has not paid by then,
+            # or what a stopped one left unpaid when it stopped (a restore it will owe on
+            # resuming is not counted: that restart falls after the deadline).
+            ran = acc[due] > 0
+            self.owed_at_deadline_h[ids[due]] = np.where(
+                ran, np.maximum(overhead[due] - tau, 0.0), overhead[due]
             )
         running = acc > 0
         paid = np.minimum(overhead, duration_h) * running

@@ -130,6 +130,7 @@ def summarize(run: RunRecord) -> Summary:
             "moves": int(jobs.moves.sum()),
             "stops": int(jobs.stops.sum()),
             "overhead_hours": float(jobs.overhead_paid_h.sum()),
+            "overhead_owed_at_deadline_h": float(np.nansum(jobs.owed_at_deadline_h)),
         },
         decision_s={
             "total": float(decision.sum()),
