@@ -18,7 +18,13 @@ policy's proposed allocation and changes the least it must so that, after the ne
    runs is all but tied to its site (moving costs a restore and a migration), so a start the
    site's accelerators (beyond what inference holds) could not carry, earliest deadline
    first, with the work already there, goes to another site where they can, or waits;
-4. **no running job gives up accelerators to a job due later at its site.**
+4. **no running job gives up accelerators to a job due later at its site**;
+5. **a decision that would break more promises than carrying on does is not made**: the
+   decision is played forward (one step, then the continuation of
+   :mod:`wattroute.policies.rollout`: nothing stopped or moved, waiting jobs started and
+   running ones grown earliest deadline first), and if more jobs then finish late, or inside
+   their reserve, or late by more hours in all, than under the continuation's own decision
+   now, that decision is taken.
 
 Jobs are placed within the accelerators a site can both hold and power now
 (:meth:`~wattroute.policies.base.Observation.room`); where a job that must run finds no room,
@@ -35,6 +41,7 @@ import numpy as np
 
 from wattroute.model.tolerances import ROUNDING
 from wattroute.policies.base import ActiveJobs, Observation
+from wattroute.policies.rollout import Continuation
 
 
 @dataclass(frozen=True)
@@ -96,6 +103,40 @@ class Reserve:
                 capacity,
             ):
                 changed += 1
+        return changed + self._no_worse_than_carrying_on(
+            obs, site_of, acc_of, routing, battery_setpoint, reserve_h
+        )
+
+    @staticmethod
+    def _no_worse_than_carrying_on(
+        obs: Observation,
+        site_of: np.ndarray,
+        acc_of: np.ndarray,
+        routing: tuple[np.ndarray, ...],
+        battery_setpoint: np.ndarray | None,
+        reserve_h: np.ndarray,
+    ) -> int:
+        """Rule 5: replace the decision by the continuation's if it plays forward to more
+        jobs late, or inside their reserve, or to more hours late; the number of jobs
+        changed."""
+        jobs = obs.jobs
+        nobody = np.full(len(jobs), -1)
+        capacity = obs.room(nobody, np.zeros(len(jobs), np.int64), routing, battery_setpoint)
+        carry_on = Continuation(jobs, capacity)
+        proposed = carry_on.misses(site_of, acc_of, obs.step_h, reserve_h)
+        if proposed[:2] == (0, 0):
+            return 0
+        site, acc = carry_on.decide()
+        fallback = carry_on.misses(site, acc, obs.step_h, reserve_h)
+        if (
+            proposed[0] <= fallback[0]
+            and proposed[1] <= fallback[1]
+            and proposed[2] <= fallback[2] + ROUNDING
+        ):
+            return 0
+        changed = int(((site != site_of) | (acc != acc_of)).sum())
+        site_of[:] = site
+        acc_of[:] = acc
         return changed
 
 

@@ -1,0 +1,211 @@
+"""A safety net for deadlines: play a decision forward and keep it only if it breaks no
+promise a plain continuation would keep.
+
+The continuation is a schedule every policy can always fall back on, step after step:
+*running jobs keep running where they run; waiting jobs start, earliest deadline first, at
+the allowed site with the most room, on as many accelerators as fit up to their maximum (at
+least their minimum); running jobs grow, earliest deadline first, into room at their site;
+jobs that can no longer finish in time go last.* Nothing is stopped or moved, so it pays no
+overhead beyond the restores and migrations a decision already committed to.
+
+:meth:`Continuation.misses` plays a decision for one step (as the simulator enacts it, with
+its repairs) and then the continuation until every job is done, completion by completion (the
+room a job leaves is taken at the next step), with the room each site has for batch work now
+held constant. It counts the jobs that finish after their deadline, those that finish inside
+a margin of it, and the hours they are late in all. :meth:`Continuation.decide` is the
+continuation's own decision now. A policy whose decision does worse on any of the three takes
+the continuation's instead. Then, step by step, the number of jobs the continuation would
+make late never grows: for the jobs known at each step, and as far as room stays what it is
+now (arrivals, inference peaks and falling power are what the margin is for).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from wattroute.model.tolerances import ROUNDING
+from wattroute.policies.base import ActiveJobs
+
+EPS_WORK = ROUNDING
+"""Accelerator-hours treated as zero."""
+
+
+@dataclass
+class _State:
+    """Jobs during a rollout, arrays ``(J,)``: where each runs (-1: waiting) and on how many
+    accelerators, its remaining work (accelerator-hours), the overhead it must pay before it
+    progresses (hours; for a waiting job, what it will owe when it starts, migration aside),
+    the site it last ran at (-1: never) and when it finished (hours from now; inf: not)."""
+
+    site: np.ndarray
+    acc: np.ndarray
+    remaining: np.ndarray
+    owed: np.ndarray
+    last: np.ndarray
+    finish: np.ndarray
+
+
+@dataclass(frozen=True)
+class Continuation:
+    """The continuation for jobs ``jobs`` with ``capacity`` accelerators for batch work at each
+    site, ``(S,)``."""
+
+    jobs: ActiveJobs
+    capacity: np.ndarray
+
+    def decide(self) -> tuple[np.ndarray, np.ndarray]:
+        """The continuation's decision now: the jobs as they run, waiting jobs started and
+        running jobs grown earliest deadline first. Returns ``(site, accelerators)``."""
+        jobs = self.jobs
+        state = _State(
+            site=jobs.site.copy(),
+            acc=jobs.accelerators.astype(float),
+            remaining=jobs.remaining_accelerator_hours.copy(),
+            owed=jobs.pending_overhead_h.copy(),
+            last=jobs.last_site.copy(),
+            finish=np.full(len(jobs), np.inf),
+        )
+        self._act(state, 0.0)
+        return state.site, state.acc.astype(np.int64)
+
+    def misses(
+        self,
+        site_of: np.ndarray,
+        acc_of: np.ndarray,
+        step_h: float,
+        margin_h: np.ndarray,
+    ) -> tuple[int, int, float]:
+        """Jobs that finish after their deadline, jobs that finish less than ``margin_h``
+        before it, and the hours by which they finish late in all (a job that never finishes:
+        the time to the last one that does, and a day), if ``site_of`` / ``acc_of`` runs for
+        ``step_h`` hours and the continuation after that."""
+        jobs = self.jobs
+        state = self._after_decision(site_of, acc_of)
+        self._advance(state, 0.0, step_h)
+        t = step_h
+        self._act(state, t)
+        while True:
+            running = (state.site >= 0) & np.isinf(state.finish)
+            if not running.any():
+                break
+            left = state.owed[running] + state.remaining[running] / state.acc[running]
+            # Room a job leaves is taken at the next step, when the next decision is made.
+            until = math.ceil((t + float(left.min())) / step_h - ROUNDING) * step_h
+            until = max(until, t + step_h) if until <= t + ROUNDING else until
+            self._advance(state, t, until - t)
+            t = until
+            self._act(state, t)
+        deadline = jobs.deadline_h
+        finish = np.where(np.isinf(state.finish), t + 24.0, state.finish)
+        late = int((finish > deadline + ROUNDING).sum())
+        pressed = int((finish > deadline - margin_h + ROUNDING).sum())
+        return late, pressed, float(np.maximum(finish - deadline, 0.0).sum())
+
+    def _after_decision(self, site_of: np.ndarray, acc_of: np.ndarray) -> _State:
+        """The rollout's state once a decision is enacted: what each job then owes (as
+        :func:`wattroute.policies.deadlines.slack_after_step` counts it, but for a waiting job
+        the migration only once it is known where it starts)."""
+        jobs = self.jobs
+        site_of, acc_of = self._repaired(site_of, acc_of)
+        cur, last = jobs.site, jobs.last_site
+        owed = jobs.pending_overhead_h  # includes the restore a stopped job owes
+        restore, migrate = jobs.checkpoint_overhead_h, jobs.migration_overhead_h
+        running = (site_of >= 0) & (acc_of > 0)
+        moves = running & (cur >= 0) & (site_of != cur)
+        resumes = running & (cur < 0)
+        relocated = resumes & (last >= 0) & (site_of != last)
+        stopped = ~running & (cur >= 0)
+        pay = owed + np.where(moves, restore + migrate, 0.0) + np.where(relocated, migrate, 0.0)
+        pay = np.where(stopped, owed + restore, pay)
+        return _State(
+            site=np.where(running, site_of, -1),
+            acc=np.where(running, acc_of, 0).astype(float),
+            remaining=jobs.remaining_accelerator_hours.copy(),
+            owed=pay,
+            last=np.where(stopped | moves, cur, np.where(running, site_of, last)),
+            finish=np.where(jobs.remaining_accelerator_hours <= EPS_WORK, 0.0, np.inf),
+        )
+
+    def _repaired(self, site_of: np.ndarray, acc_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The decision as the simulator enacts it (:mod:`wattroute.sim.repair`): a job asked
+        to run where it may not or below its minimum parallelism stopped, one above its
+        maximum cut to it, and where a site is asked more than it has, jobs stopped there,
+        most slack first, until the rest fit."""
+        jobs = self.jobs
+        site_of = np.where(acc_of > 0, site_of, -1)
+        running = site_of >= 0
+        where = np.clip(site_of, 0, None)
+        bad = running & (
+            ~jobs.allowed[np.arange(len(jobs)), where] | (acc_of < jobs.min_accelerators)
+        )
+        site_of = np.where(bad, -1, site_of)
+        acc_of = np.where(bad, 0, np.minimum(acc_of, jobs.max_accelerators))
+        running = site_of >= 0
+        used = np.bincount(site_of[running], weights=acc_of[running], minlength=self.capacity.size)
+        crowded = np.flatnonzero(used > self.capacity + ROUNDING)
+        if crowded.size == 0:
+            return site_of, acc_of
+        for j in np.argsort(-self.jobs.slack_h, kind="stable"):
+            s = site_of[j]
+            if s in crowded and acc_of[j] > 0 and used[s] > self.capacity[s] + ROUNDING:
+                used[s] -= acc_of[j]
+                site_of[j], acc_of[j] = -1, 0
+        return site_of, acc_of
+
+    @staticmethod
+    def _advance(state: _State, t: float, dt: float) -> None:
+        """Run the running jobs for ``dt`` hours from ``t``."""
+        run = (state.site >= 0) & np.isinf(state.finish)
+        if not run.any():
+            return
+        owed, rem, acc = state.owed[run], state.remaining[run], state.acc[run]
+        done_at = t + owed + rem / acc
+        paid = np.minimum(owed, dt)
+        rem = rem - acc * (dt - paid)
+        finished = rem <= EPS_WORK * np.maximum(acc, 1.0)
+        ids = np.flatnonzero(run)
+        state.owed[ids] = owed - paid
+        state.remaining[ids] = np.maximum(rem, 0.0)
+        state.finish[ids[finished]] = done_at[finished]
+        state.site[ids[finished]] = -1
+        state.acc[ids[finished]] = 0.0
+
+    def _act(self, state: _State, t: float) -> None:
+        """The continuation's step at ``t`` hours from now: start waiting jobs and grow
+        running ones, earliest deadline first, into the room each site has — but jobs that
+        can no longer finish in time go last, so that one late job does not make the jobs
+        behind it late too (earliest deadline first's weakness in overload)."""
+        jobs = self.jobs
+        active = np.isinf(state.finish)
+        running = active & (state.site >= 0)
+        used = np.bincount(
+            state.site[running], weights=state.acc[running], minlength=self.capacity.size
+        )
+        free = self.capacity - used
+        hopeless = t + state.owed + state.remaining / jobs.max_accelerators > (
+            jobs.deadline_h + ROUNDING
+        )
+        order = np.lexsort((jobs.deadline_h, hopeless))
+        least, most = jobs.min_accelerators, jobs.max_accelerators
+        allowed = jobs.allowed
+        for j in order[~running[order] & active[order]]:
+            room = np.where(allowed[j], free, -np.inf)
+            best = int(np.argmax(room))
+            take = float(min(most[j], np.floor(room[best] + ROUNDING)))
+            if take < least[j]:
+                continue
+            state.site[j] = best
+            state.acc[j] = take
+            free[best] -= take
+            if state.last[j] >= 0 and state.last[j] != best:
+                state.owed[j] += jobs.migration_overhead_h[j]
+            state.last[j] = best
+        for j in order[running[order]]:
+            s = state.site[j]
+            grow = float(min(most[j] - state.acc[j], np.floor(free[s] + ROUNDING)))
+            if grow > 0:
+                state.acc[j] += grow
+                free[s] -= grow
