@@ -123,10 +123,12 @@ class Reserve:
         nobody = np.full(len(jobs), -1)
         capacity = obs.room(nobody, np.zeros(len(jobs), np.int64), routing, battery_setpoint)
         carry_on = Continuation(jobs, capacity)
+        site, acc = carry_on.decide()
+        if np.array_equal(site, np.where(acc_of > 0, site_of, -1)) and np.array_equal(acc, acc_of):
+            return 0  # the decision is the continuation's own
         proposed = carry_on.misses(site_of, acc_of, obs.step_h, reserve_h)
         if proposed[:2] == (0, 0):
             return 0
-        site, acc = carry_on.decide()
         fallback = carry_on.misses(site, acc, obs.step_h, reserve_h)
         if (
             proposed[0] <= fallback[0]

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -173,6 +174,11 @@ class Continuation:
         state.site[ids[finished]] = -1
         state.acc[ids[finished]] = 0.0
 
+    @cached_property
+    def _sites_allowed(self) -> list[list[int]]:
+        """The sites each job may run at."""
+        return [np.flatnonzero(row).tolist() for row in self.jobs.allowed]
+
     def _act(self, state: _State, t: float) -> None:
         """The continuation's step at ``t`` hours from now: start waiting jobs and grow
         running ones, earliest deadline first, into the room each site has — but jobs that
@@ -184,17 +190,19 @@ class Continuation:
         used = np.bincount(
             state.site[running], weights=state.acc[running], minlength=self.capacity.size
         )
-        free = self.capacity - used
-        hopeless = t + state.owed + state.remaining / jobs.max_accelerators > (
-            jobs.deadline_h + ROUNDING
-        )
-        order = np.lexsort((jobs.deadline_h, hopeless))
+        free = np.floor(self.capacity - used + ROUNDING).tolist()
         least, most = jobs.min_accelerators, jobs.max_accelerators
-        allowed = jobs.allowed
-        for j in order[~running[order] & active[order]]:
-            room = np.where(allowed[j], free, -np.inf)
-            best = int(np.argmax(room))
-            take = float(min(most[j], np.floor(room[best] + ROUNDING)))
+        top = max(free, default=0.0)
+        waiting = active & ~running & (least <= top)
+        growing = running & (state.acc < most)
+        if not waiting.any() and not growing.any():
+            return
+        hopeless = t + state.owed + state.remaining / most > jobs.deadline_h + ROUNDING
+        order = np.lexsort((jobs.deadline_h, hopeless))
+        allowed = self._sites_allowed
+        for j in order[waiting[order]].tolist():
+            best = max(allowed[j], key=free.__getitem__)
+            take = min(float(most[j]), free[best])
             if take < least[j]:
                 continue
             state.site[j] = best
@@ -203,9 +211,9 @@ class Continuation:
             if state.last[j] >= 0 and state.last[j] != best:
                 state.owed[j] += jobs.migration_overhead_h[j]
             state.last[j] = best
-        for j in order[running[order]]:
-            s = state.site[j]
-            grow = float(min(most[j] - state.acc[j], np.floor(free[s] + ROUNDING)))
+        for j in order[growing[order]].tolist():
+            s = int(state.site[j])
+            grow = min(float(most[j] - state.acc[j]), free[s])
             if grow > 0:
                 state.acc[j] += grow
                 free[s] -= grow
