@@ -155,3 +155,24 @@ def test_no_deadline_the_continuation_keeps_is_missed(seed: int) -> None:
     for name in ("greedy", "mpc"):
         misses = summarize(simulate(sc, get_policy(name)))["batch"]["deadline_misses"]
         assert misses <= bound, (name, misses, bound)
+
+
+def test_a_cheap_miss_penalty_is_no_licence_to_miss() -> None:
+    """Power at 10,000 USD/MWh until after the deadline, below zero from then on, and a miss
+    priced at a cent per accelerator-hour: waiting and finishing late is far cheaper, and
+    neither greedy nor mpc does it."""
+    from dataclasses import replace
+
+    from wattroute.model.scenario import Penalties
+
+    n = 48
+    sc = scenario(
+        [site("a", n=n, accelerators=8, idle_kw=0.1, price=np.repeat([10_000.0, -50.0], 24))],
+        n=n,
+        jobs=[job("j", 0.0, 8.0, 4, 2.5, min_acc=2, checkpoint_h=0.17, migration_h=0.5)],
+    )
+    sc = replace(sc, penalties=Penalties(deadline_miss_usd_per_accelerator_hour=0.01))
+    for name in ("greedy", "mpc"):
+        s = summarize(simulate(sc, get_policy(name)))
+        assert s["batch"]["deadline_misses"] == 0, name
+        assert s["batch"]["completed"] == 1, name
