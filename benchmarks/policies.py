@@ -32,6 +32,8 @@ from wattroute.bench import (
     write_report,
 )
 from wattroute.model.scenario import Scenario
+from wattroute.optimise.integer_bound import IntegerBound, solve_integer_bound
+from wattroute.optimise.oracle import capture_ratio
 from wattroute.optimise.receding import solve_receding
 from wattroute.policies.mpc import MPCPolicy
 from wattroute.scenario import load_scenario
@@ -51,6 +53,10 @@ ERRORS = (0.0, 0.05, 0.1, 0.2, 0.4)
 PERFECT = "mpc, perfect forecasts"
 FREE_OVERHEADS = "mpc, perfect forecasts, free checkpoints"
 
+INTEGER_BOUND_TIME_LIMIT_S = 180.0
+"""Branch and bound time per scenario for the integer-aware bound (its proven dual bound is
+used wherever HiGHS stops before optimality)."""
+
 RECEDING_HORIZONS_H = (MPCPolicy().horizon_h, 48.0)
 """Horizons of the receding relaxation that splits a missed target: ``mpc``'s, and a longer one."""
 
@@ -63,34 +69,88 @@ def without_overheads(scenario: Scenario) -> Scenario:
     return replace(scenario, jobs=jobs)
 
 
-def verdict(results: list[ScenarioResult], receding: dict[str, dict[float, float]]) -> list[str]:
-    """A sentence per scenario: was the 90 % target met, and if not, by how much and why —
-    the gap split into forecast error, overheads the oracle does not pay, turning plans into
-    schedules, and foresight beyond the horizon (``receding``: per scenario, the objective of
-    the relaxation over a receding horizon of so many hours)."""
+def integer_capture(result: ScenarioResult, bound: IntegerBound, policy: str) -> float:
+    """A policy's capture of the integer-aware bound's saving over ``agnostic``."""
+    summaries = result.summaries
+    return capture_ratio(
+        summaries["agnostic"]["objective_usd"],
+        summaries[policy]["objective_usd"],
+        bound.objective_usd,
+    )
+
+
+def bounds_table(results: list[ScenarioResult], bounds: dict[str, IntegerBound]) -> list[str]:
+    """Per scenario: both bounds, how HiGHS ended, the captures against each, and whether the
+    integer-aware bound stays below every simulated run (its claim)."""
     lines = [
-        "Against the target (`mpc` >= 90 % capture, no SLO violation, no deadline missed):",
+        "| scenario | LP bound USD | integer bound USD | vs LP | HiGHS (gap, nodes, s) "
+        "| binaries | lowest run USD | below every run | mpc capture: LP / integer "
+        "| greedy capture: LP / integer |",
+        "|---|---:|---:|---:|---|---:|---:|---|---:|---:|",
+    ]
+    for result in results:
+        bound = bounds[result.scenario.name]
+        summaries = result.summaries
+        runs = {k: v for k, v in summaries.items() if not v.get("bound", False)}
+        lowest = min(v["objective_usd"] for v in runs.values())
+        valid = all(v["batch"]["overhead_owed_at_deadline_h"] == 0 for v in runs.values())
+        lp = summaries["oracle"]["objective_usd"]
+        lines.append(
+            f"| {result.scenario.name} | {lp:,.2f} | {bound.objective_usd:,.2f} "
+            f"| {(bound.objective_usd - lp) / abs(lp):+.2%} "
+            f"| {bound.status} ({bound.gap:.1%}, {bound.nodes}, {bound.seconds:.0f}) "
+            f"| {bound.binaries:,} | {lowest:,.2f} "
+            f"| {'yes' if lowest >= bound.objective_usd and valid else 'NO'} "
+            f"| {summaries['mpc']['capture_ratio']:.1%} / "
+            f"{integer_capture(result, bound, 'mpc'):.1%} "
+            f"| {summaries['greedy']['capture_ratio']:.1%} / "
+            f"{integer_capture(result, bound, 'greedy'):.1%} |"
+        )
+    return lines
+
+
+def verdict(
+    results: list[ScenarioResult],
+    receding: dict[str, dict[float, float]],
+    bounds: dict[str, IntegerBound],
+) -> list[str]:
+    """A sentence per scenario: were the targets met, and if not, by how much and why — the
+    gap to the LP bound split into forecast error, overheads the oracle does not pay, turning
+    plans into schedules, and foresight beyond the horizon (``receding``: per scenario, the
+    objective of the relaxation over a receding horizon of so many hours)."""
+    lines = [
+        "Against the targets (`mpc` captures >= 90 % of the integer-aware bound's saving and "
+        ">= 80 % of the LP bound's, no SLO violation, no deadline missed):",
         "",
     ]
     for result in results:
         summaries = result.summaries
         mpc = summaries["mpc"]
         capture = mpc["capture_ratio"]
+        tight = integer_capture(result, bounds[result.scenario.name], "mpc")
         clean = (
             mpc["inference"]["slo_violation_fraction"] == 0 and mpc["batch"]["deadline_misses"] == 0
         )
-        text = f"* {result.scenario.name}: {capture:.1%}"
+        text = f"* {result.scenario.name}: {tight:.1%} of the integer bound's saving, "
+        text += f"{capture:.1%} of the LP bound's"
         if PERFECT in summaries:
             text += f" ({summaries[PERFECT]['capture_ratio']:.1%} with perfect forecasts)"
         text += f"; greedy {summaries['greedy']['capture_ratio']:.1%}. "
         text += "No SLO violation, no deadline missed. " if clean else "SLO or deadlines broken. "
         horizons = receding.get(result.scenario.name, {})
-        if capture >= 0.9 and clean:
-            text += "Target met."
-        elif PERFECT in summaries and FREE_OVERHEADS in summaries and len(horizons) >= 2:
+        if tight >= 0.9 and capture >= 0.8 and clean:
+            text += "Targets met."
+            lines.append(text)
+            continue
+        short = [
+            f"{(0.9 - tight) * 100:.1f} points short of 90 % of the integer bound's saving"
+            if tight < 0.9
+            else "",
+            f"{(0.8 - capture) * 100:.1f} short of 80 % of the LP bound's" if capture < 0.8 else "",
+        ]
+        text += "Targets missed: " + (", ".join(x for x in short if x) or "service") + ". "
+        if PERFECT in summaries and FREE_OVERHEADS in summaries and len(horizons) >= 2:
             text += _split(result, horizons)
-        else:
-            text += f"Target missed by {(0.9 - capture) * 100:.1f} points."
         lines.append(text)
     return lines
 
@@ -111,8 +171,8 @@ def _split(result: ScenarioResult, horizons: dict[float, float]) -> str:
     (h_mpc, c_receding), *longer = sorted((h, capture(o)) for h, o in horizons.items())
     beyond = ", ".join(f"{(1 - c) * 100:.1f} with a {h:g} h horizon" for h, c in longer)
     return (
-        f"Target missed by {(0.9 - c_mpc) * 100:.1f} points. Of the {(1 - c_mpc) * 100:.1f} "
-        f"points to the bound: forecast error {(c_perfect - c_mpc) * 100:.1f} (prices are read "
+        f"Of the {(1 - c_mpc) * 100:.1f} points to the LP bound: forecast error "
+        f"{(c_perfect - c_mpc) * 100:.1f} (prices are read "
         "day-ahead; renewables and carbon are forecast from the past); checkpoints and "
         f"migrations, which the oracle does not pay, {(c_free - c_perfect) * 100:.1f} "
         f"({mpc['batch']['overhead_hours']:.0f} job-hours for `mpc`); turning plans into "
@@ -134,6 +194,7 @@ def main() -> int:
 
     results, rows = [], []
     receding: dict[str, dict[float, float]] = {}
+    bounds: dict[str, IntegerBound] = {}
     for key, path in SCENARIOS.items():
         scenario = load_scenario(path)
         print(f"({key}) {scenario.name}", flush=True)
@@ -150,6 +211,10 @@ def main() -> int:
         perfect["policy"] = PERFECT
         result.summaries[PERFECT] = perfect
         add_capture_ratios(result.summaries)
+        print(f"  {scenario.name}: integer-aware bound", flush=True)
+        bounds[scenario.name] = solve_integer_bound(
+            scenario, time_limit_s=INTEGER_BOUND_TIME_LIMIT_S
+        )
         if result.summaries["mpc"]["capture_ratio"] < 0.9:  # where the target is missed: why
             print(f"  {scenario.name}: {FREE_OVERHEADS}", flush=True)
             free = summarize(
@@ -169,6 +234,7 @@ def main() -> int:
         results.append(result)
         rows.extend(table_rows(result))
         print(markdown_table(table_rows(result)), flush=True)
+        print("\n".join(bounds_table([result], bounds)), flush=True)
     write_report(results, args.out / "report.html")
 
     # The sweep runs where forecasts matter most: (b), where perfect forecasts gain the most.
@@ -220,7 +286,21 @@ def main() -> int:
             "",
             markdown_table(rows),
             "",
-            *verdict(results, receding),
+            "Two bounds. The LP bound is the oracle above. The integer-aware bound "
+            "(`wattroute.optimise.integer_bound`) adds to the same LP which job runs where in "
+            "each hour (binaries), and charges a checkpoint restore for every run segment after "
+            "a job's first, a migration for every move, each on at least the job's minimum "
+            "parallelism, and a pause wherever a job does not run a whole hour at its minimum "
+            f"parallelism; HiGHS solves it for at most {INTEGER_BOUND_TIME_LIMIT_S:.0f} s and the "
+            "bound is its proven dual bound, never its incumbent. It allows everything the "
+            "simulator does, including restarts that burn power in negative prices, so it can "
+            "fall below the LP bound. It holds where no job was still restoring at its deadline "
+            "(`overhead_owed_at_deadline_h` = 0 in every run); the column 'below every run' "
+            "checks it against every simulated run in this table.",
+            "",
+            *bounds_table(results, bounds),
+            "",
+            *verdict(results, receding, bounds),
         ]
         replace_section(args.write, "Policies against the oracle", "\n".join(intro))
         replace_section(

@@ -24,7 +24,8 @@ policy's proposed allocation and changes the least it must so that, after the ne
    :mod:`wattroute.policies.rollout`: nothing stopped or moved, waiting jobs started and
    running ones grown earliest deadline first), and if more jobs then finish late, or inside
    their reserve, or late by more hours in all, than under the continuation's own decision
-   now, that decision is taken.
+   now, the continuation's choice is taken for the fewest jobs (earliest deadline first) that
+   make it no worse.
 
 Jobs are placed within the accelerators a site can both hold and power now
 (:meth:`~wattroute.policies.base.Observation.room`); where a job that must run finds no room,
@@ -116,29 +117,53 @@ class Reserve:
         battery_setpoint: np.ndarray | None,
         reserve_h: np.ndarray,
     ) -> int:
-        """Rule 5: replace the decision by the continuation's if it plays forward to more
-        jobs late, or inside their reserve, or to more hours late; the number of jobs
-        changed."""
+        """Rule 5: where the decision plays forward to more jobs late, or inside their
+        reserve, or to more hours late, than the continuation's own decision, take the
+        continuation's choice for the fewest jobs that makes it no worse (earliest deadline
+        first: a binary search over how many of the jobs the two decisions treat differently
+        follow the continuation); the number of jobs changed."""
         jobs = obs.jobs
         nobody = np.full(len(jobs), -1)
         capacity = obs.room(nobody, np.zeros(len(jobs), np.int64), routing, battery_setpoint)
         carry_on = Continuation(jobs, capacity)
         site, acc = carry_on.decide()
-        if np.array_equal(site, np.where(acc_of > 0, site_of, -1)) and np.array_equal(acc, acc_of):
+        proposal = np.where(acc_of > 0, site_of, -1)
+        differ = np.flatnonzero((site != proposal) | (acc != acc_of))
+        if differ.size == 0:
             return 0  # the decision is the continuation's own
         proposed = carry_on.misses(site_of, acc_of, obs.step_h, reserve_h)
         if proposed[:2] == (0, 0):
             return 0
         fallback = carry_on.misses(site, acc, obs.step_h, reserve_h)
-        if (
-            proposed[0] <= fallback[0]
-            and proposed[1] <= fallback[1]
-            and proposed[2] <= fallback[2] + ROUNDING
-        ):
+
+        def no_worse(outcome: tuple[int, int, float]) -> bool:
+            return (
+                outcome[0] <= fallback[0]
+                and outcome[1] <= fallback[1]
+                and outcome[2] <= fallback[2] + ROUNDING
+            )
+
+        if no_worse(proposed):
             return 0
-        changed = int(((site != site_of) | (acc != acc_of)).sum())
-        site_of[:] = site
-        acc_of[:] = acc
+        order = differ[np.argsort(jobs.deadline_h[differ], kind="stable")]
+
+        def mixed(k: int) -> tuple[np.ndarray, np.ndarray]:
+            mix_site, mix_acc = proposal.copy(), acc_of.copy()
+            mix_site[order[:k]] = site[order[:k]]
+            mix_acc[order[:k]] = acc[order[:k]]
+            return carry_on.enacted(mix_site, mix_acc)
+
+        low, high = 0, order.size  # the proposal fails, the continuation's decision passes
+        while high - low > 1:
+            middle = (low + high) // 2
+            if no_worse(carry_on.misses(*mixed(middle), obs.step_h, reserve_h)):
+                high = middle
+            else:
+                low = middle
+        new_site, new_acc = mixed(high)
+        changed = int(((new_site != proposal) | (new_acc != acc_of)).sum())
+        site_of[:] = new_site
+        acc_of[:] = new_acc
         return changed
 
 

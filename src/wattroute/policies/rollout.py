@@ -14,9 +14,10 @@ room a job leaves is taken at the next step), with the room each site has for ba
 held constant. It counts the jobs that finish after their deadline, those that finish inside
 a margin of it, and the hours they are late in all. :meth:`Continuation.decide` is the
 continuation's own decision now. A policy whose decision does worse on any of the three takes
-the continuation's instead. Then, step by step, the number of jobs the continuation would
-make late never grows: for the jobs known at each step, and as far as room stays what it is
-now (arrivals, inference peaks and falling power are what the margin is for).
+the continuation's choice instead, for as many jobs as it takes. Then, step by step, the
+number of jobs the continuation would make late never grows: for the jobs known at each step,
+and as far as room stays what it is now (arrivals, inference peaks and falling power are what
+the margin is for).
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ class Continuation:
         :func:`wattroute.policies.deadlines.slack_after_step` counts it, but for a waiting job
         the migration only once it is known where it starts)."""
         jobs = self.jobs
-        site_of, acc_of = self._repaired(site_of, acc_of)
+        site_of, acc_of = self.enacted(site_of, acc_of)
         cur, last = jobs.site, jobs.last_site
         owed = jobs.pending_overhead_h  # includes the restore a stopped job owes
         restore, migrate = jobs.checkpoint_overhead_h, jobs.migration_overhead_h
@@ -130,7 +131,7 @@ class Continuation:
             finish=np.where(jobs.remaining_accelerator_hours <= EPS_WORK, 0.0, np.inf),
         )
 
-    def _repaired(self, site_of: np.ndarray, acc_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def enacted(self, site_of: np.ndarray, acc_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The decision as the simulator enacts it (:mod:`wattroute.sim.repair`): a job asked
         to run where it may not or below its minimum parallelism stopped, one above its
         maximum cut to it, and where a site is asked more than it has, jobs stopped there,
