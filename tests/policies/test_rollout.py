@@ -45,8 +45,9 @@ def test_two_jobs_on_one_site_by_hand() -> None:
     site, acc = carry_on.decide()
     assert site.tolist() == [0, -1]
     assert acc.tolist() == [4, 0]
-    late, pressed, hours = carry_on.misses(site, acc, STEP_H, np.full(2, 0.1))
-    assert (late, pressed) == (1, 1)
+    late, inside, hours = carry_on.misses(site, acc, STEP_H, np.full(2, 0.1))
+    assert late == 1
+    assert abs(inside - 0.6) < 1e-9  # 0.5 h late, and the 0.1 h margin before it
     assert abs(hours - 0.5) < 1e-9
     # Two accelerators each: both end at 2.0 h, both late.
     late, _, hours = carry_on.misses(np.array([0, 0]), np.array([2, 2]), STEP_H, np.zeros(2))
@@ -57,8 +58,8 @@ def test_two_jobs_on_one_site_by_hand() -> None:
 def test_a_stop_costs_its_restore_and_a_move_its_migration() -> None:
     # One job running on 4 of 8 accelerators at site 0, 3.6 accelerator-hours left, due in
     # 1.5 h: carrying on it ends at 0.9 h. Stopped for a step it resumes (the continuation
-    # starts it at once) with a 0.25 h restore: 1/12 + 0.25 + 0.9 = 1.23 h, inside a 0.3 h
-    # margin. Moved to site 1 it pays the restore and a 0.5 h migration: 1.65 h, late.
+    # starts it at once) with a 0.25 h restore: 1/12 + 0.25 + 0.9 = 1.23 h, 0.03 h inside a
+    # 0.3 h margin. Moved to site 1 it pays the restore and a 0.5 h migration: 1.65 h, late.
     jobs = _jobs(
         remaining_accelerator_hours=np.array([3.6]),
         site=np.array([0]),
@@ -68,8 +69,10 @@ def test_a_stop_costs_its_restore_and_a_move_its_migration() -> None:
     )
     carry_on = Continuation(jobs, np.array([8.0, 8.0]))
     margin = np.array([0.3])
-    assert carry_on.misses(np.array([0]), np.array([4]), STEP_H, margin)[:2] == (0, 0)
-    assert carry_on.misses(np.array([-1]), np.array([0]), STEP_H, margin)[:2] == (0, 1)
+    assert carry_on.misses(np.array([0]), np.array([4]), STEP_H, margin) == (0, 0.0, 0.0)
+    late, inside, _ = carry_on.misses(np.array([-1]), np.array([0]), STEP_H, margin)
+    assert late == 0
+    assert abs(inside - (1 / 12 + 0.25 + 0.9 - 1.2)) < 1e-9
     late, _, hours = carry_on.misses(np.array([1]), np.array([4]), STEP_H, margin)
     assert late == 1
     assert abs(hours - (0.25 + 0.5 + 0.9 - 1.5)) < 1e-9

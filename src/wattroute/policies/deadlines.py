@@ -22,8 +22,8 @@ policy's proposed allocation and changes the least it must so that, after the ne
 5. **a decision that would break more promises than carrying on does is not made**: the
    decision is played forward (one step, then the continuation of
    :mod:`wattroute.policies.rollout`: nothing stopped or moved, waiting jobs started and
-   running ones grown earliest deadline first), and if more jobs then finish late, or inside
-   their reserve, or late by more hours in all, than under the continuation's own decision
+   running ones grown earliest deadline first), and if more jobs then finish late, or more
+   hours inside their reserve or late in all, than under the continuation's own decision
    now, the continuation's choice is taken for the fewest jobs (earliest deadline first) that
    make it no worse.
 
@@ -117,8 +117,8 @@ class Reserve:
         battery_setpoint: np.ndarray | None,
         reserve_h: np.ndarray,
     ) -> int:
-        """Rule 5: where the decision plays forward to more jobs late, or inside their
-        reserve, or to more hours late, than the continuation's own decision, take the
+        """Rule 5: where the decision plays forward to more jobs late, or to more hours
+        inside their reserve or late, than the continuation's own decision, take the
         continuation's choice for the fewest jobs that makes it no worse (earliest deadline
         first: a binary search over how many of the jobs the two decisions treat differently
         follow the continuation); the number of jobs changed."""
@@ -132,14 +132,14 @@ class Reserve:
         if differ.size == 0:
             return 0  # the decision is the continuation's own
         proposed = carry_on.misses(site_of, acc_of, obs.step_h, reserve_h)
-        if proposed[:2] == (0, 0):
+        if proposed[0] == 0 and proposed[1] <= ROUNDING:
             return 0
         fallback = carry_on.misses(site, acc, obs.step_h, reserve_h)
 
-        def no_worse(outcome: tuple[int, int, float]) -> bool:
+        def no_worse(outcome: tuple[int, float, float]) -> bool:
             return (
                 outcome[0] <= fallback[0]
-                and outcome[1] <= fallback[1]
+                and outcome[1] <= fallback[1] + ROUNDING
                 and outcome[2] <= fallback[2] + ROUNDING
             )
 

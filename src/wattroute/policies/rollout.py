@@ -11,8 +11,8 @@ overhead beyond the restores and migrations a decision already committed to.
 :meth:`Continuation.misses` plays a decision for one step (as the simulator enacts it, with
 its repairs) and then the continuation until every job is done, completion by completion (the
 room a job leaves is taken at the next step), with the room each site has for batch work now
-held constant. It counts the jobs that finish after their deadline, those that finish inside
-a margin of it, and the hours they are late in all. :meth:`Continuation.decide` is the
+held constant. It counts the jobs that finish after their deadline, and the hours they finish
+inside a margin of it and past it, in all. :meth:`Continuation.decide` is the
 continuation's own decision now. A policy whose decision does worse on any of the three takes
 the continuation's choice instead, for as many jobs as it takes. Then, step by step, the
 number of jobs the continuation would make late never grows: for the jobs known at each step,
@@ -79,11 +79,11 @@ class Continuation:
         acc_of: np.ndarray,
         step_h: float,
         margin_h: np.ndarray,
-    ) -> tuple[int, int, float]:
-        """Jobs that finish after their deadline, jobs that finish less than ``margin_h``
-        before it, and the hours by which they finish late in all (a job that never finishes:
-        the time to the last one that does, and a day), if ``site_of`` / ``acc_of`` runs for
-        ``step_h`` hours and the continuation after that."""
+    ) -> tuple[int, float, float]:
+        """Jobs that finish after their deadline, the hours jobs finish inside ``margin_h``
+        of it (or past it) in all, and the hours they finish late in all (a job that never
+        finishes counts as finishing a day after the last one that does), if ``site_of`` /
+        ``acc_of`` runs for ``step_h`` hours and the continuation after that."""
         jobs = self.jobs
         state = self._after_decision(site_of, acc_of)
         self._advance(state, 0.0, step_h)
@@ -103,8 +103,8 @@ class Continuation:
         deadline = jobs.deadline_h
         finish = np.where(np.isinf(state.finish), t + 24.0, state.finish)
         late = int((finish > deadline + ROUNDING).sum())
-        pressed = int((finish > deadline - margin_h + ROUNDING).sum())
-        return late, pressed, float(np.maximum(finish - deadline, 0.0).sum())
+        inside = float(np.maximum(finish - (deadline - margin_h), 0.0).sum())
+        return late, inside, float(np.maximum(finish - deadline, 0.0).sum())
 
     def _after_decision(self, site_of: np.ndarray, acc_of: np.ndarray) -> _State:
         """The rollout's state once a decision is enacted: what each job then owes (as
