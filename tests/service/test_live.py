@@ -230,6 +230,7 @@ def _until(what, timeout_s: float = 60.0):
 
 
 @pytest.mark.system
+@pytest.mark.slow
 def test_serve_on_real_time_follows_the_carbon_and_prices_the_providers_report(tmp_path, fake):
     config = _config(tmp_path, fake.base)
     port = free_port()
