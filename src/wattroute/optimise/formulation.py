@@ -85,16 +85,18 @@ class Layout:
         )
 
 
-class _Rows:
-    """Coordinate triplets of the constraint matrix and the row bounds."""
+class Rows:
+    """Coordinate triplets of the constraint matrix and the row bounds, for rows numbered
+    from ``first`` (rows added to a program that has ``first`` already)."""
 
-    def __init__(self) -> None:
+    def __init__(self, first: int = 0) -> None:
         self.rows: list[np.ndarray] = []
         self.cols: list[np.ndarray] = []
         self.vals: list[np.ndarray] = []
         self.lower: list[np.ndarray] = []
         self.upper: list[np.ndarray] = []
-        self.count = 0
+        self.first = first
+        self.count = first
         self.families: dict[str, tuple[int, int]] = {}
 
     def new(self, name: str, n: int, lower: np.ndarray | float, upper: np.ndarray | float) -> int:
@@ -142,7 +144,7 @@ def build(problem: PlanningProblem) -> LinearProgram:
     lower = np.zeros(layout.size)
     upper = np.full(layout.size, np.inf)
     cost = np.zeros(layout.size)
-    rows = _Rows()
+    rows = Rows()
 
     _site_bounds_and_costs(problem, layout, lower, upper, cost)
     _job_bounds_and_costs(problem, layout, upper, cost)
@@ -308,7 +310,7 @@ def _busy_columns(
     )
 
 
-def _power_balance(problem: PlanningProblem, layout: Layout, rows: _Rows) -> None:
+def _power_balance(problem: PlanningProblem, layout: Layout, rows: Rows) -> None:
     """Supply = facility demand: renewables + discharge + import + genset + shed - charge -
     export - PUE (busy - idle) (work + inference) = PUE (base + idle x count)."""
     f = problem.fleet
@@ -331,7 +333,7 @@ def _power_balance(problem: PlanningProblem, layout: Layout, rows: _Rows) -> Non
     rows.entries(first + cell, cols, -delta[cell] * per_unit)
 
 
-def _battery_dynamics(problem: PlanningProblem, layout: Layout, rows: _Rows) -> None:
+def _battery_dynamics(problem: PlanningProblem, layout: Layout, rows: Rows) -> None:
     """soc[h] = soc[h-1] + eta_c dt charge - dt / eta_d discharge, with soc[-1] the start."""
     f, dt = problem.fleet, problem.period_h
     sites = np.flatnonzero(f.battery_max_kwh > 0)
@@ -349,7 +351,7 @@ def _battery_dynamics(problem: PlanningProblem, layout: Layout, rows: _Rows) -> 
     rows.entries(row, layout.site("discharge")[:, sites], dt / f.battery_discharge_eff[sites])
 
 
-def _accelerator_capacity(problem: PlanningProblem, layout: Layout, rows: _Rows) -> None:
+def _accelerator_capacity(problem: PlanningProblem, layout: Layout, rows: Rows) -> None:
     """Busy accelerators (work + inference) <= the site's accelerators."""
     f = problem.fleet
     h_n, s_n = problem.n_periods, problem.n_sites
@@ -359,7 +361,7 @@ def _accelerator_capacity(problem: PlanningProblem, layout: Layout, rows: _Rows)
     rows.entries(first + cell, cols, per_unit)
 
 
-def _power_cap(problem: PlanningProblem, layout: Layout, rows: _Rows) -> None:
+def _power_cap(problem: PlanningProblem, layout: Layout, rows: Rows) -> None:
     """Facility power <= the site's power cap, where it has one."""
     f = problem.fleet
     capped = np.isfinite(f.power_cap_kw)
@@ -375,7 +377,7 @@ def _power_cap(problem: PlanningProblem, layout: Layout, rows: _Rows) -> None:
     rows.entries(first + cell[keep], cols[keep], delta[cell[keep]] * per_unit[keep])
 
 
-def _job_work(problem: PlanningProblem, layout: Layout, rows: _Rows) -> None:
+def _job_work(problem: PlanningProblem, layout: Layout, rows: Rows) -> None:
     """Work done in the window + deferred + undone = the work to do: never more, so that a plan
     cannot soak up power of negative cost with work nobody asked for (no schedule could)."""
     jobs, dt = problem.jobs, problem.period_h
@@ -389,7 +391,7 @@ def _job_work(problem: PlanningProblem, layout: Layout, rows: _Rows) -> None:
     rows.entries(first + np.arange(n), layout.offsets["deferred"] + np.arange(n), 1.0)
 
 
-def _job_parallelism(problem: PlanningProblem, layout: Layout, rows: _Rows) -> None:
+def _job_parallelism(problem: PlanningProblem, layout: Layout, rows: Rows) -> None:
     """A job's accelerators over all its sites <= its maximum (only for multi-site jobs:
     single-site jobs have it as a column bound)."""
     jobs = problem.jobs
@@ -407,7 +409,7 @@ def _job_parallelism(problem: PlanningProblem, layout: Layout, rows: _Rows) -> N
     rows.entries(first + inverse, layout.offsets["work"] + np.flatnonzero(keep), 1.0)
 
 
-def _job_restarts(problem: PlanningProblem, layout: Layout, rows: _Rows) -> None:
+def _job_restarts(problem: PlanningProblem, layout: Layout, rows: Rows) -> None:
     """accelerators[h] - accelerators[h-1] <= rise[h] (accelerators[-1]: what runs now), so
     that a pause and resume costs what a checkpoint does."""
     jobs = problem.jobs
@@ -428,7 +430,7 @@ def _job_restarts(problem: PlanningProblem, layout: Layout, rows: _Rows) -> None
     rows.entries(first + np.arange(len(jobs) * h_n), rise, -1.0)
 
 
-def _inference_demand(problem: PlanningProblem, layout: Layout, rows: _Rows) -> None:
+def _inference_demand(problem: PlanningProblem, layout: Layout, rows: Rows) -> None:
     """Per service, demand point and period: routed + dropped = the request rate."""
     h_n = problem.n_periods
     for i, service in enumerate(problem.services):

@@ -49,7 +49,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from wattroute.model.scenario import Scenario
-from wattroute.optimise.formulation import LinearProgram, build
+from wattroute.optimise.formulation import LinearProgram, Rows, build
 from wattroute.optimise.oracle import oracle_problem
 from wattroute.optimise.problem import PlanningProblem
 from wattroute.optimise.solver import solve
@@ -93,32 +93,6 @@ class _Cells:
     @property
     def size(self) -> int:
         return int(self.job.size)
-
-
-class _Triplets:
-    """Coordinate triplets of the rows added to the LP, and their bounds."""
-
-    def __init__(self, first_row: int) -> None:
-        self.rows: list[np.ndarray] = []
-        self.cols: list[np.ndarray] = []
-        self.vals: list[np.ndarray] = []
-        self.lower: list[np.ndarray] = []
-        self.upper: list[np.ndarray] = []
-        self.count = first_row
-        self.first = first_row
-
-    def new(self, n: int, lower: np.ndarray | float, upper: np.ndarray | float) -> int:
-        first = self.count
-        self.lower.append(np.broadcast_to(np.asarray(lower, float), (n,)).copy())
-        self.upper.append(np.broadcast_to(np.asarray(upper, float), (n,)).copy())
-        self.count += n
-        return first
-
-    def entries(self, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray | float) -> None:
-        rows = np.asarray(rows)
-        self.rows.append(rows.ravel())
-        self.cols.append(np.asarray(cols).ravel())
-        self.vals.append(np.broadcast_to(np.asarray(vals, float), rows.shape).ravel().copy())
 
 
 def build_integer_bound(problem: PlanningProblem) -> LinearProgram:
@@ -197,12 +171,12 @@ class _IntegerModel:
         self.starts = n0 + 4 * n + np.arange(n_jh)
         self.moves = self.starts + n_jh
         self.n_cols = n0 + 4 * n + 2 * n_jh
-        self.rows = _Triplets(lp.matrix.shape[0])
+        self.rows = Rows(lp.matrix.shape[0])
 
     def link_work(self) -> None:
         """work + overhead <= max accelerators x share of the period x y."""
         c, jobs, t = self.cells, self.problem.jobs, self.rows
-        row = t.new(c.size, -np.inf, 0.0) + np.arange(c.size)
+        row = t.new("work_link", c.size, -np.inf, 0.0) + np.arange(c.size)
         t.entries(row, c.column, 1.0)
         t.entries(row, self.ov, 1.0)
         t.entries(row, self.y, -jobs.max_accelerators[c.job] * jobs.available[c.job, c.period])
@@ -212,15 +186,15 @@ class _IntegerModel:
         both sides of it."""
         idx = np.flatnonzero(self.has_prev)
         t = self.rows
-        row = t.new(idx.size, -np.inf, 0.0) + np.arange(idx.size)
+        row = t.new("boundary_now", idx.size, -np.inf, 0.0) + np.arange(idx.size)
         t.entries(row, self.z[idx], 1.0)
         t.entries(row, self.y[idx], -1.0)
-        row = t.new(idx.size, -np.inf, 0.0) + np.arange(idx.size)
+        row = t.new("boundary_before", idx.size, -np.inf, 0.0) + np.arange(idx.size)
         t.entries(row, self.z[idx], 1.0)
         t.entries(row, self.y[self.prev[idx]], -1.0)
         # A job runs at one site at a time.
         multi = np.flatnonzero(self.has_prev & self.multi[self.cells.job])
-        first = t.new(self.jh.size, -np.inf, 1.0)
+        first = t.new("one_site_at_a_time", self.jh.size, -np.inf, 1.0)
         t.entries(first + self.jh_of_cell[multi], self.z[multi], 1.0)
 
     def starts_in_periods(self) -> None:
@@ -228,14 +202,14 @@ class _IntegerModel:
         across the period's opening boundary; and one if it runs across both boundaries but
         not the whole period at its least parallelism (a gap inside)."""
         c, t, n_jh = self.cells, self.rows, self.jh.size
-        first = t.new(n_jh, -np.inf, 0.0)
+        first = t.new("starts_at_sites", n_jh, -np.inf, 0.0)
         t.entries(first + self.jh_of_cell, self.y, 1.0)
         idx = np.flatnonzero(self.has_prev)
         t.entries(first + self.jh_of_cell[idx], self.z[idx], -1.0)
         t.entries(first + np.arange(n_jh), self.starts, -1.0)
 
         # z(h) + z(h+1) - 1 <= starts(h) + (work + overhead)(h) / least parallelism
-        first = t.new(n_jh, -np.inf, 1.0)
+        first = t.new("starts_inside", n_jh, -np.inf, 1.0)
         t.entries(first + self.jh_of_cell[idx], self.z[idx], 1.0)
         nxt = np.flatnonzero(self.has_next)
         t.entries(first + self.jh_of_cell[nxt], self.z[self.next[nxt]], 1.0)
@@ -251,21 +225,21 @@ class _IntegerModel:
         h_n, s_n = self.problem.n_periods, self.problem.n_sites
         multi = self.multi[c.job]
         jh_multi = self.multi[self.jh // h_n]
-        first = t.new(n_jh, -np.inf, np.where(jh_multi, 1.0, np.inf))
+        first = t.new("moves_sites", n_jh, -np.inf, np.where(jh_multi, 1.0, np.inf))
         t.entries(first + self.jh_of_cell[multi], self.y[multi], 1.0)
         t.entries(first + np.arange(n_jh), self.moves, -1.0)
 
         # u >= y - y(period before), where the cell before exists (else u = y is implied
         # by the next rows using y directly).
         idx = np.flatnonzero(multi & self.has_prev)
-        row = t.new(idx.size, -np.inf, 0.0) + np.arange(idx.size)
+        row = t.new("fresh_segments", idx.size, -np.inf, 0.0) + np.arange(idx.size)
         t.entries(row, self.y[idx], 1.0)
         t.entries(row, self.y[self.prev[idx]], -1.0)
         t.entries(row, self.u[idx], -1.0)
         fresh = np.where(self.has_prev, self.u, self.y)
 
         idx = np.flatnonzero(multi & (c.period > 0))
-        row = t.new(idx.size, -np.inf, 1.0) + np.arange(idx.size)
+        row = t.new("moves_from_elsewhere", idx.size, -np.inf, 1.0) + np.arange(idx.size)
         t.entries(row, fresh[idx], 1.0)
         t.entries(row, self.moves[self.jh_of_cell[idx]], -1.0)
         for other in range(s_n):
@@ -280,7 +254,7 @@ class _IntegerModel:
         c, t = self.cells, self.rows
         least = self.least
         restore = least * self.checkpoint
-        first = t.new(len(self.problem.jobs), -restore, np.inf)
+        first = t.new("overhead_paid", len(self.problem.jobs), -restore, np.inf)
         t.entries(first + c.job, self.ov, self.problem.period_h)
         job_of_jh = self.jh // self.problem.n_periods
         t.entries(first + job_of_jh, self.starts, -restore[job_of_jh])
@@ -319,8 +293,7 @@ class _IntegerModel:
         integrality[self.y] = True
         integrality[self.z] = True
         integrality[self.starts] = True
-        families = dict(lp.row_families)
-        families["integer_bound"] = (t.first, t.count)
+        families = {**lp.row_families, **t.families}
         return LinearProgram(
             cost=np.concatenate([lp.cost, np.zeros(self.n_cols - n0)]),
             col_lower=np.concatenate([lp.col_lower, np.zeros(self.n_cols - n0)]),
