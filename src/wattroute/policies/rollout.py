@@ -127,7 +127,7 @@ class Continuation:
             acc=np.where(running, acc_of, 0).astype(float),
             remaining=jobs.remaining_accelerator_hours.copy(),
             owed=pay,
-            last=np.where(stopped | moves, cur, np.where(running, site_of, last)),
+            last=np.where(stopped, cur, np.where(running, site_of, last)),
             finish=np.where(jobs.remaining_accelerator_hours <= EPS_WORK, 0.0, np.inf),
         )
 
@@ -139,14 +139,17 @@ class Continuation:
         jobs = self.jobs
         site_of = np.where(acc_of > 0, site_of, -1)
         running = site_of >= 0
-        where = np.clip(site_of, 0, None)
+        n_sites = self.capacity.size
+        where = np.clip(site_of, 0, n_sites - 1)
         bad = running & (
-            ~jobs.allowed[np.arange(len(jobs)), where] | (acc_of < jobs.min_accelerators)
+            (site_of >= n_sites)
+            | ~jobs.allowed[np.arange(len(jobs)), where]
+            | (acc_of < jobs.min_accelerators)
         )
         site_of = np.where(bad, -1, site_of)
         acc_of = np.where(bad, 0, np.minimum(acc_of, jobs.max_accelerators))
         running = site_of >= 0
-        used = np.bincount(site_of[running], weights=acc_of[running], minlength=self.capacity.size)
+        used = np.bincount(site_of[running], weights=acc_of[running], minlength=n_sites)
         crowded = np.flatnonzero(used > self.capacity + ROUNDING)
         if crowded.size == 0:
             return site_of, acc_of
