@@ -41,9 +41,10 @@ def _spike(checkpoint_h: float):
 
 def test_a_pause_across_a_spike_pays_its_restore():
     # The LP pauses through the spike for free: 1 kWh at 100 USD/MWh on each side, 0.2 USD.
-    # With a 30-minute restore the job must do 2.5 accelerator-hours in 3 h, so it runs half
-    # of the spike hour: 0.1 + 0.5 + 0.1 = 0.7 USD (run 1.5 h, stop, restore for the last
-    # 30 min of the spike... or any schedule of the same cost).
+    # With a 30-minute restore the job keeps its accelerator busy 2.5 h of the 3, so half of
+    # the spike hour is paid: 0.1 + 0.5 + 0.1 = 0.7 USD. A schedule that costs that: run the
+    # first hour, stop, restart at 1:30 (the restore takes the rest of the spike hour) and
+    # work the third hour. Running through the spike costs 1.1 USD.
     sc = _spike(0.5)
     _, lp = solve_oracle(sc)
     assert lp["objective_usd"] == pytest.approx(0.2, abs=1e-6)
