@@ -30,8 +30,9 @@ policy's proposed allocation and changes the least it must so that, after the ne
 Jobs are placed within the accelerators a site can both hold and power now
 (:meth:`~wattroute.policies.base.Observation.room`); where a job that must run finds no room,
 work with the most slack at that site is stopped for it. The reserve counts the overheads the
-simulator charges (:mod:`wattroute.sim.jobs`), minimum parallelism and the power available,
-so a decision it passes keeps every deadline a schedule still can.
+simulator charges (:mod:`wattroute.sim.jobs`), minimum parallelism and the power available.
+What it guarantees, and what it only makes rare (jobs that arrive later), is set out in
+docs/optimiser.md, "Deadlines first".
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ import numpy as np
 
 from wattroute.model.tolerances import ROUNDING
 from wattroute.policies.base import ActiveJobs, Observation
-from wattroute.policies.rollout import Continuation
+from wattroute.policies.rollout import Continuation, owed_after
 
 
 @dataclass(frozen=True)
@@ -180,24 +181,12 @@ def slack_after_step(
     owes now; one that starts owes a restore if it ran before, a migration if it ran
     elsewhere; one that stops or waits after running owes a restore and, in case it must
     resume elsewhere, a migration."""
-    cur, last = jobs.site, jobs.last_site
-    owed = jobs.pending_overhead_h  # includes the restore a stopped job owes
-    restore, migrate = jobs.checkpoint_overhead_h, jobs.migration_overhead_h
-    running = (site_of >= 0) & (acc_of > 0)
-    stays = running & (site_of == cur)
-    moves = running & (cur >= 0) & (site_of != cur)
-    resumes = running & (cur < 0)
-    overhead = np.where(
-        moves,
-        owed + restore + migrate,
-        np.where(resumes & (last >= 0) & (site_of != last), owed + migrate, owed),
-    )
+    running, overhead = owed_after(jobs, site_of, acc_of)
     # A job left waiting that has run owes a restore when it resumes, and a migration too if
     # its site is full by then: the reserve counts both, so no stop leaves a job depending on
     # room coming free where it ran.
-    ran = (cur >= 0) | (last >= 0)
-    waiting = owed + np.where(cur >= 0, restore, 0.0) + np.where(ran, migrate, 0.0)
-    overhead = np.where(stays | moves | resumes, overhead, waiting)
+    ran = (jobs.site >= 0) | (jobs.last_site >= 0)
+    overhead = np.where(~running & ran, overhead + jobs.migration_overhead_h, overhead)
     working_h = np.where(running, np.maximum(step_h - overhead, 0.0), 0.0)
     remaining = jobs.remaining_accelerator_hours - acc_of * working_h
     still_owed = np.where(running, np.maximum(overhead - step_h, 0.0), overhead)

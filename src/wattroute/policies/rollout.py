@@ -35,6 +35,29 @@ EPS_WORK = ROUNDING
 """Accelerator-hours treated as zero."""
 
 
+def owed_after(
+    jobs: ActiveJobs, site_of: np.ndarray, acc_of: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which jobs a decision runs, and the overhead each then owes before it progresses,
+    hours: what it owes now (a stopped job's restore included), plus a restore and a
+    migration if it moves, a migration if it resumes away from where it last ran, a restore if
+    it stops. For a job left waiting, the migration it owes if it resumes elsewhere is not
+    counted: that depends on where it resumes."""
+    cur, last = jobs.site, jobs.last_site
+    restore, migrate = jobs.checkpoint_overhead_h, jobs.migration_overhead_h
+    running = (site_of >= 0) & (acc_of > 0)
+    moves = running & (cur >= 0) & (site_of != cur)
+    relocated = running & (cur < 0) & (last >= 0) & (site_of != last)
+    stopped = ~running & (cur >= 0)
+    owed = (
+        jobs.pending_overhead_h
+        + np.where(moves, restore + migrate, 0.0)
+        + np.where(relocated, migrate, 0.0)
+        + np.where(stopped, restore, 0.0)
+    )
+    return running, owed
+
+
 @dataclass
 class _State:
     """Jobs during a rollout, arrays ``(J,)``: where each runs (-1: waiting) and on how many
@@ -107,27 +130,18 @@ class Continuation:
         return late, inside, float(np.maximum(finish - deadline, 0.0).sum())
 
     def _after_decision(self, site_of: np.ndarray, acc_of: np.ndarray) -> _State:
-        """The rollout's state once a decision is enacted: what each job then owes (as
-        :func:`wattroute.policies.deadlines.slack_after_step` counts it, but for a waiting job
-        the migration only once it is known where it starts)."""
+        """The rollout's state once a decision is enacted (:func:`owed_after`: a waiting job's
+        migration is added once it is known where it starts)."""
         jobs = self.jobs
         site_of, acc_of = self.enacted(site_of, acc_of)
-        cur, last = jobs.site, jobs.last_site
-        owed = jobs.pending_overhead_h  # includes the restore a stopped job owes
-        restore, migrate = jobs.checkpoint_overhead_h, jobs.migration_overhead_h
-        running = (site_of >= 0) & (acc_of > 0)
-        moves = running & (cur >= 0) & (site_of != cur)
-        resumes = running & (cur < 0)
-        relocated = resumes & (last >= 0) & (site_of != last)
-        stopped = ~running & (cur >= 0)
-        pay = owed + np.where(moves, restore + migrate, 0.0) + np.where(relocated, migrate, 0.0)
-        pay = np.where(stopped, owed + restore, pay)
+        running, pay = owed_after(jobs, site_of, acc_of)
+        stopped = ~running & (jobs.site >= 0)
         return _State(
             site=np.where(running, site_of, -1),
             acc=np.where(running, acc_of, 0).astype(float),
             remaining=jobs.remaining_accelerator_hours.copy(),
             owed=pay,
-            last=np.where(stopped, cur, np.where(running, site_of, last)),
+            last=np.where(running, site_of, np.where(stopped, jobs.site, jobs.last_site)),
             finish=np.where(jobs.remaining_accelerator_hours <= EPS_WORK, 0.0, np.inf),
         )
 
