@@ -24,10 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.machine import describe_machine, replace_section
+from benchmarks.policies import load_benchmark_scenario
 from wattroute.optimise.oracle import solve_oracle
 from wattroute.policies import get_policy
 from wattroute.policies.mpc import MPCPolicy
-from wattroute.scenario import default_scenario_path, load_scenario
+from wattroute.scenario import default_scenario_path
 from wattroute.signals.forecast import Clairvoyant
 from wattroute.sim import SimulationOptions, simulate, summarize
 
@@ -55,7 +56,7 @@ def measure() -> dict[str, dict[str, dict[str, Any]]]:
     """Per scenario and run, the numbers compared."""
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for key, path in SCENARIOS.items():
-        scenario = load_scenario(path)
+        scenario = load_benchmark_scenario(path)
         runs: dict[str, dict[str, Any]] = {}
         for name in RUNS[:3]:
             runs[name] = _numbers(summarize(simulate(scenario, get_policy(name))))

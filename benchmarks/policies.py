@@ -48,6 +48,15 @@ SCENARIOS = {
     "d": ROOT / "benchmarks" / "scenarios" / "stress_days.yaml",
 }
 ERRORS = (0.0, 0.05, 0.1, 0.2, 0.4)
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+def load_benchmark_scenario(path: Path) -> Scenario:
+    """A benchmark scenario on the real data in ``../shared/data``. The examples (a) and (b)
+    read the slices shipped in ``examples/data`` (the same rows, which
+    tests/scenario/test_examples.py checks); a benchmark reads the full files."""
+    examples = path.resolve().parent == ROOT / "examples"
+    return load_scenario(path, data_dir=SHARED_DATA if examples else None)
 
 
 PERFECT = "mpc, perfect forecasts"
@@ -196,7 +205,7 @@ def main() -> int:
     receding: dict[str, dict[float, float]] = {}
     bounds: dict[str, IntegerBound] = {}
     for key, path in SCENARIOS.items():
-        scenario = load_scenario(path)
+        scenario = load_benchmark_scenario(path)
         print(f"({key}) {scenario.name}", flush=True)
         result = bench_scenario(
             scenario,
@@ -238,7 +247,7 @@ def main() -> int:
     write_report(results, args.out / "report.html")
 
     # The sweep runs where forecasts matter most: (b), where perfect forecasts gain the most.
-    swept = load_scenario(SCENARIOS["b"])
+    swept = load_benchmark_scenario(SCENARIOS["b"])
     base = next(r for r in results if r.scenario.name == swept.name)
     sweep = [
         "| forecaster | objective USD | capture | deadline misses | curtailment absorbed kWh |",

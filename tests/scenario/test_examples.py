@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
+import yaml
 
 from tests.builders import needs_shared_data
 from wattroute.scenario import default_scenario, load_scenario
+from wattroute.service.config import load_service_config
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+SHARED = EXAMPLES.parents[1] / "shared" / "data"
 
 
 def test_the_default_needs_no_files_and_says_what_is_measured():
@@ -46,7 +53,6 @@ def test_examples_default_is_the_builtin():
     ).read_text()
 
 
-@needs_shared_data()
 def test_temporal_shifting_is_one_site_on_real_data_with_pai_jobs():
     sc = load_scenario(EXAMPLES / "temporal_shifting.yaml")
     assert len(sc.sites) == 1
@@ -58,7 +64,6 @@ def test_temporal_shifting_is_one_site_on_real_data_with_pai_jobs():
     )
 
 
-@needs_shared_data()
 def test_multi_site_fleet_spans_four_zones_with_renewables_inference_and_pai_jobs():
     sc = load_scenario(EXAMPLES / "multi_site_fleet.yaml")
     zones = {s.zone for s in sc.sites}
@@ -100,3 +105,67 @@ def test_the_stress_days_have_what_its_description_promises():
         assert job.min_accelerators == min(2, job.max_accelerators)
         assert job.checkpoint_overhead_h > 0
     assert sc.services[0].latency_slo_ms <= 30
+
+
+def _differences(a: object, b: object, path: str = "scenario") -> Iterator[str]:
+    """Where two built scenarios differ, field by field (job names left out)."""
+    if dataclasses.is_dataclass(a) and not isinstance(a, type):
+        if type(a) is not type(b):
+            yield f"{path}: {type(a).__name__} against {type(b).__name__}"
+            return
+        for field in dataclasses.fields(a):
+            if field.name == "name" and path.startswith("scenario.jobs["):
+                continue
+            yield from _differences(
+                getattr(a, field.name), getattr(b, field.name), f"{path}.{field.name}"
+            )
+    elif isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        if not np.array_equal(np.asarray(a), np.asarray(b), equal_nan=True):
+            yield path
+    elif isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        if len(a) != len(b):
+            yield f"{path}: {len(a)} against {len(b)} entries"
+            return
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            yield from _differences(x, y, f"{path}[{i}]")
+    elif isinstance(a, dict) and isinstance(b, dict):
+        if a.keys() != b.keys():
+            yield f"{path}: keys differ"
+            return
+        for key in a:
+            yield from _differences(a[key], b[key], f"{path}[{key!r}]")
+    elif isinstance(a, pd.Series | pd.Index):
+        if type(a) is not type(b) or not np.array_equal(np.asarray(a), np.asarray(b)):
+            yield path
+    elif a != b:
+        yield path
+
+
+@needs_shared_data()
+@pytest.mark.parametrize("name", ["temporal_shifting", "multi_site_fleet"])
+def test_the_shipped_slices_give_the_scenario_the_full_data_gives(name):
+    """examples/data is cut from ../shared/data: every signal, service and job (but its name)
+    is the same either way."""
+    path = EXAMPLES / f"{name}.yaml"
+    shipped = load_scenario(path)
+    full = load_scenario(path, data_dir=SHARED)
+    assert shipped.jobs
+    assert shipped.sites
+    assert list(_differences(shipped, full)) == []
+
+
+@needs_shared_data()
+def test_the_ray_demo_fleet_is_the_same_on_the_shipped_slices(tmp_path):
+    raw = yaml.safe_load((EXAMPLES / "demo_ray.yaml").read_text())
+    raw["data_dir"] = str(SHARED)
+    (tmp_path / "full.yaml").write_text(yaml.safe_dump(raw))
+    shipped = load_service_config(EXAMPLES / "demo_ray.yaml").scenario
+    full = load_service_config(tmp_path / "full.yaml").scenario
+    assert list(_differences(shipped, full)) == []
+
+
+def test_the_examples_read_only_what_the_repository_ships():
+    for path in EXAMPLES.glob("*.yaml"):
+        assert "../shared" not in path.read_text(), path
+    shipped = [f for f in (EXAMPLES / "data").rglob("*") if f.is_file()]
+    assert sum(f.stat().st_size for f in shipped) < 1_000_000  # bytes
