@@ -4,6 +4,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# What `make demo` and `make serve` keep (databases, checkpoints) goes under out/, which
+# `make clean` removes; run by hand, wattroute keeps it in ~/.local/state/wattroute.
+STATE := $(CURDIR)/out/state
 
 .PHONY: demo serve test test-core test-slow lint typecheck unit bench clean
 
@@ -16,10 +19,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/wattroute demo
+	WATTROUTE_STATE_DIR=$(STATE) $(BIN)/wattroute demo
 
 serve: $(STAMP)
-	$(BIN)/wattroute serve
+	WATTROUTE_STATE_DIR=$(STATE) $(BIN)/wattroute serve
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
@@ -52,5 +55,9 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.grid_event --write docs/benchmarks.md
 	$(BIN)/python -m benchmarks.reliability --write docs/benchmarks.md
 
+# Everything the targets above make: the environment, results and state under out/, caches,
+# the package metadata of the editable install.
 clean:
-	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache .hypothesis .schemathesis \
+		src/wattroute.egg-info build dist
+	find src tests benchmarks examples -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -26,11 +26,37 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
+from wattroute.errors import InputError
 from wattroute.service.config import load_service_config
 from wattroute.service.server import serve_in_thread
 
 TRAIN = "train-logistic-regression"  # registered in examples/demo_ray.yaml
 DEFAULT_CONFIG = Path("examples/demo_ray.yaml")
+
+
+MARKER = ".wattroute-demo"
+"""The file that marks a folder as a previous demo's, which the next demo may empty."""
+
+
+def _fresh(out: Path) -> None:
+    """Make ``out`` an empty folder for this run: create it, or empty a previous demo's.
+
+    Raises
+    ------
+    InputError
+        If ``out`` holds anything that is not a previous demo's (it is never emptied).
+    """
+    if out.exists():
+        if (out / MARKER).is_file():
+            shutil.rmtree(out)
+        elif not out.is_dir() or any(out.iterdir()):
+            raise InputError(
+                "--out",
+                f"{out} exists and is not a previous demo's folder.",
+                "name a new or empty folder, or leave --out out to use the state directory.",
+            )
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).touch()
 
 
 @dataclasses.dataclass
@@ -99,10 +125,9 @@ def _conditions(controller: Any, site: str) -> str:
     return ", ".join(parts)
 
 
-def run_demo(
-    console: Console, config_path: Path | None = None, out: Path = Path("out/demo")
-) -> int:
-    """Run the narrated demo; 0 when every job finished and the fleet stopped cleanly."""
+def run_demo(console: Console, config_path: Path | None, out: Path) -> int:
+    """Run the narrated demo, its database and checkpoints in ``out`` (emptied first); 0 when
+    every job finished and the fleet stopped cleanly."""
     with (
         contextlib.redirect_stdout(_WithoutRayNoise(sys.stdout)),
         contextlib.redirect_stderr(_WithoutRayNoise(sys.stderr)),
@@ -112,13 +137,12 @@ def run_demo(
 
 def _run(console: Console, config_path: Path | None, out: Path) -> int:
     path = config_path or DEFAULT_CONFIG
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
+    _fresh(out)
     database = f"sqlite:///{(out / 'demo.db').resolve()}"
-    if config_path is None and not (path.parent / "../../shared/data").resolve().is_dir():
+    if config_path is None and not path.is_file():
         console.print(
-            "[yellow]The real-data signals (../shared/data beside this repository) are not "
-            "here: the demo runs the built-in synthetic fleet instead.[/yellow]"
+            f"[yellow]{path} is not here (the demo is not run from a checkout of wattroute): "
+            "it runs the built-in synthetic fleet instead.[/yellow]"
         )
         config = load_service_config(None, database)
         spec = config.spec.model_copy(

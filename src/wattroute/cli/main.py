@@ -123,7 +123,11 @@ def _parser() -> argparse.ArgumentParser:
         "demo", help="the control plane driving Ray on three emulated sites, narrated"
     )
     demo.add_argument("--config", help="service config (default: examples/demo_ray.yaml)")
-    demo.add_argument("--out", default="out/demo", help="folder for its database and checkpoints")
+    demo.add_argument(
+        "--out",
+        help="folder for its database and checkpoints, emptied first (default: demo/ in the "
+        "state directory, $WATTROUTE_STATE_DIR or ~/.local/state/wattroute)",
+    )
 
     sub.add_parser("policies", help="list the policies")
     return parser
@@ -355,8 +359,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return check(args, console)
         if args.command == "demo":
             from wattroute.cli.demo import run_demo
+            from wattroute.service.config import state_directory
 
-            return run_demo(console, Path(args.config) if args.config else None, Path(args.out))
+            out = Path(args.out) if args.out else state_directory() / "demo"
+            return run_demo(console, Path(args.config) if args.config else None, out)
         return _policies(console)
     except InputError as exc:
         errors.print(

@@ -22,13 +22,18 @@ database and the clock::
       handlers: {detector: {entry: my_models.serve:detector, tenants: [acme]}}
     readiness: {max_lag_steps: 3, max_lag_s: 10, heartbeat_timeout_s: 30}
 
-A relative ``sqlite:///`` path and relative data files resolve against the config file's folder
-(or ``data_dir``).
+Inputs and state resolve differently. Relative data files (and the secrets file) resolve
+against the config file's folder, or ``data_dir``. What the service writes — a relative
+``sqlite:///`` database and a relative ``ray.checkpoint_dir`` — goes to the *state directory*
+(:func:`state_directory`: ``$WATTROUTE_STATE_DIR``, else ``$XDG_STATE_HOME/wattroute``, else
+``~/.local/state/wattroute``), so running the service never leaves files beside a config or
+in the working directory. Absolute paths and URLs are used as given.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -49,7 +54,7 @@ from pydantic import (
     model_validator,
 )
 
-from wattroute.errors import DataFileError, ScenarioError
+from wattroute.errors import DataFileError, InputError, ScenarioError
 from wattroute.model import Scenario
 from wattroute.runtime.providers.values import as_utc
 from wattroute.runtime.registry import ENTRY_POINT, NAME, CodeEntry, CodeRegistry
@@ -367,16 +372,47 @@ class ServiceConfig:
 
     @property
     def checkpoint_root(self) -> str:
-        """Where jobs checkpoint: an fsspec URL as given, a path resolved against the config
-        file's folder."""
+        """Where jobs checkpoint: an fsspec URL or an absolute path as given, a relative path
+        resolved against the state directory (:func:`state_directory`)."""
         root = self.spec.ray.checkpoint_dir
-        return root if "://" in root else str((self.folder / root).resolve())
+        if "://" in root or Path(root).is_absolute():
+            return root
+        return str((state_directory() / root).resolve())
 
 
-def _absolute_sqlite(url: str, folder: Path) -> str:
+STATE_DIR_ENV = "WATTROUTE_STATE_DIR"
+"""The environment variable naming the state directory."""
+
+
+def state_directory(environ: Mapping[str, str] | None = None) -> Path:
+    """The folder the service and the demo write their state to (the SQLite database,
+    checkpoints), created on first use (mode 0700): ``$WATTROUTE_STATE_DIR``, else
+    ``$XDG_STATE_HOME/wattroute``, else ``~/.local/state/wattroute`` (the XDG base directory
+    convention for state that outlives a run but is not a user's document)."""
+    env = os.environ if environ is None else environ
+    if env.get(STATE_DIR_ENV):
+        folder = Path(env[STATE_DIR_ENV]).expanduser()
+    else:
+        base = env.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+        folder = Path(base).expanduser() / "wattroute"
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(
+            STATE_DIR_ENV,
+            f"the state directory {folder} cannot be created ({exc.strerror}).",
+            f"set {STATE_DIR_ENV} to a writable folder, or give absolute paths for the "
+            "database and ray.checkpoint_dir.",
+        ) from None
+    return folder.resolve()
+
+
+def _absolute_sqlite(url: str) -> str:
+    """A relative ``sqlite:///`` path resolved against the state directory; any other URL as
+    given."""
     prefix = "sqlite:///"
     if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite:///:memory:":
-        return prefix + str((folder / url[len(prefix) :]).resolve())
+        return prefix + str(state_directory() / url[len(prefix) :])
     return url
 
 
@@ -418,9 +454,7 @@ def load_service_config(
     from wattroute.policies import get_policy
 
     get_policy(spec.policy)  # an unknown policy is an error now, not at the first tick
-    return ServiceConfig(
-        spec, scenario, _absolute_sqlite(database or spec.database, folder), folder
-    )
+    return ServiceConfig(spec, scenario, _absolute_sqlite(database or spec.database), folder)
 
 
 def _fleet_scenario(spec: ServiceConfigSpec, data_dir: Path, folder: Path) -> Scenario:
