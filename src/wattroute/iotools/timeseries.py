@@ -48,8 +48,8 @@ def _read_text(path: PathType) -> str:
         raise DataFileError(
             field,
             f"file not found (looked for {Path(path).resolve()}).",
-            "check the path; the real data files live in ../shared/data beside the repository, "
-            "or in the folder you named.",
+            "check the path; a relative path resolves against the scenario's data_dir (its "
+            "folder by default) or --data-dir.",
         ) from None
     except IsADirectoryError:
         raise DataFileError(
