@@ -126,6 +126,10 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="out/demo", help="folder for its database and checkpoints")
 
     sub.add_parser("policies", help="list the policies")
+
+    from wattroute.cli.client import add_commands
+
+    add_commands(sub)  # jobs, services, events, place: clients of a running server
     return parser
 
 
@@ -357,6 +361,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from wattroute.cli.demo import run_demo
 
             return run_demo(console, Path(args.config) if args.config else None, Path(args.out))
+        if args.command in ("jobs", "services", "events", "place"):
+            from wattroute.cli.client import run
+
+            return run(args, console)
         return _policies(console)
     except InputError as exc:
         errors.print(

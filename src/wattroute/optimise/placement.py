@@ -215,8 +215,7 @@ def place(
         usable = np.isfinite(score)
         if not usable.any():
             continue
-        rounded = np.where(usable, np.round(score, 9), np.inf)
-        j = int(np.argmin(rounded))  # the earliest of equal starts
+        j = int(np.argmax(usable & (score <= _near(np.nanmin(score)))))  # the earliest
         options.append(_option(site, windows, j, outlook.start, step, runtime_h))
         if usable[0]:
             now_options.append(_option(site, windows, 0, outlook.start, step, runtime_h))
@@ -228,13 +227,16 @@ def place(
             "allow a grid-connected site or give a later deadline.",
         )
 
-    def key(o: PlacementOption) -> tuple[float, pd.Timestamp, int]:
-        value = {"objective": o.objective_usd, "cost": o.cost_usd, "emissions": o.emissions_kg}
-        return (round(value[request.minimise], 9), o.start, names.index(o.site))
+    def best(among: list[PlacementOption]) -> PlacementOption:
+        """The lowest score; of scores equal but for rounding, the earliest, first site."""
+        scores = [getattr(o, _SCORE[request.minimise]) for o in among]
+        low = _near(min(scores))
+        near = [o for o, v in zip(among, scores, strict=True) if v <= low]
+        return min(near, key=lambda o: (o.start, names.index(o.site)))
 
     return Placement(
-        best=min(options, key=key),
-        now=min(now_options, key=key) if now_options else None,
+        best=best(options),
+        now=best(now_options) if now_options else None,
         by_site=tuple(options),
         runtime_h=runtime_h,
         starts=last_start + 1,
@@ -242,6 +244,12 @@ def place(
 
 
 _SCORE = {"objective": "objective_usd", "cost": "cost_usd", "emissions": "emissions_kg"}
+
+
+def _near(lowest: float) -> float:
+    """The highest score that counts as equal to ``lowest``: within a millionth (sums of
+    thousands of steps differ by rounding where they are the same)."""
+    return lowest + 1e-6 * abs(lowest) + 1e-12
 
 
 def _step_terms(
