@@ -101,6 +101,7 @@ def test_the_same_idempotency_key_submits_one_job(svc, capsys, monkeypatch):
         (["--deadline", "2023-06-01T01:00:00Z"], "--deadline: the work needs"),
         (["--deadline", "tomorrow"], "--deadline: "),
         (["--slack", "1", "--args", "[1]"], "--args: is not a JSON object. Fix:"),
+        (["--slack", "1", "--args", '{"lr": NaN}'], "--args: is not JSON (NaN is not a JSON"),
     ],
 )
 def test_bad_input_exits_2_naming_the_flag_and_the_fix(svc, capsys, extra, expected):
@@ -140,6 +141,13 @@ def test_an_unreachable_server_exits_3_without_a_traceback(capsys, monkeypatch):
     code, _, err = run(["jobs", "list"], capsys)
     assert code == 2
     assert "--url: 'ftp://127.0.0.1/' is not an http(s) URL" in err
+
+
+def test_a_number_json_cannot_carry_is_refused_before_sending(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["place", "--work", "inf", "--slack", "1"])
+    assert exit_.value.code == 2
+    assert "argument --work: 'inf' is not a finite number" in capsys.readouterr().err
 
 
 def test_an_unknown_job_is_exit_2(svc, capsys):
@@ -199,6 +207,9 @@ def test_services_are_created_listed_changed_and_deleted(svc, capsys, monkeypatc
     code, _, err = run(["services", "demand", "vision", "nowhere=3"], capsys)
     assert code == 2
     assert "--demand: unknown demand point(s) 'nowhere'" in err
+    code, _, err = run(["services", "demand", "vision", "p=-1"], capsys)
+    assert code == 2
+    assert "--demand.p: should be greater than or equal to 0" in err
     code, _, err = run(["services", "demand", "vision", "p3"], capsys)
     assert (code, "POINT=RPS: 'p3' is not POINT=RPS" in err) == (2, True)
     code, out, _ = run(["services", "list"], capsys)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import time
 import uuid
@@ -154,6 +155,17 @@ class ApiClient:
                 [f"{self.url} answered {answer.status_code} with something other than JSON."],
             ) from None
 
+    def _flag(self, field: object) -> str | None:
+        """The flag that sets the API's ``field`` (``body.args.lr`` -> ``--args.lr``), or the
+        field as the API names it."""
+        if field is None:
+            return None
+        name = str(field)
+        for known in sorted(self.fields, key=len, reverse=True):
+            if name == known or name.startswith((known + ".", known + "[")):
+                return self.fields[known] + name[len(known) :]
+        return name
+
     def _refusal(self, answer: httpx.Response) -> ClientError:
         """The error answer as lines of ``field: problem. Fix: ...`` and the exit code."""
         status = answer.status_code
@@ -165,7 +177,7 @@ class ApiClient:
             errors = problem.get("errors") or []
             lines = [
                 _sentence(
-                    self.fields.get(str(e.get("field")), e.get("field")),
+                    self._flag(e.get("field")),
                     str(e.get("problem", "")),
                     str(e.get("fix", "")),
                 )
@@ -183,6 +195,17 @@ class ApiClient:
 # -- the commands --------------------------------------------------------------------------------
 
 
+def finite(text: str) -> float:
+    """A flag's number: finite (JSON has no NaN or Infinity)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
 def _connection() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     group = common.add_argument_group("server")
@@ -191,7 +214,7 @@ def _connection() -> argparse.ArgumentParser:
     )
     group.add_argument("--token", help="bearer token (default: $WATTROUTE_TOKEN); never printed")
     group.add_argument(
-        "--timeout", type=float, default=10.0, help="seconds to wait for an answer (10)"
+        "--timeout", type=finite, default=10.0, help="seconds to wait for an answer (10)"
     )
     group.add_argument("--json", action="store_true", help="print the API's JSON answer")
     return common
@@ -201,7 +224,7 @@ def _when(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--deadline", help="finish by this time (ISO 8601 with offset, e.g. ...Z)")
     group.add_argument(
-        "--slack", type=float, metavar="H", help="hours it may take beyond its shortest run"
+        "--slack", type=finite, metavar="H", help="hours it may take beyond its shortest run"
     )
 
 
@@ -215,7 +238,7 @@ def add_commands(sub: Any) -> None:
     submit = jobs_sub.add_parser("submit", parents=[common], help="submit a batch job")
     submit.add_argument("--name", required=True, help="a name for the job")
     submit.add_argument(
-        "--work", type=float, required=True, metavar="H", help="work, accelerator-hours"
+        "--work", type=finite, required=True, metavar="H", help="work, accelerator-hours"
     )
     submit.add_argument(
         "--accelerators", type=int, default=1, metavar="N", help="at most N accelerators (1)"
@@ -230,10 +253,10 @@ def add_commands(sub: Any) -> None:
     submit.add_argument("--function", help="a registered job function (`GET /v1/code`)")
     submit.add_argument("--args", metavar="JSON", help="the function's arguments, a JSON object")
     submit.add_argument(
-        "--checkpoint-overhead", type=float, default=0.0, metavar="H", help="hours per stop (0)"
+        "--checkpoint-overhead", type=finite, default=0.0, metavar="H", help="hours per stop (0)"
     )
     submit.add_argument(
-        "--migration-overhead", type=float, default=0.0, metavar="H", help="hours per move (0)"
+        "--migration-overhead", type=finite, default=0.0, metavar="H", help="hours per move (0)"
     )
     submit.add_argument(
         "--idempotency-key",
@@ -256,7 +279,7 @@ def add_commands(sub: Any) -> None:
     )
     watch.add_argument("job_id", metavar="ID", help="the job's id")
     watch.add_argument(
-        "--interval", type=float, default=2.0, metavar="S", help="seconds between polls (2)"
+        "--interval", type=finite, default=2.0, metavar="S", help="seconds between polls (2)"
     )
 
     services = sub.add_parser("services", help="create, list, read, change and delete services")
@@ -267,13 +290,13 @@ def add_commands(sub: Any) -> None:
     create = svc_sub.add_parser("create", parents=[common], help="create an inference service")
     create.add_argument("--name", required=True, help="its name (yours: names are per tenant)")
     create.add_argument(
-        "--slo-ms", type=float, required=True, help="end-to-end latency objective, ms"
+        "--slo-ms", type=finite, required=True, help="end-to-end latency objective, ms"
     )
     create.add_argument(
-        "--service-time-ms", type=float, required=True, help="time to serve a request, ms"
+        "--service-time-ms", type=finite, required=True, help="time to serve a request, ms"
     )
     create.add_argument(
-        "--throughput-rps", type=float, required=True, help="requests/s one replica serves"
+        "--throughput-rps", type=finite, required=True, help="requests/s one replica serves"
     )
     create.add_argument("--accelerators-per-replica", type=int, default=1, metavar="N", help="(1)")
     create.add_argument(
@@ -297,7 +320,7 @@ def add_commands(sub: Any) -> None:
         "declare", parents=[common], help="a site draws at most MAX kW from START to END (admin)"
     )
     declare.add_argument("--site", required=True, help="the site")
-    declare.add_argument("--max-kw", type=float, required=True, help="the most it may draw, kW")
+    declare.add_argument("--max-kw", type=finite, required=True, help="the most it may draw, kW")
     declare.add_argument("--start", required=True, help="when it starts (ISO 8601 with offset)")
     declare.add_argument("--end", required=True, help="when it ends (ISO 8601 with offset)")
     declare.add_argument("--reason", default="", help="a note")
@@ -312,7 +335,7 @@ def add_commands(sub: Any) -> None:
         help="where and when would a job run best? (against running it now; submits nothing)",
     )
     placement.add_argument(
-        "--work", type=float, required=True, metavar="H", help="work, accelerator-hours"
+        "--work", type=finite, required=True, metavar="H", help="work, accelerator-hours"
     )
     placement.add_argument(
         "--accelerators", type=int, default=1, metavar="N", help="it runs on N accelerators (1)"
@@ -499,7 +522,7 @@ def _job_submit(api: ApiClient, args: argparse.Namespace, console: Console, erro
     fn_args: Any = {}
     if args.args is not None:
         try:
-            fn_args = json.loads(args.args)
+            fn_args = json.loads(args.args, parse_constant=_not_json)
         except ValueError as exc:
             raise InputError(
                 "--args", f"is not JSON ({exc}).", 'give an object: {"lr": 0.01}.'
@@ -542,6 +565,10 @@ def _job_submit(api: ApiClient, args: argparse.Namespace, console: Console, erro
     )
     console.print(f"idempotency key: {key}", markup=False, highlight=False, soft_wrap=True)
     return 0
+
+
+def _not_json(constant: str) -> None:
+    raise ValueError(f"{constant} is not a JSON number")
 
 
 def _job_list(api: ApiClient, args: argparse.Namespace, console: Console, errors: Console) -> int:
@@ -649,8 +676,8 @@ def _demand(pairs: Sequence[str] | None, flag: str) -> dict[str, float]:
         try:
             value = float(rate)
         except ValueError:
-            value = float("nan")
-        if not sep or not point or value != value:
+            value = math.nan
+        if not sep or not point or not math.isfinite(value):
             raise InputError(flag, f"{pair!r} is not POINT=RPS.", "give e.g. us-east=12.5.")
         out[point] = value
     return out
