@@ -35,8 +35,6 @@ EXIT_UNREACHABLE = 3
 EXIT_AUTH = 4
 EXIT_JOB_ENDED = 5
 EXIT_INTERRUPTED = 130
-COMMANDS = frozenset({"jobs", "services", "events", "place"})
-"""The top-level commands this module handles."""
 
 ENDED = frozenset({"completed", "cancelled", "failed"})
 JOB_STATES = ("queued", "running", "paused", "completed", "cancelled", "failed")
