@@ -130,6 +130,10 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     sub.add_parser("policies", help="list the policies")
+
+    from wattroute.cli.client import add_commands
+
+    add_commands(sub)  # jobs, services, events, place: clients of a running server
     return parser
 
 
@@ -363,6 +367,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             out = Path(args.out) if args.out else state_directory() / "demo"
             return run_demo(console, Path(args.config) if args.config else None, out)
+        if args.command in ("jobs", "services", "events", "place"):
+            from wattroute.cli.client import run
+
+            return run(args, console)
         return _policies(console)
     except InputError as exc:
         errors.print(

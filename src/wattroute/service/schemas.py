@@ -463,3 +463,70 @@ class InferOut(BaseModel):
     service_ms: float
     latency_ms: float
     within_slo: bool
+
+
+class PlacementIn(_In):
+    """A job to place: ``work_accelerator_hours`` on ``accelerators`` accelerators, finished
+    by ``deadline`` or within ``slack_h`` hours beyond its run from now (give one)."""
+
+    work_accelerator_hours: float = Field(gt=0, le=1e6)
+    accelerators: int = Field(default=1, ge=1, le=100_000)
+    deadline: Instant | None = None
+    slack_h: float | None = Field(default=None, ge=0, le=24 * 365)
+    allowed_sites: list[Annotated[Text, Field(min_length=1, max_length=128)]] | None = Field(
+        default=None, max_length=1000
+    )
+    minimise: Literal["objective", "cost", "emissions"] = Field(
+        default="objective",
+        description="what best means: the fleet's objective (cost plus the carbon price on "
+        "emissions), the cost, or the emissions",
+    )
+
+    @model_validator(mode="after")
+    def _one_deadline(self) -> PlacementIn:
+        if (self.deadline is None) == (self.slack_h is None):
+            raise invalid(
+                "give exactly one of deadline or slack_h",
+                "send a deadline (a time) or slack_h (hours), not both and not neither",
+                "deadline",
+            )
+        return self
+
+
+class PlacementOption(BaseModel):
+    """Running the job at ``site`` from ``start`` to ``end``."""
+
+    site: str
+    start: datetime
+    end: datetime
+    energy_kwh: float = Field(description="facility energy the job adds, kWh")
+    renewable_kwh: float = Field(description="of it, from on-site renewables left unused, kWh")
+    bought_kwh: float = Field(description="of it, bought from the grid (or a genset), kWh")
+    cost_usd: float
+    emissions_kg: float = Field(description="kg CO2e")
+    objective_usd: float = Field(description="cost_usd + carbon price x emissions")
+
+
+class PlacementSavings(BaseModel):
+    """What the best option saves against the best way to run it now (now minus best)."""
+
+    cost_usd: float
+    emissions_kg: float
+    objective_usd: float
+
+
+class PlacementOut(BaseModel):
+    """Where and when the job would run best on the fleet's own power, against now."""
+
+    time: datetime = Field(description="now: the start of the step in force")
+    degraded: bool = Field(description="the controller plans on stale signals")
+    minimise: Literal["objective", "cost", "emissions"]
+    carbon_price_usd_per_tonne: float
+    runtime_h: float = Field(description="the run's length: work / accelerators, hours")
+    starts: int = Field(description="starts considered per site, one per step")
+    best: PlacementOption
+    now: PlacementOption | None = Field(
+        description="the best site to start at now; null when none has the power now"
+    )
+    savings: PlacementSavings | None
+    sites: list[PlacementOption] = Field(description="each usable site's best start")

@@ -10,7 +10,16 @@ from typing import Any
 from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from wattroute.service.api import fleet, grid_events, health, inference, jobs, plan, problems
+from wattroute.service.api import (
+    fleet,
+    grid_events,
+    health,
+    inference,
+    jobs,
+    placements,
+    plan,
+    problems,
+)
 from wattroute.service.api.deps import no_unknown_query
 from wattroute.service.api.middleware import BodyLimit, Timing
 from wattroute.service.api.state import AppState
@@ -63,7 +72,7 @@ def create_app(state: AppState) -> FastAPI:
     app.add_middleware(BodyLimit, limit=state.max_body_bytes)
     app.add_middleware(Timing, metrics=state.metrics)
     problems.install(app)
-    for module in (health, fleet, jobs, inference, plan, grid_events):
+    for module in (health, fleet, jobs, placements, inference, plan, grid_events):
         app.include_router(module.router)
 
     def openapi() -> dict[str, Any]:
