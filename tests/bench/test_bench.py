@@ -103,12 +103,15 @@ def test_simulate_with_an_oracle_result_adds_the_capture_ratio(tmp_path, capsys)
                 str(oracle),
                 "--out",
                 str(tmp_path / "g"),
-                "--quiet",
             ]
         )
         == 0
     )
     summary = json.loads((tmp_path / "g" / "summary.json").read_text())
+    # the capture written is the capture printed
+    printed = capsys.readouterr().out
+    shown = f"{100 * summary['capture_ratio']:.1f}%"
+    assert re.search(rf"capture ratio \(vs oracle\)\s+│\s+{re.escape(shown)}", printed)
     inputs = summary["capture_ratio_inputs"]
     assert inputs["oracle_objective_usd"] == json.loads(oracle.read_text())["objective_usd"]
     # greedy beats the agnostic baseline it is measured from, and the oracle bounds it
