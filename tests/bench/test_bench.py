@@ -79,13 +79,14 @@ def test_bench_writes_tables_summaries_and_a_report_with_capture_ratios(tmp_path
         for line in markdown.splitlines()
     )
     report = (out / "report.html").read_text()
-    # The comparison, then for mpc (the policy of interest) sites, signals and the jobs: four
-    # charts, with plotly.js embedded once so that the file works offline.
-    assert report.count('class="plotly-graph-div"') == 4
+    # The comparison, then agnostic against mpc (the policy of interest): sites, fleet,
+    # signals and the jobs: five charts, with plotly.js embedded once so that the file works
+    # offline.
+    assert report.count('class="plotly-graph-div"') == 5
     assert len(re.findall(r"plotly\.js v\d+\.\d+\.\d+", report)) == 1
-    assert "mpc: supply against load" in report
-    assert "mpc: where each batch job ran (first 3 jobs)" in report  # all three ran
-    assert f"<td>mpc</td><td>{objective['mpc']:.2f}</td>" in report
+    assert "Supply against load per site, hourly means (kW)" in report
+    assert "Where each batch job ran, all 3 jobs, policy against policy" in report
+    assert f"<td>mpc</td><td>{objective['mpc']:,.2f}</td>" in report
 
 
 def test_simulate_with_an_oracle_result_adds_the_capture_ratio(tmp_path, capsys):
