@@ -7,10 +7,11 @@ import io
 import json
 
 import pytest
+from rich.console import Console
 
 from tests.bench.test_bench import _scenario
 from wattroute.cli.main import main
-from wattroute.cli.progress import Estimate, LineProgress
+from wattroute.cli.progress import BarProgress, Estimate, LineProgress
 
 
 def test_bench_reports_each_run_on_stderr_and_keeps_stdout_to_the_table(tmp_path, capsys):
@@ -78,3 +79,18 @@ def test_line_progress_writes_one_line_per_run_and_a_total():
         "bench 2/2: s / oracle",
     ]
     assert lines[2].startswith("bench: 2 runs in")
+
+
+def test_on_a_terminal_a_bar_shows_the_run_and_the_time_left_then_goes():
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=True, width=80)
+    progress = BarProgress([("s", "agnostic", 100), ("s", "mpc", 100)], console)
+    for policy in ("agnostic", "mpc"):
+        progress.start("s", policy, 100)
+        progress.advance(50, 100)
+        progress.finish("s", policy, 0.1)
+    progress.close()
+    text = buffer.getvalue()
+    assert "2/2 s / mpc" in text
+    assert "left" in text
+    assert text.endswith("\x1b[2K")  # transient: the bar is erased when done
