@@ -51,6 +51,15 @@ class Run:
         cost and emissions — what ``wattroute simulate`` writes to ``timeseries.parquet``."""
         return self.record.sites.to_frame(self.record.scenario.times)
 
+    @cached_property
+    def jobs(self) -> pd.DataFrame:
+        """One row per batch job: arrival, deadline, work, the sites it ran at in order, start,
+        completion, moves, stops, restores, overhead hours, and whether and by how many hours
+        it was late — what ``wattroute simulate`` writes to ``jobs.parquet``."""
+        from wattroute.sim import job_frame
+
+        return job_frame(self.record)
+
 
 def _scenario(scenario: ScenarioLike) -> Scenario:
     if isinstance(scenario, Scenario):

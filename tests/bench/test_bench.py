@@ -79,13 +79,14 @@ def test_bench_writes_tables_summaries_and_a_report_with_capture_ratios(tmp_path
         for line in markdown.splitlines()
     )
     report = (out / "report.html").read_text()
-    # The comparison, then for mpc (the policy of interest) sites, signals and the jobs: four
-    # charts, with plotly.js embedded once so that the file works offline.
-    assert report.count('class="plotly-graph-div"') == 4
+    # The comparison, then agnostic against mpc (the policy of interest): sites, fleet,
+    # signals and the jobs: five charts, with plotly.js embedded once so that the file works
+    # offline.
+    assert report.count('class="plotly-graph-div"') == 5
     assert len(re.findall(r"plotly\.js v\d+\.\d+\.\d+", report)) == 1
-    assert "mpc: supply against load" in report
-    assert "mpc: where each batch job ran (first 3 jobs)" in report  # all three ran
-    assert f"<td>mpc</td><td>{objective['mpc']:.2f}</td>" in report
+    assert "Supply against load per site, hourly means (kW)" in report
+    assert "Where each batch job ran, all 3 jobs, policy against policy" in report
+    assert f"<td>mpc</td><td>{objective['mpc']:,.2f}</td>" in report
 
 
 def test_simulate_with_an_oracle_result_adds_the_capture_ratio(tmp_path, capsys):
@@ -103,12 +104,15 @@ def test_simulate_with_an_oracle_result_adds_the_capture_ratio(tmp_path, capsys)
                 str(oracle),
                 "--out",
                 str(tmp_path / "g"),
-                "--quiet",
             ]
         )
         == 0
     )
     summary = json.loads((tmp_path / "g" / "summary.json").read_text())
+    # the capture written is the capture printed
+    printed = capsys.readouterr().out
+    shown = f"{100 * summary['capture_ratio']:.1f}%"
+    assert re.search(rf"capture ratio \(vs oracle\)\s+│\s+{re.escape(shown)}", printed)
     inputs = summary["capture_ratio_inputs"]
     assert inputs["oracle_objective_usd"] == json.loads(oracle.read_text())["objective_usd"]
     # greedy beats the agnostic baseline it is measured from, and the oracle bounds it

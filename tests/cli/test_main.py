@@ -101,6 +101,31 @@ def test_csv_timeseries_and_greedy(tmp_path, capsys):
     assert code == 0
     assert (tmp_path / "timeseries.csv").is_file()
     assert json.loads((tmp_path / "summary.json").read_text())["policy"] == "greedy"
+    jobs = pd.read_csv(tmp_path / "jobs.csv")
+    assert jobs["job"].tolist() == ["j"]
+    assert jobs["sites"].tolist() == ["a"]
+
+
+def test_simulate_writes_a_per_job_result_and_a_summary_that_fits_80_columns(tmp_path, capsys):
+    scenario = _write(tmp_path, MINIMAL)
+    code, out, _ = _run(["simulate", str(scenario), "--out", str(tmp_path / "out")], capsys)
+    assert code == 0
+    jobs = pd.read_parquet(tmp_path / "out" / "jobs.parquet")
+    (row,) = jobs.to_dict("records")
+    # j: 4 accelerator-hours on 2 accelerators from 01:00, due 3 h after the earliest finish
+    assert row["job"] == "j"
+    assert row["sites"] == "a"
+    assert row["arrival"] == pd.Timestamp("2023-06-01T01:00Z")
+    assert row["start"] == pd.Timestamp("2023-06-01T01:00Z")  # agnostic runs it at once
+    assert row["completion"] == pd.Timestamp("2023-06-01T03:00Z")
+    assert row["completed"]
+    assert not row["late"]
+    assert row["late_h"] == 0.0
+    assert (row["moves"], row["restores"], row["overhead_h"]) == (0, 0, 0.0)
+    lines = out.splitlines()
+    assert max(len(line) for line in lines) <= 80  # capsys: rich's 80 columns
+    assert "…" not in out
+    assert "jobs.parquet" in out
 
 
 def test_policies_lists_both_baselines(capsys):

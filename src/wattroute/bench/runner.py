@@ -10,20 +10,21 @@ with ``capture_ratio`` added when both the ``agnostic`` baseline and the oracle 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from wattroute.errors import InputError
-from wattroute.iotools.results import write_summary, write_timeseries
+from wattroute.iotools.results import write_jobs, write_summary, write_timeseries
 from wattroute.model import Scenario
 from wattroute.model.summary import CaptureInputs, Summary
 from wattroute.optimise.oracle import capture_ratio, solve_oracle
 from wattroute.optimise.plan import Plan
 from wattroute.policies import POLICIES, get_policy
 from wattroute.signals.forecast import Forecaster
-from wattroute.sim import RunRecord, SimulationOptions, simulate, summarize
+from wattroute.sim import RunRecord, SimulationOptions, job_frame, simulate, summarize
 
 BASELINE = "agnostic"
 ORACLE = "oracle"
@@ -37,6 +38,19 @@ class ScenarioResult:
     summaries: dict[str, Summary] = field(default_factory=dict)
     records: dict[str, RunRecord] = field(default_factory=dict)
     oracle_plan: Plan | None = None
+
+
+class RunProgress(Protocol):
+    """Told where a bench is: each run's start, its simulated steps, and its end."""
+
+    def start(self, scenario: str, policy: str, steps: int) -> None:
+        """A run of ``policy`` on ``scenario`` (``steps`` steps long) begins."""
+
+    def advance(self, done: int, total: int) -> None:
+        """The current run has simulated ``done`` of its ``total`` steps."""
+
+    def finish(self, scenario: str, policy: str, wall_s: float) -> None:
+        """The run ended after ``wall_s`` seconds."""
 
 
 def parse_policies(text: str) -> list[str]:
@@ -63,32 +77,48 @@ def run_scenario(
     forecaster: Forecaster,
     oracle_step_h: float = 1.0,
     progress: Callable[[str], None] | None = None,
+    tracker: RunProgress | None = None,
 ) -> ScenarioResult:
-    """Run ``policies`` on ``scenario`` (the oracle too, if named) and add capture ratios."""
+    """Run ``policies`` on ``scenario`` (the oracle too, if named) and add capture ratios.
+
+    ``progress`` is given a line of text as each run starts; ``tracker`` is told each run's
+    start, steps and end (:class:`RunProgress`).
+    """
     result = ScenarioResult(scenario)
     for name in policies:
         if progress:
             progress(f"{scenario.name}: {name}")
+        if tracker:
+            tracker.start(scenario.name, name, scenario.n_steps)
+        started = time.perf_counter()
         if name == ORACLE:
             plan, summary = solve_oracle(scenario, oracle_step_h)
             result.oracle_plan = plan
             result.summaries[name] = summary
-            continue
-        record = simulate(scenario, get_policy(name), SimulationOptions(forecaster=forecaster))
-        result.records[name] = record
-        result.summaries[name] = summarize(record)
+        else:
+            options = SimulationOptions(
+                forecaster=forecaster, progress=tracker.advance if tracker else None
+            )
+            record = simulate(scenario, get_policy(name), options)
+            result.records[name] = record
+            result.summaries[name] = summarize(record)
+        if tracker:
+            tracker.finish(scenario.name, name, time.perf_counter() - started)
     add_capture_ratios(result.summaries)
     return result
 
 
 def write_results(result: ScenarioResult, out: Path) -> None:
-    """Write each policy's summary and time series under ``out/<scenario>/<policy>/``."""
+    """Write each policy's summary, time series and per-job result under
+    ``out/<scenario>/<policy>/`` (the oracle: its summary)."""
     scenario = result.scenario
     for name, summary in result.summaries.items():
         folder = out / scenario.name / name
         write_summary(summary, folder / "summary.json")
         if name in result.records:
-            write_timeseries(result.records[name].sites.to_frame(scenario.times), folder)
+            record = result.records[name]
+            write_timeseries(record.sites.to_frame(scenario.times), folder)
+            write_jobs(job_frame(record), folder)
 
 
 def bench_scenario(
@@ -98,9 +128,11 @@ def bench_scenario(
     forecaster: Forecaster,
     oracle_step_h: float = 1.0,
     progress: Callable[[str], None] | None = None,
+    tracker: RunProgress | None = None,
 ) -> ScenarioResult:
-    """Run ``policies`` on ``scenario``, add capture ratios, write their results under ``out``."""
-    result = run_scenario(scenario, policies, forecaster, oracle_step_h, progress)
+    """Run ``policies`` on ``scenario``, add capture ratios, write their results under ``out``
+    (``progress`` and ``tracker`` as for :func:`run_scenario`)."""
+    result = run_scenario(scenario, policies, forecaster, oracle_step_h, progress, tracker)
     write_results(result, out)
     return result
 

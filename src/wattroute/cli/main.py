@@ -145,9 +145,9 @@ def _load(path: str | None, data_dir: str | None) -> Scenario:
 
 def _simulate(args: argparse.Namespace, console: Console) -> int:
     from wattroute.cli.report import print_summary
-    from wattroute.iotools.results import write_summary, write_timeseries
+    from wattroute.iotools.results import write_jobs, write_summary, write_timeseries
     from wattroute.policies import get_policy
-    from wattroute.sim import SimulationOptions, simulate, summarize
+    from wattroute.sim import SimulationOptions, job_frame, simulate, summarize
 
     policy = get_policy(args.policy)
     scenario = _load(args.scenario, args.data_dir)
@@ -180,9 +180,11 @@ def _simulate(args: argparse.Namespace, console: Console) -> int:
         _add_capture_ratio(summary, scenario, args.oracle, options)
     summary_path = write_summary(summary, out / "summary.json")
     series_path = write_timeseries(record.sites.to_frame(scenario.times), out, args.format)
+    jobs_path = write_jobs(job_frame(record), out, args.format)
     if not args.quiet:
         print_summary(summary, console)
-        console.print(f"wrote {summary_path} and {series_path}")
+        written = ", ".join(p.name for p in (summary_path, series_path, jobs_path))
+        console.print(f"wrote {written} to {out}", highlight=False, markup=False)
     return 0
 
 
@@ -209,33 +211,41 @@ def _add_capture_ratio(
 
 
 def _bench(args: argparse.Namespace, console: Console) -> int:
-    from rich.markup import escape
+    from rich.console import Console
 
     from wattroute.bench import bench_scenario, markdown_table, parse_policies, table_rows
     from wattroute.bench.report import write_report
+    from wattroute.cli.progress import BarProgress, LineProgress
+    from wattroute.cli.report import bench_tables
     from wattroute.iotools.results import write_summary
 
     policies = parse_policies(args.policies)
     out = Path(args.out)
     scenarios = [_load(path, args.data_dir) for path in args.scenarios]
+    runs = [(s.name, name, s.n_steps) for s in scenarios for name in policies]
+    errors = Console(stderr=True)
+    tracker = BarProgress(runs, errors) if errors.is_terminal else LineProgress(runs, sys.stderr)
     results = []
-    for scenario in scenarios:
-        results.append(
-            bench_scenario(
-                scenario,
-                policies,
-                out,
-                get_forecaster(args.forecaster),
-                args.oracle_step,
-                progress=lambda text: console.print(f"[dim]{escape(text)}[/dim]"),
+    try:
+        for scenario in scenarios:
+            results.append(
+                bench_scenario(
+                    scenario,
+                    policies,
+                    out,
+                    get_forecaster(args.forecaster),
+                    args.oracle_step,
+                    tracker=tracker,
+                )
             )
-        )
+    finally:
+        tracker.close()
     rows = [row for result in results for row in table_rows(result)]
-    table = markdown_table(rows)
-    (out / "bench.md").write_text(table + "\n", encoding="utf-8")
+    (out / "bench.md").write_text(markdown_table(rows) + "\n", encoding="utf-8")
     write_summary({"rows": rows}, out / "bench.json")
     report = write_report(results, out / "report.html")
-    console.print(table, soft_wrap=True, highlight=False, markup=False)
+    for table in bench_tables(rows, console.width):
+        console.print(table)
     console.print(f"wrote {out / 'bench.md'}, {out / 'bench.json'} and {report}")
     return 0
 

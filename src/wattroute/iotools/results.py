@@ -1,4 +1,4 @@
-"""Write a run's results: ``summary.json`` and the per-step time series."""
+"""Write a run's results: ``summary.json``, the per-step time series and the per-job result."""
 
 from __future__ import annotations
 
@@ -52,7 +52,17 @@ def write_timeseries(
     frame: pd.DataFrame, folder: str | os.PathLike[str], fmt: Literal["parquet", "csv"] = "parquet"
 ) -> Path:
     """Write the per-step, per-site table as ``timeseries.parquet`` (or ``.csv``)."""
-    target = Path(folder) / f"timeseries.{fmt}"
+    return _write_table(frame, Path(folder) / f"timeseries.{fmt}", fmt)
+
+
+def write_jobs(
+    frame: pd.DataFrame, folder: str | os.PathLike[str], fmt: Literal["parquet", "csv"] = "parquet"
+) -> Path:
+    """Write the per-job table as ``jobs.parquet`` (or ``.csv``)."""
+    return _write_table(frame, Path(folder) / f"jobs.{fmt}", fmt)
+
+
+def _write_table(frame: pd.DataFrame, target: Path, fmt: Literal["parquet", "csv"]) -> Path:
     _ensure_dir(target.parent)
     if fmt == "parquet":
         frame.to_parquet(target, index=False)

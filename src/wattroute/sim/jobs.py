@@ -35,6 +35,7 @@ class JobTable:
         self.overhead_paid_h = np.zeros(n)
         self.moves = np.zeros(n, dtype=np.int64)
         self.stops = np.zeros(n, dtype=np.int64)
+        self.restores = np.zeros(n, dtype=np.int64)  # checkpoint restores paid or owed
         self.completed_h = np.full(n, np.nan)
         self.remaining_at_deadline = np.full(n, np.nan)
         self.owed_at_deadline_h = np.full(n, np.nan)
@@ -105,6 +106,7 @@ class JobTable:
             + spec.migration_overhead_h[ids] * relocated
         )
         self.moves[ids] += relocated
+        self.restores[ids] += restarting
         self.stops[ids] += stopping | moving
         self.site[ids] = site
         self.accelerators[ids] = np.where(running_now, accelerators, 0)

@@ -14,6 +14,9 @@ is the facility energy served; ``unserved`` is demand no source could cover, rep
 
 ``mean_completion_delay_h`` is, over completed jobs, the time from the earliest a job could
 have finished (arrival + work at full parallelism) to when it did.
+
+:func:`job_frame` is the per-job result (``jobs.parquet``): one row per job, from what the job
+table kept per job and its allocation changes (never per step).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 from typing import cast
 
 import numpy as np
+import pandas as pd
 
 from wattroute.model.costs import objective_usd
 from wattroute.model.summary import (
@@ -50,7 +54,6 @@ def _energy(totals: dict[str, np.ndarray], site: int | None) -> EnergyKwh:
 def summarize(run: RunRecord) -> Summary:
     """The run's summary (the module docstring; :class:`~wattroute.model.summary.Summary`)."""
     scenario = run.scenario
-    step_h = scenario.step_h
     record = run.sites
     carbon_price = scenario.carbon_price_usd_per_tonne
     penalties = scenario.penalties
@@ -60,15 +63,10 @@ def summarize(run: RunRecord) -> Summary:
 
     jobs = run.jobs
     spec = jobs.spec
-    end_h = scenario.n_steps * step_h
     completed = jobs.finished
-    late_done = completed & (jobs.completed_h > spec.deadline_h + ROUNDING)
-    undone_due = ~completed & (spec.deadline_h <= end_h + ROUNDING)
+    late = _late(run)
     undone_at_deadline = float(np.nansum(jobs.remaining_at_deadline))
-    delays = jobs.completed_h[completed] - (
-        spec.arrival_h[completed]
-        + spec.work_accelerator_hours[completed] / spec.max_accelerators[completed]
-    )
+    delays = _delays(run)[completed]
 
     inf = run.inference
     requests = float(inf.requests.sum())
@@ -123,7 +121,7 @@ def summarize(run: RunRecord) -> Summary:
         batch={
             "jobs": int(spec.n_jobs),
             "completed": int(completed.sum()),
-            "deadline_misses": int(late_done.sum() + undone_due.sum()),
+            "deadline_misses": int(late.sum()),
             "work_accelerator_hours": float(jobs.done.sum()),
             "work_undone_at_deadline_accelerator_hours": undone_at_deadline,
             "mean_completion_delay_h": float(delays.mean()) if delays.size else 0.0,
@@ -146,3 +144,90 @@ def summarize(run: RunRecord) -> Summary:
     if run.policy_stats:
         summary["policy_stats"] = run.policy_stats
     return summary
+
+
+def _late(run: RunRecord) -> np.ndarray:
+    """Per job: finished after its deadline, or unfinished at a deadline inside the period."""
+    jobs, spec = run.jobs, run.jobs.spec
+    end_h = run.scenario.n_steps * run.scenario.step_h
+    late_done = jobs.finished & (jobs.completed_h > spec.deadline_h + ROUNDING)
+    undone_due = ~jobs.finished & (spec.deadline_h <= end_h + ROUNDING)
+    return cast(np.ndarray, late_done | undone_due)
+
+
+def _delays(run: RunRecord) -> np.ndarray:
+    """Per job, hours from the earliest it could finish (arrival + work at full parallelism) to
+    its completion; NaN if unfinished."""
+    jobs, spec = run.jobs, run.jobs.spec
+    earliest = spec.arrival_h + spec.work_accelerator_hours / spec.max_accelerators
+    return cast(np.ndarray, jobs.completed_h - earliest)
+
+
+SITE_SEPARATOR = ">"
+"""Between the sites of a job that ran at several, in ``jobs.parquet``'s ``sites``."""
+
+
+def _utc_times(times: list[pd.Timestamp]) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex([t.tz_convert("UTC") for t in times], dtype="datetime64[ns, UTC]")
+
+
+def job_frame(run: RunRecord) -> pd.DataFrame:
+    """One row per batch job: where and when it ran, its moves and overheads, and how it met
+    its deadline. Times are UTC, durations hours, work accelerator-hours (the columns are
+    listed with their units in docs/results.md, "The per-job result")."""
+    scenario, jobs = run.scenario, run.jobs
+    spec = jobs.spec
+    n = spec.n_jobs
+    step_h = scenario.step_h
+    end_h = scenario.n_steps * step_h
+    history = jobs.allocation_history()
+    ran = history["site"] >= 0
+    order = np.argsort(history["job"][ran], kind="stable")  # per job, in time order
+    job_of = history["job"][ran][order]
+    site_of = history["site"][ran][order]
+    step_of = history["step"][ran][order]
+    first_of_job = np.ones(job_of.size, dtype=bool)
+    first_of_job[1:] = job_of[1:] != job_of[:-1]
+    start_step = np.full(n, -1, dtype=np.int64)
+    start_step[job_of[first_of_job]] = step_of[first_of_job]
+    changed = first_of_job.copy()
+    changed[1:] |= site_of[1:] != site_of[:-1]  # a new site in the job's sequence
+    names = run.fleet.names
+    sites = [""] * n
+    for job, site in zip(job_of[changed].tolist(), site_of[changed].tolist(), strict=True):
+        sites[job] = f"{sites[job]}{SITE_SEPARATOR}{names[site]}" if sites[job] else names[site]
+
+    def utc(hours: np.ndarray) -> pd.DatetimeIndex:
+        offsets = pd.to_timedelta(np.round(hours * 3_600_000.0), unit="ms")
+        return pd.DatetimeIndex(scenario.start + offsets).as_unit("ns")
+
+    late = _late(run)
+    completion_h = jobs.completed_h
+    late_h = np.where(
+        jobs.finished,
+        np.maximum(completion_h - spec.deadline_h, 0.0),
+        np.maximum(end_h - spec.deadline_h, 0.0),
+    )
+    late_h = np.where(late, late_h, 0.0)
+    start_h = np.where(start_step >= 0, start_step * step_h, np.nan)
+    return pd.DataFrame(
+        {
+            "job": pd.array(spec.names, dtype="string"),
+            "arrival": _utc_times([j.arrival for j in scenario.jobs]),
+            "deadline": _utc_times([j.deadline for j in scenario.jobs]),
+            "work_accelerator_hours": spec.work_accelerator_hours.astype(np.float64),
+            "sites": pd.array(sites, dtype="string"),
+            "start": utc(start_h),
+            "completion": utc(completion_h),
+            "completed": jobs.finished.copy(),
+            "moves": jobs.moves.copy(),
+            "stops": jobs.stops.copy(),
+            "restores": jobs.restores.copy(),
+            "overhead_h": jobs.overhead_paid_h.copy(),
+            "work_done_accelerator_hours": jobs.done.copy(),
+            "work_undone_at_deadline_accelerator_hours": jobs.remaining_at_deadline.copy(),
+            "late": late,
+            "late_h": late_h,
+            "completion_delay_h": _delays(run),
+        }
+    )
