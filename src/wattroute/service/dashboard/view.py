@@ -157,7 +157,7 @@ def why_moved(
         return "re-planned"
     ca, cb = _unit_cost(a, carbon_price), _unit_cost(b, carbon_price)
     curtailed = before.sites.get(target, {}).get("curtailed_kw", 0.0)
-    if curtailed > 0:
+    if curtailed >= 0.5:
         return f"power to spare at {target}: {curtailed:.0f} kW curtailed the step before"
     if cb < ca:
         return (
