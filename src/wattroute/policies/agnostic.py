@@ -38,18 +38,24 @@ class AgnosticPolicy:
 
     def __init__(self) -> None:
         self._routing: tuple[np.ndarray, ...] | None = None
+        self._routed: tuple[tuple[str, bytes], ...] = ()  # the services it was computed for
 
     def reset(self) -> None:
         """Forget the routing of a previous fleet."""
         self._routing = None
+        self._routed = ()
 
     def stats(self) -> dict[str, float]:
         """None kept."""
         return {}
 
     def decide(self, observation: Observation) -> Decision:
-        if self._routing is None:  # latency and SLOs do not change during a run
+        # Latency and SLOs do not change during a simulated run; a live fleet's services come
+        # and go: route again when they are not the ones routed.
+        services = tuple((s.name, s.feasible.tobytes()) for s in observation.services)
+        if self._routing is None or services != self._routed:
             self._routing = tuple(nearest_feasible_routing(s) for s in observation.services)
+            self._routed = services
         routing = self._routing
         jobs = observation.jobs
         site = jobs.site.copy()

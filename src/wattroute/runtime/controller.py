@@ -52,6 +52,7 @@ from wattroute.model.summary import RunningTotals
 from wattroute.model.tolerances import within_kw
 from wattroute.policies.base import ActiveJobs, Observation, Policy, ServiceState
 from wattroute.policies.greedy import GreedyPolicy
+from wattroute.runtime.baseline import Baseline, BaselineSource
 from wattroute.runtime.clock import Clock
 from wattroute.runtime.executor import Allocation, Executor, StepReport
 from wattroute.runtime.intake import SignalIntake
@@ -108,6 +109,10 @@ class ControllerOptions:
         names one, and the controller hands the executor its entry point. A job whose name is
         no longer registered for its tenant fails instead of running; a service whose handler
         is not is left unplanned (logged).
+    baseline
+        Run the carbon-agnostic baseline beside the fleet
+        (:class:`~wattroute.runtime.baseline.Baseline`) and keep its totals in every tick
+        (``state["baseline"]``); on replayed signals only.
     skip_missed_steps
         On real time: when the controller comes to a step more than one step in the past (it
         was down, or started after the period began), go straight to the step in force instead
@@ -125,6 +130,7 @@ class ControllerOptions:
     latency_margin_ms: float = 0.0
     registry: CodeRegistry = field(default_factory=CodeRegistry.builtin)
     skip_missed_steps: bool = False
+    baseline: bool = False
 
 
 @dataclass
@@ -217,6 +223,7 @@ class Controller:
         )
         self.notices: list[Callable[[str, dict[str, Any]], None]] = []
         self._fallback = GreedyPolicy()
+        self.baseline: Baseline | None = None
         self.policy.reset()
         self._resume()
 
@@ -299,8 +306,13 @@ class Controller:
             },
         )
         # The forecaster reads the past days: take in what the provider has of them.
-        self.intake.receive_past(to, since=self._next_step)
-        self._next_step = to
+        self.advance_to(to)
+
+    def advance_to(self, step: int) -> None:
+        """Go on at ``step`` (later than the next), taking in the signals of the steps
+        passed over so that forecasts have a past; those steps are accounted for nothing."""
+        self.intake.receive_past(step, since=self._next_step)
+        self._next_step = step
 
     def _wait(self, due: pd.Timestamp, stop: threading.Event) -> bool:
         """Wait for ``due``, watching the envelope every ``watch_s`` and writing a heartbeat
@@ -414,6 +426,7 @@ class Controller:
         _mark_failed(updated, report.failures)
         events = self._grid_events(now, report, fleet.names)
         self._accumulate(report)
+        baseline = self._baseline_step(k)
         tick = TickRecord(
             time=now,
             step=k,
@@ -429,6 +442,7 @@ class Controller:
                 "last_good": {
                     n: np.nan_to_num(v, nan=0.0).tolist() for n, v in self.intake.last_good.items()
                 },
+                **({} if baseline is None else {"baseline": baseline}),
             },
         )
         self.store.commit_tick(tick, [*changed(records, updated), *d.refused], events)
@@ -442,6 +456,18 @@ class Controller:
         for listener in self.listeners:
             listener(tick, report)
         return tick
+
+    def _baseline_step(self, k: int) -> dict[str, Any] | None:
+        """Step the baseline, if there is one; a failure there is logged and the baseline
+        is dropped, never the tick."""
+        if self.baseline is None:
+            return None
+        try:
+            return self.baseline.step(k)
+        except Exception:
+            log.exception("baseline failed: no longer tracked", extra={"fields": {"step": k}})
+            self.baseline = None
+            return None
 
     # -- between ticks: corrections and compliance --------------------------------------------
 
@@ -981,4 +1007,7 @@ def build_controller(
         controller.executor.actual = FleetSignals(
             **{name: controller.received[name] for name in FleetSignals.NAMES}
         )
+    # On replayed signals only: the baseline replays them too.
+    if options.baseline and provider is None and isinstance(store, BaselineSource):
+        controller.baseline = Baseline(scenario, store, clock)
     return controller

@@ -652,6 +652,17 @@ class SqlStore:
                 .values(compliance_s=seconds)
             )
 
+    def ticks_since(self, since: pd.Timestamp, from_step: int = 0) -> list[TickRecord]:
+        """The ticks at fleet time ``since`` or later and at step ``from_step`` or later,
+        oldest first."""
+        with self.session() as s:
+            rows = s.scalars(
+                select(TickRow)
+                .where(TickRow.time >= _dt(since), TickRow.step >= from_step)
+                .order_by(TickRow.step)
+            )
+            return [_tick(r) for r in rows]
+
     def recent_ticks(self, count: int) -> list[TickRecord]:
         with self.session() as s:
             rows = s.scalars(select(TickRow).order_by(TickRow.step.desc()).limit(count))

@@ -11,6 +11,7 @@ from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from wattroute.service.api import (
+    dashboard,
     fleet,
     grid_events,
     health,
@@ -27,10 +28,10 @@ from wattroute.service.schemas import Problem
 
 DESCRIPTION = """Where and when AI workloads run across sites with variable power.
 
-Every route but `/healthz` and `/readyz` takes `Authorization: Bearer <token>`. A tenant sees
-and acts on only its own jobs and services; fleet-wide values (site power, the running cost)
-are labelled as such. Errors are RFC 9457 problem details naming each field, the problem and
-the fix."""
+A live dashboard is at `/`. Every route but `/healthz` and `/readyz` takes
+`Authorization: Bearer <token>`. A tenant sees and acts on only its own jobs and services;
+fleet-wide values (site power, the running cost) are labelled as such. Errors are RFC 9457
+problem details naming each field, the problem and the fix."""
 
 
 def create_app(state: AppState) -> FastAPI:
@@ -63,6 +64,9 @@ def create_app(state: AppState) -> FastAPI:
         version="1",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # /docs and /redoc are the dashboard router's: their assets are served from here
+        docs_url=None,
+        redoc_url=None,
         dependencies=[Depends(no_unknown_query)],
         # Operation ids are the route functions' names (submit_job, get_job, ...): stable,
         # and what the schema's links between operations name.
@@ -72,7 +76,7 @@ def create_app(state: AppState) -> FastAPI:
     app.add_middleware(BodyLimit, limit=state.max_body_bytes)
     app.add_middleware(Timing, metrics=state.metrics)
     problems.install(app)
-    for module in (health, fleet, jobs, placements, inference, plan, grid_events):
+    for module in (health, fleet, jobs, placements, inference, plan, grid_events, dashboard):
         app.include_router(module.router)
 
     def openapi() -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""The live dashboard served at ``/``: its data (:mod:`.view`) and its page (``static/``)."""
