@@ -33,6 +33,7 @@ typecheck: $(STAMP)
 
 unit: $(STAMP)
 	scripts/ensure-postgres
+	scripts/ensure-chromium
 	$(BIN)/python -m pytest -q
 
 test: lint typecheck unit
