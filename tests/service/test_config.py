@@ -9,6 +9,7 @@ import pytest
 
 from wattroute.errors import InputError
 from wattroute.service.config import load_service_config, state_directory
+from wattroute.service.server import build_state
 
 CONFIG = """\
 name: t
@@ -91,3 +92,15 @@ def test_the_built_in_demo_keeps_its_database_in_the_state_directory(tmp_path, m
     config = load_service_config(None)
     assert config.database_url == f"sqlite:///{state.resolve() / 'wattroute-demo.db'}"
     assert not (tmp_path / "wattroute-demo.db").exists()
+
+
+@pytest.mark.parametrize(("line", "tracked"), [("", True), ("baseline: false\n", False)])
+def test_the_agnostic_baseline_runs_beside_the_fleet_unless_turned_off(tmp_path, line, tracked):
+    (tmp_path / "service.yaml").write_text(textwrap.dedent(CONFIG) + line)
+    state = build_state(load_service_config(tmp_path / "service.yaml"))
+    try:
+        assert state.controller is not None
+        assert (state.controller.baseline is not None) is tracked
+    finally:
+        for close in reversed(state.on_close):
+            close()

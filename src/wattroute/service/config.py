@@ -334,6 +334,10 @@ class ServiceConfigSpec(_Strict):
     auth: AuthConfig = AuthConfig()
     code: CodeConfig | None = None
     readiness: ReadinessConfig = ReadinessConfig()
+    baseline: bool = True
+    """Run the carbon-agnostic baseline beside the fleet (on replayed signals) for the
+    dashboard's comparison. It steps a second, agnostic controller every tick, about doubling
+    a tick's work: turn it off where ticks must be fast."""
 
     @model_validator(mode="before")
     @classmethod

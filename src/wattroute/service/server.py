@@ -113,7 +113,7 @@ def build_state(
                 # On real time the past is gone: go to the step in force, not through the
                 # steps missed while down (or before the service first started).
                 skip_missed_steps=spec.clock.kind == "real" or live,
-                baseline=True,  # on replayed signals: the dashboard's comparison
+                baseline=spec.baseline,  # on replayed signals: the dashboard's comparison
             ),
         )
     sc = config.scenario
