@@ -1,7 +1,9 @@
 """The ``wattroute`` command: thin — parse, call the layers, print.
 
 Exit codes: 0 success, 2 bad input (the message names the field and the fix), 1 an internal
-error (a bug: please report it), 130 interrupted.
+error (a bug: please report it), 130 interrupted. The API client's commands (``jobs``,
+``services``, ``events``, ``place``) add 3 server unreachable, 4 token refused and 5 a watched
+job ended other than completed on time (:mod:`wattroute.cli.client`).
 """
 
 from __future__ import annotations

@@ -105,16 +105,12 @@ class History:
         """Read the steps committed since the last refresh (and the last one again), drop
         those older than 24 h before the newest; the steps, oldest first."""
         with self.lock:
-            last = max(self.steps, default=0)
-            since = (
-                self.steps[last].time - WINDOW
-                if self.steps
-                else pd.Timestamp("1970-01-01", tz="UTC")
-            )
-            ticks = store.ticks_since(since, last)
-            if not self.steps and ticks:  # the first read: only the window before the newest
-                newest = ticks[-1].time
-                ticks = [t for t in ticks if t.time >= newest - WINDOW]
+            if self.steps:
+                last = max(self.steps)
+                ticks = store.ticks_since(self.steps[last].time - WINDOW, last)
+            else:  # the first read: only the window before the newest tick
+                latest = store.last_tick()
+                ticks = [] if latest is None else store.ticks_since(latest.time - WINDOW)
             for tick in ticks:
                 self.steps[tick.step] = step_view(tick, carbon_price)
             if self.steps:
