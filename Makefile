@@ -42,7 +42,8 @@ test: lint typecheck unit
 test-core: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not system and not slow"
 
-# System tests of a minute or more (the narrated demo end to end); CI runs them too.
+# System tests of ten seconds or more (the narrated demo end to end, kill -9 under load, the
+# example scripts, the integer-aware bound); CI runs them too.
 test-slow: $(STAMP)
 	scripts/ensure-postgres
 	$(BIN)/python -m pytest -q -m slow

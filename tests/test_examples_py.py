@@ -16,7 +16,7 @@ import wattroute
 from wattroute.model import Scenario
 
 # Runs the example scripts as subprocesses.
-pytestmark = pytest.mark.system
+pytestmark = [pytest.mark.system, pytest.mark.slow]
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 SCRIPTS = ("build_fleet.py", "bench.py", "simulate.py")

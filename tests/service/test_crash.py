@@ -19,7 +19,7 @@ from tests.service.processes import free_port, start_server, stop_group
 from wattroute.service.server import open_store
 
 # Starts a real server and kills it with SIGKILL.
-pytestmark = pytest.mark.system
+pytestmark = [pytest.mark.system, pytest.mark.slow]
 
 CONFIG = """
 name: crash-test

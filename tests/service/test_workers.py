@@ -184,6 +184,7 @@ def test_two_workers_share_jobs_time_health_and_metrics_and_stop_together(tmp_pa
     assert not metrics_dir.exists()
 
 
+@pytest.mark.slow
 def test_workers_exit_with_a_killed_parent_and_a_restart_at_once_comes_up(tmp_path: Path):
     config = _write_config(tmp_path)
     port = free_port()
