@@ -53,6 +53,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.replan_speed --write docs/benchmarks.md
 	$(BIN)/python -m benchmarks.policies --write docs/benchmarks.md
 	$(BIN)/python -m benchmarks.deadlines --write docs/benchmarks.md
+	$(BIN)/python -m benchmarks.sweep --write docs/benchmarks.md
 	$(BIN)/python -m benchmarks.api_load --write docs/benchmarks.md
 	$(BIN)/python -m benchmarks.grid_event --write docs/benchmarks.md
 	$(BIN)/python -m benchmarks.reliability --write docs/benchmarks.md

@@ -84,26 +84,60 @@ def run_scenario(
     ``progress`` is given a line of text as each run starts; ``tracker`` is told each run's
     start, steps and end (:class:`RunProgress`).
     """
-    result = ScenarioResult(scenario)
+    runs = []
     for name in policies:
         if progress:
             progress(f"{scenario.name}: {name}")
         if tracker:
             tracker.start(scenario.name, name, scenario.n_steps)
-        started = time.perf_counter()
-        if name == ORACLE:
-            plan, summary = solve_oracle(scenario, oracle_step_h)
-            result.oracle_plan = plan
-            result.summaries[name] = summary
-        else:
-            options = SimulationOptions(
-                forecaster=forecaster, progress=tracker.advance if tracker else None
-            )
-            record = simulate(scenario, get_policy(name), options)
-            result.records[name] = record
-            result.summaries[name] = summarize(record)
+        run = run_one(
+            scenario, name, forecaster, oracle_step_h, tracker.advance if tracker else None
+        )
         if tracker:
-            tracker.finish(scenario.name, name, time.perf_counter() - started)
+            tracker.finish(scenario.name, name, run.wall_s)
+        runs.append(run)
+    return collect(scenario, runs)
+
+
+@dataclass
+class Run:
+    """One policy's run on one scenario (the oracle's: its plan, no record)."""
+
+    policy: str
+    summary: Summary
+    record: RunRecord | None = None
+    plan: Plan | None = None
+    wall_s: float = 0.0
+    """Seconds the run took."""
+
+
+def run_one(
+    scenario: Scenario,
+    policy: str,
+    forecaster: Forecaster,
+    oracle_step_h: float = 1.0,
+    advance: Callable[[int, int], None] | None = None,
+) -> Run:
+    """Simulate ``policy`` on ``scenario`` (or solve the oracle, for ``oracle``); ``advance``
+    is told the steps done of the total as the simulation goes."""
+    started = time.perf_counter()
+    if policy == ORACLE:
+        plan, summary = solve_oracle(scenario, oracle_step_h)
+        return Run(policy, summary, plan=plan, wall_s=time.perf_counter() - started)
+    options = SimulationOptions(forecaster=forecaster, progress=advance)
+    record = simulate(scenario, get_policy(policy), options)
+    return Run(policy, summarize(record), record, wall_s=time.perf_counter() - started)
+
+
+def collect(scenario: Scenario, runs: list[Run]) -> ScenarioResult:
+    """The scenario's result from its runs, in the order given, with capture ratios."""
+    result = ScenarioResult(scenario)
+    for run in runs:
+        result.summaries[run.policy] = run.summary
+        if run.record is not None:
+            result.records[run.policy] = run.record
+        if run.plan is not None:
+            result.oracle_plan = run.plan
     add_capture_ratios(result.summaries)
     return result
 

@@ -78,6 +78,12 @@ def _parser() -> argparse.ArgumentParser:
         "--policies", default="agnostic,greedy,mpc,oracle", help="comma-separated policy names"
     )
     bench.add_argument("--out", default="out/bench", help="output folder")
+    bench.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="run each policy on each scenario as a Ray task on the cluster at ADDRESS "
+        "(auto: start one on this machine for the bench); the results are the local run's",
+    )
     bench.add_argument("--data-dir", help="folder that relative data paths resolve against")
     bench.add_argument(
         "--forecaster",
@@ -229,17 +235,28 @@ def _bench(args: argparse.Namespace, console: Console) -> int:
     tracker = BarProgress(runs, errors) if errors.is_terminal else LineProgress(runs, sys.stderr)
     results = []
     try:
-        for scenario in scenarios:
-            results.append(
-                bench_scenario(
-                    scenario,
-                    policies,
-                    out,
-                    get_forecaster(args.forecaster),
-                    args.oracle_step,
-                    tracker=tracker,
-                )
+        if args.ray:
+            from wattroute.bench import write_results
+            from wattroute.bench.sweep import run_on_ray
+
+            get_forecaster(args.forecaster)  # an unknown name is an error here, not remotely
+            results = run_on_ray(
+                scenarios, policies, args.forecaster, args.oracle_step, args.ray, tracker
             )
+            for result in results:
+                write_results(result, out)
+        else:
+            for scenario in scenarios:
+                results.append(
+                    bench_scenario(
+                        scenario,
+                        policies,
+                        out,
+                        get_forecaster(args.forecaster),
+                        args.oracle_step,
+                        tracker=tracker,
+                    )
+                )
     finally:
         tracker.close()
     rows = [row for result in results for row in table_rows(result)]

@@ -61,6 +61,8 @@ class LocalSites:
         The address every node of this cluster is started with and listens on, and that the
         driver connects through (an IP address of this machine). 127.0.0.1 keeps every port
         on loopback.
+    head_cpus
+        CPUs the head node offers (tasks that need a CPU run there: a bench's runs).
     """
 
     sites: list[tuple[str, int]]
@@ -68,6 +70,7 @@ class LocalSites:
     object_store_mb: int = 80
     failure_detection_s: float = 2.0
     node_ip_address: str = "127.0.0.1"
+    head_cpus: int = 1
     cluster: Cluster | None = None
     nodes: dict[str, Any] = field(default_factory=dict)
 
@@ -80,7 +83,7 @@ class LocalSites:
         self.cluster = Cluster(
             initialize_head=True,
             head_node_args={
-                "num_cpus": 1,
+                "num_cpus": self.head_cpus,
                 "object_store_memory": self.object_store_mb * MB,
                 "include_dashboard": False,
                 "node_ip_address": self.node_ip_address,
@@ -93,7 +96,7 @@ class LocalSites:
         )
         for name, _ in self.sites:
             self._add(name)
-        with _loopback_kept():
+        with loopback_kept():
             ray.init(
                 address=self.cluster.address,
                 namespace="wattroute",
@@ -146,7 +149,7 @@ def is_loopback(address: str) -> bool:
 
 
 @contextlib.contextmanager
-def _loopback_kept() -> Iterator[None]:
+def loopback_kept() -> Iterator[None]:
     """While ``ray.init`` runs in this process, keep loopback addresses (the cluster's, the
     node's) as given rather than replaced by the machine's network address."""
     resolve = services.resolve_ip_for_localhost
