@@ -51,7 +51,7 @@ def main(argv: list[str]) -> int:
     cores = os.cpu_count() or 1
     body = (
         "Command: `python -m benchmarks.sweep --write docs/benchmarks.md` (`make bench`), "
-        f"{time.strftime('%Y-%m-%d')}.\n\nMachine: {describe_machine()}.\n\n"
+        f"{time.strftime('%Y-%m-%d')}.\n\n{describe_machine()}\n\n"
         f"`wattroute bench` of {', '.join(POLICIES)} on the built-in default scenario and (c) "
         f"stranded power ({len(scenarios) * len(POLICIES)} runs), in one process against the "
         f"same runs as Ray tasks on a cluster it starts on this machine (`--ray auto`: {cores} "
