@@ -64,8 +64,8 @@ def synthetic_scenario(n_sites: int, n_jobs: int, days: int = 3, seed: int = 0) 
         sites.append(
             Site(
                 name=f"site{i:02d}",
-                latitude=30 + i,
-                longitude=-100 + 3 * i,
+                latitude=30 + i % 30,  # sites beyond the 30th wrap around
+                longitude=-100 + 3 * (i % 60),
                 accelerators=AcceleratorPool(64, 0.7, 0.1),
                 pue=Pue(1.2),
                 grid=GridConnection(

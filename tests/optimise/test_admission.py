@@ -73,15 +73,30 @@ def _reference(state, work, most, deadline, allowed):
     return best
 
 
-def test_many_jobs_at_once_get_the_plain_answer_each():
+@pytest.mark.parametrize(
+    ("sites", "tied", "period_h"),
+    [
+        (3, False, 1.0),  # no more sites than candidates: every site worked out
+        (7, False, 1.0),
+        (40, False, 1.0),
+        (40, False, 0.5),
+        (40, True, 1.0),  # equal costs: bounds tie, and the first site of the cheapest wins
+    ],
+)
+def test_many_jobs_at_once_get_the_plain_answer_each(sites, tied, period_h):
     rng = np.random.default_rng(3)
-    periods, sites, n = 24, 7, 1300  # more than one pass of BATCH jobs
+    periods, n = 24, 1300  # more than one pass of BATCH jobs
     free = rng.integers(0, 9, (periods, sites)).astype(float)
-    cost = rng.uniform(0.05, 0.5, (periods, sites))
-    state = _state(free, cost)
-    work = rng.uniform(0.5, 60.0, n)
+    if tied:  # quarters add up exactly in any order, so ties stay ties
+        cost = rng.integers(1, 4, (periods, sites)) * 0.25
+        work = rng.integers(2, 240, n) * 0.25
+        deadline = rng.integers(-1, 30, n).astype(float)
+    else:
+        cost = rng.uniform(0.05, 0.5, (periods, sites))
+        work = rng.uniform(0.5, 60.0, n)
+        deadline = rng.uniform(-1.0, 30.0, n)
+    state = _state(free, cost, period_h)
     most = rng.integers(1, 9, n)
-    deadline = rng.uniform(-1.0, 30.0, n)
     allowed = rng.random((n, sites)) < 0.6
     many = admit_many(state, work, most, deadline, allowed)
     assert n > BATCH

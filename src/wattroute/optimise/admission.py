@@ -49,6 +49,20 @@ class AdmissionState:
         return np.take_along_axis(self.free, self.cheapest_first, axis=0)
 
     @cached_property
+    def prefix_min_cost(self) -> np.ndarray:
+        """The cheapest cost per busy accelerator-hour over each site's first ``k`` periods,
+        row ``k`` for ``k`` = 0 (inf) .. H, ``(H + 1, S)``, USD."""
+        first = np.full((1, self.cost.shape[1]), np.inf)
+        return np.concatenate([first, np.minimum.accumulate(self.cost, axis=0)])
+
+    @cached_property
+    def cumulative_sorted_cost(self) -> np.ndarray:
+        """The sum of each site's ``k`` cheapest periods' costs per busy accelerator-hour,
+        row ``k`` for ``k`` = 0 .. H, ``(H + 1, S)``, USD."""
+        first = np.zeros((1, self.cost.shape[1]))
+        return np.concatenate([first, np.cumsum(self.sorted_cost, axis=0)])
+
+    @cached_property
     def now_rank(self) -> np.ndarray:
         """Where the current period falls in each site's :attr:`cheapest_first` order,
         ``(S,)``."""
@@ -139,35 +153,119 @@ def admit_many(
     return Admissions(*(np.concatenate(column) for column in zip(*parts, strict=True)))
 
 
+CANDIDATES = 4
+"""Sites at which :func:`admit_many` first works out a job's exact cost: those with the lowest
+lower bounds (its work at the cheapest period it may use there). Only a job for which another
+site's bound is not above the best exact cost so found is worked out at every site. It sets
+how fast a decision is, never what it is."""
+
+
 def _admit_batch(
     state: AdmissionState, work: np.ndarray, most: np.ndarray, deadline: np.ndarray, ok: np.ndarray
 ) -> tuple[np.ndarray, ...]:
-    h_n, order = state.free.shape[0], state.cheapest_first
-    share = window_shares(np.zeros(len(work)), deadline, state.period_h, h_n)  # (N, H)
-    # Hours each job can run in each period, with its periods in each site's cheapest-first
-    # order: (N, H, S).
-    hours = share[:, order] * state.period_h
-    capacity = np.minimum(state.sorted_free[np.newaxis], most[:, np.newaxis, np.newaxis]) * hours
-    possible = np.where(ok, capacity.sum(axis=1), 0.0)
+    """:func:`admit_many`'s answers for one pass of jobs, as its columns."""
+    n, (h_n, s_n) = len(work), state.free.shape
+    share = window_shares(np.zeros(n), deadline, state.period_h, h_n)  # (N, H)
+    if s_n <= CANDIDATES:
+        return _every_site(state, work, most, share, ok)
+    rows = np.arange(n)
+    # What fits before the deadline at each site: the full periods from per-parallelism
+    # prefix sums, plus the part of the period the deadline falls in.
+    full = np.clip(np.floor(deadline / state.period_h), 0, h_n).astype(int)
+    part = np.where(full < h_n, share[rows, np.minimum(full, h_n - 1)], 0.0)
+    caps, inverse = np.unique(most, return_inverse=True)
+    per_cap = np.minimum(state.free[np.newaxis], caps[:, np.newaxis, np.newaxis])  # (U, H, S)
+    prefix = np.concatenate([np.zeros((len(caps), 1, s_n)), np.cumsum(per_cap, axis=1)], axis=1)
+    last = per_cap[inverse, np.minimum(full, h_n - 1)]  # (N, S)
+    possible = (prefix[inverse, full] + part[:, np.newaxis] * last) * state.period_h
+    possible = np.where(ok, possible, 0.0)
     best_fit = np.where(ok.any(axis=1), np.argmax(possible, axis=1), -1)
     feasible = possible >= (work - ROUNDING)[:, np.newaxis]
-    before = np.cumsum(capacity, axis=1) - capacity
-    used = np.clip(work[:, np.newaxis, np.newaxis] - before, 0.0, capacity)
-    cost = np.where(feasible, (used * state.sorted_cost[np.newaxis]).sum(axis=1), np.inf)
     admitted = feasible.any(axis=1)
-    site = np.where(admitted, np.argmin(cost, axis=1), -1)
+    # Lower bounds of each site's cost: all the work at its cheapest period in the window;
+    # and the work at the job's most accelerators in the site's cheapest periods of all,
+    # as if every accelerator were free. The higher of the two.
+    periods = full + (part > 0)
+    cheapest = work[:, np.newaxis] * state.prefix_min_cost[periods]
+    per_period = most * state.period_h  # accelerator-hours of a period at full parallelism
+    whole = np.minimum(np.floor(work / per_period), h_n).astype(int)
+    rest_h = np.maximum(work - whole * per_period, 0.0)
+    spread = (
+        per_period[:, np.newaxis] * state.cumulative_sorted_cost[whole]
+        + rest_h[:, np.newaxis] * state.sorted_cost[np.minimum(whole, h_n - 1)]
+    )
+    bound = np.where(feasible, np.maximum(cheapest, spread), np.inf)
+    # The exact cost at the sites of the lowest bounds; the cheapest of them (the first site
+    # on a tie) stands if every other site's bound is above it.
+    cand = np.argpartition(bound, CANDIDATES - 1, axis=1)[:, :CANDIDATES]
+    c_cost, c_used, _ = _exact(state, work, most, share, cand, np.take_along_axis(ok, cand, 1))
+    best = c_cost.min(axis=1)
+    pick = np.where(c_cost == best[:, np.newaxis], cand, s_n).min(axis=1)
+    beyond = np.partition(bound, CANDIDATES, axis=1)[:, CANDIDATES]
+    done = admitted & (beyond > best)
+    site = np.where(done, pick, -1)
+    cost = np.where(done, best, np.nan)
+    slot = np.argmax(cand == pick[:, np.newaxis], axis=1)  # the pick among the candidates
+    now = done & (c_used[rows, state.now_rank[np.minimum(pick, s_n - 1)], slot] > 1e-12)
+    rest = np.flatnonzero(admitted & ~done)
+    if len(rest):  # every site, for the jobs where a bound did not settle it
+        _, site[rest], cost[rest], now[rest], _, _ = _every_site(
+            state, work[rest], most[rest], share[rest], ok[rest]
+        )
+    columns = (admitted, site, cost, now, possible[rows, np.maximum(best_fit, 0)], best_fit)
+    return tuple(np.asarray(c) for c in columns)
+
+
+def _every_site(
+    state: AdmissionState, work: np.ndarray, most: np.ndarray, share: np.ndarray, ok: np.ndarray
+) -> tuple[np.ndarray, ...]:
+    """The answers (the columns of :class:`Admissions`) from the exact cost at every site;
+    ``share`` is each job's share of each period before its deadline, ``(N, H)``."""
     rows = np.arange(len(work))
-    chosen = np.maximum(site, 0)
-    starts_now = admitted & (used[rows, state.now_rank[chosen], chosen] > 1e-12)
+    cost, used, possible = _exact(state, work, most, share, None, ok)
+    pick = np.argmin(cost, axis=1)
+    best = cost[rows, pick]
+    admitted = np.isfinite(best)
+    possible = np.where(ok, possible, 0.0)
+    best_fit = np.where(ok.any(axis=1), np.argmax(possible, axis=1), -1)
     columns = (
         admitted,
-        site,
-        np.where(admitted, cost[rows, chosen], np.nan),
-        starts_now,
+        np.where(admitted, pick, -1),
+        np.where(admitted, best, np.nan),
+        admitted & (used[rows, state.now_rank[pick], pick] > 1e-12),
         possible[rows, np.maximum(best_fit, 0)],
         best_fit,
     )
     return tuple(np.asarray(c) for c in columns)
+
+
+def _exact(
+    state: AdmissionState,
+    work: np.ndarray,
+    most: np.ndarray,
+    share: np.ndarray,
+    sites: np.ndarray | None,
+    ok: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """At each of each job's ``sites`` ``(N, K)`` (``None``: every site): the cost of its
+    work in the site's cheapest periods first (inf where it does not fit or the site is not
+    ``ok``), the accelerator-hours so used in each period in that order ``(N, H, K)``, and
+    the accelerator-hours that fit before its deadline."""
+    if sites is None:  # every site: the state's arrays as they are
+        hours = share[:, state.cheapest_first] * state.period_h  # (N, H, S)
+        free, unit = state.sorted_free, state.sorted_cost
+    else:
+        order = np.moveaxis(state.cheapest_first[:, sites], 0, 1)  # (N, H, K)
+        hours = np.take_along_axis(share[:, :, np.newaxis], order, axis=1) * state.period_h
+        free = np.moveaxis(state.sorted_free[:, sites], 0, 1)
+        unit = np.moveaxis(state.sorted_cost[:, sites], 0, 1)
+    capacity = np.minimum(free, most[:, np.newaxis, np.newaxis]) * hours
+    possible = capacity.sum(axis=1)
+    fits = ok & (possible >= (work - ROUNDING)[:, np.newaxis])
+    before = np.cumsum(capacity, axis=1) - capacity
+    used = np.clip(work[:, np.newaxis, np.newaxis] - before, 0.0, capacity)
+    cost = np.where(fits, (used * unit).sum(axis=1), np.inf)
+    return cost, used, possible
 
 
 def admit(
@@ -177,8 +275,8 @@ def admit(
     deadline_h: float,
     allowed: np.ndarray | None = None,
 ) -> Admission:
-    """Decide where a new job should run (:func:`admit_many` for one job), with the reasons
-    when it cannot be admitted.
+    """Decide where a new job should run, with the reasons when it cannot be admitted (the
+    answer :func:`admit_many` gives it).
 
     Parameters
     ----------
@@ -193,16 +291,14 @@ def admit(
     allowed
         Sites it may run at, ``(S,)`` bool; all if ``None``.
     """
-    ok = None if allowed is None else np.asarray(allowed, dtype=bool)[np.newaxis]
-    if ok is not None and not ok.any():
+    n_sites = len(state.names)
+    ok = np.ones((1, n_sites), bool) if allowed is None else np.asarray(allowed, bool)[np.newaxis]
+    if not ok.any():
         return Admission(False, reasons=("the job may run at no site",))
-    one = admit_many(
-        state,
-        np.array([work_accelerator_hours], dtype=float),
-        np.array([max_accelerators]),
-        np.array([deadline_h], dtype=float),
-        ok,
-    )
+    work = np.array([work_accelerator_hours], dtype=float)
+    share = window_shares(np.zeros(1), np.array([deadline_h]), state.period_h, len(state.free))
+    # One job: every site at once is quicker than bounds first.
+    one = Admissions(*_every_site(state, work, np.array([float(max_accelerators)]), share, ok))
     if not one.admitted[0]:
         best = int(one.most_fitting_site[0])
         reason = (
