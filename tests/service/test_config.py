@@ -104,3 +104,28 @@ def test_the_agnostic_baseline_runs_beside_the_fleet_unless_turned_off(tmp_path,
     finally:
         for close in reversed(state.on_close):
             close()
+
+
+def test_a_database_left_beside_the_config_is_not_silently_replaced(tmp_path, monkeypatch):
+    """Relative databases used to resolve beside the config: one found there, and none yet
+    in the state directory, is an error naming both places, not a fresh empty database."""
+    (tmp_path / "service.yaml").write_text(textwrap.dedent(CONFIG))
+    (tmp_path / "state.db").write_bytes(b"SQLite format 3\x00")
+    state = tmp_path / "state"
+    monkeypatch.setenv("WATTROUTE_STATE_DIR", str(state))
+    with pytest.raises(InputError) as caught:
+        load_service_config(tmp_path / "service.yaml")
+    assert caught.value.field == "database"
+    assert str(tmp_path / "state.db") in caught.value.problem
+    assert f"move it to {state.resolve() / 'state.db'}" in caught.value.fix
+    assert not (state / "state.db").exists()
+
+
+def test_the_built_in_demo_ignores_an_old_demo_database_in_the_working_folder(
+    tmp_path, monkeypatch
+):
+    (tmp_path / "wattroute-demo.db").write_bytes(b"SQLite format 3\x00")
+    monkeypatch.setenv("WATTROUTE_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.chdir(tmp_path)
+    config = load_service_config(None)  # the demo's state is disposable: no error
+    assert config.database_url.endswith("/state/wattroute-demo.db")

@@ -57,8 +57,10 @@ def connected(address: str) -> Iterator[None]:
         "start one on this machine for the bench."
     )
     host = _reachable(address, fix)  # Ray itself retries an address for a minute or more
-    loopback = is_loopback(host)
-    if loopback:  # stay on loopback: Ray would swap in the machine's network address
+    # A cluster on loopback is joined on loopback (Ray would swap in the machine's network
+    # address); a Ray client (ray://) connects through its proxy alone.
+    loopback = is_loopback(host) and not address.startswith("ray://")
+    if loopback:
         os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     try:
         with loopback_kept() if loopback else contextlib.nullcontext():

@@ -411,12 +411,30 @@ def state_directory(environ: Mapping[str, str] | None = None) -> Path:
     return folder.resolve()
 
 
-def _absolute_sqlite(url: str) -> str:
+def _absolute_sqlite(url: str, folder: Path | None) -> str:
     """A relative ``sqlite:///`` path resolved against the state directory; any other URL as
-    given."""
+    given.
+
+    Raises
+    ------
+    InputError
+        If the database is not in the state directory yet but is beside the config file
+        (``folder``), where relative databases went before: starting on an empty one there
+        would look like lost work (not checked for the built-in demo: ``folder`` None).
+    """
     prefix = "sqlite:///"
     if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite:///:memory:":
-        return prefix + str(state_directory() / url[len(prefix) :])
+        relative = url[len(prefix) :]
+        path = state_directory() / relative
+        old = folder / relative if folder is not None else None
+        if old is not None and not path.exists() and old.is_file():
+            raise InputError(
+                "database",
+                f"{url} is in the state directory now ({path}), but the database is at {old}, "
+                "beside the config, where relative paths used to resolve.",
+                f"move it to {path}, or give its absolute path: sqlite:///{old.resolve()}.",
+            )
+        return prefix + str(path)
     return url
 
 
@@ -458,7 +476,12 @@ def load_service_config(
     from wattroute.policies import get_policy
 
     get_policy(spec.policy)  # an unknown policy is an error now, not at the first tick
-    return ServiceConfig(spec, scenario, _absolute_sqlite(database or spec.database), folder)
+    return ServiceConfig(
+        spec,
+        scenario,
+        _absolute_sqlite(database or spec.database, None if path is None else folder),
+        folder,
+    )
 
 
 def _fleet_scenario(spec: ServiceConfigSpec, data_dir: Path, folder: Path) -> Scenario:
