@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from wattroute.errors import InputError
-from wattroute.model.arrays import FleetStatic, steps_per_day
+from wattroute.model.arrays import FleetSignals, FleetStatic, steps_per_day
 from wattroute.model.costs import KG_PER_TONNE, KWH_PER_MWH
 
 Criterion = Literal["objective", "cost", "emissions"]
@@ -82,15 +82,7 @@ class PowerOutlook:
             back = -(-(index[later] - (have - 1)) // period) * period
             index[later] = index[later] - back
         return {
-            name: np.asarray(getattr(self, name), dtype=float)[index]
-            for name in (
-                "price_usd_per_mwh",
-                "export_price_usd_per_mwh",
-                "carbon_g_per_kwh",
-                "solar_kw",
-                "wind_kw",
-                "pue",
-            )
+            name: np.asarray(getattr(self, name), dtype=float)[index] for name in FleetSignals.NAMES
         }
 
 

@@ -42,6 +42,7 @@ from functools import cached_property
 import numpy as np
 
 from wattroute.errors import OptimisationError
+from wattroute.model.arrays import FleetSignals
 from wattroute.model.costs import (
     bought_power_cost_usd_per_kwh,
     busy_accelerator_hour_usd,
@@ -63,14 +64,7 @@ from wattroute.policies.base import Decision, Observation
 from wattroute.policies.deadlines import DEADLINES
 from wattroute.policies.greedy import GreedyPolicy
 
-SIGNALS = (
-    "price_usd_per_mwh",
-    "export_price_usd_per_mwh",
-    "carbon_g_per_kwh",
-    "solar_kw",
-    "wind_kw",
-    "pue",
-)
+SIGNALS = FleetSignals.NAMES
 
 
 @dataclass
