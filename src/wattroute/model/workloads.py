@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pandas as pd
 
+from wattroute.errors import InputError
 from wattroute.model import _checks as check
 from wattroute.signals.signal import Signal
 
@@ -259,3 +261,27 @@ class BatchJob:
     def min_duration_h(self) -> float:
         """Shortest possible run time, hours: the work at full parallelism."""
         return self.work_accelerator_hours / self.max_accelerators
+
+
+def allowed_site_names(
+    allowed: Sequence[str] | None, names: Sequence[str], field: str = "allowed_sites"
+) -> tuple[str, ...]:
+    """The sites a request may run at, in the fleet's order: those of ``names`` it allows
+    (``None``: every one).
+
+    Raises
+    ------
+    InputError
+        On ``field``: a site the fleet has not, or an empty list.
+    """
+    if allowed is not None:
+        unknown = [s for s in allowed if s not in names]
+        if unknown:
+            raise InputError(
+                field,
+                f"unknown site(s) {', '.join(map(repr, unknown))}.",
+                f"use sites of the fleet: {', '.join(names)}.",
+            )
+        if not allowed:
+            raise InputError(field, "no site allowed.", "list at least one site.")
+    return tuple(s for s in names if allowed is None or s in allowed)

@@ -41,6 +41,7 @@ import pandas as pd
 from wattroute.errors import InputError
 from wattroute.model.arrays import FleetSignals, FleetStatic, steps_per_day
 from wattroute.model.costs import KG_PER_TONNE, KWH_PER_MWH
+from wattroute.model.workloads import allowed_site_names
 
 Criterion = Literal["objective", "cost", "emissions"]
 """What "best" minimises: the fleet's objective (cost plus the carbon price on emissions),
@@ -150,17 +151,7 @@ def place(
     """
     names = list(fleet.names)
     n = request.accelerators
-    if request.allowed_sites is not None:
-        unknown = [s for s in request.allowed_sites if s not in names]
-        if unknown:
-            raise InputError(
-                "allowed_sites",
-                f"unknown site(s) {', '.join(map(repr, unknown))}.",
-                f"use sites of the fleet: {', '.join(names)}.",
-            )
-        if not request.allowed_sites:
-            raise InputError("allowed_sites", "no site allowed.", "list at least one site.")
-    allowed = [s for s in names if request.allowed_sites is None or s in request.allowed_sites]
+    allowed = allowed_site_names(request.allowed_sites, names)
     online = [s for s in allowed if s not in offline]
     if not online:
         raise InputError(

@@ -19,6 +19,7 @@ import pandas as pd
 
 from wattroute.errors import InputError
 from wattroute.model.tolerances import ROUNDING
+from wattroute.model.workloads import allowed_site_names
 from wattroute.runtime.records import JobRecord
 from wattroute.runtime.registry import CodeRegistry
 
@@ -101,18 +102,7 @@ def admit_job(
             "lower min_accelerators or raise max_accelerators.",
         )
     _check_code(request, tenant, rules)
-    sites = list(rules.accelerators)
-    if request.allowed_sites is not None:
-        unknown = [s for s in request.allowed_sites if s not in rules.accelerators]
-        if unknown:
-            raise InputError(
-                "allowed_sites",
-                f"unknown site(s) {', '.join(map(repr, unknown))}.",
-                f"use sites of the fleet: {', '.join(sites)}.",
-            )
-        if not request.allowed_sites:
-            raise InputError("allowed_sites", "no site allowed.", "list at least one site.")
-    allowed = request.allowed_sites or tuple(sites)
+    allowed = allowed_site_names(request.allowed_sites, list(rules.accelerators))
     biggest = max(rules.accelerators[s] for s in allowed)
     if request.min_accelerators > biggest:
         raise InputError(
