@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
+from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import pandas as pd
@@ -87,6 +88,7 @@ class Baseline:
         self.source = source
         self.memory = _ShortMemory()
         self._seen: set[str] = set()  # the live jobs taken in so far
+        self._ended: set[str] = set()  # those the live run has finished with
         last = source.last_tick()
         saved = None if last is None else last.state.get("baseline")
         if last is not None and saved is not None:
@@ -114,10 +116,11 @@ class Baseline:
             options=ControllerOptions(check_balance=False, heartbeat_s=1e9),
         )
 
-    def step(self, k: int) -> dict[str, Any]:
-        """Decide and enact step ``k`` under the baseline policy; what to keep in the live
-        tick: ``{"totals": RunningTotals JSON, "soc_kwh": [kWh per site]}``."""
-        self._mirror(k)
+    def step(self, k: int, live: Sequence[JobRecord]) -> dict[str, Any]:
+        """Decide and enact step ``k`` under the baseline policy, ``live`` being the live
+        run's active jobs as its controller loaded them for this step; what to keep in the
+        live tick: ``{"totals": RunningTotals JSON, "soc_kwh": [kWh per site]}``."""
+        self._mirror(k, live)
         if self.controller.next_step < k:
             self.controller.advance_to(k)
         tick = self.controller.tick()
@@ -126,11 +129,11 @@ class Baseline:
                 del self.memory.jobs[job_id]
         return {"totals": tick.state["totals"], "soc_kwh": tick.state["soc_kwh"]}
 
-    def _mirror(self, k: int) -> None:
+    def _mirror(self, k: int, live_jobs: Sequence[JobRecord]) -> None:
         """Take in what changed in the live run: new jobs (from the start, as submitted),
         cancellations, services, grid events, overrides and meter readings."""
         memory, source = self.memory, self.source
-        live = {j.id: j for j in source.active_jobs()}
+        live = {j.id: j for j in live_jobs}
         with memory._lock:
             mine = list(memory.jobs)
         for job_id, job in live.items():
@@ -138,12 +141,15 @@ class Baseline:
                 memory.add_job(_as_submitted(job))
                 self._seen.add(job_id)
         for job_id in mine:
-            if job_id in live:
+            if job_id in live or job_id in self._ended:
                 continue
+            # The live run is done with it: cancelled, the baseline stops it too; otherwise
+            # it runs on under the baseline, and is not asked about again.
             now = source.job(job_id)
             if now is not None and now.state == "cancelled":
                 with memory._lock:
                     memory.jobs[job_id].state = "cancelled"
+            self._ended.add(job_id)
         now_t = self.scenario.start + k * self.scenario.step
         events = source.grid_events(now_t - self.scenario.step, now_t + 2 * self.scenario.step)
         with memory._lock:

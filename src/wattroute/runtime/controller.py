@@ -426,7 +426,7 @@ class Controller:
         _mark_failed(updated, report.failures)
         events = self._grid_events(now, report, fleet.names)
         self._accumulate(report)
-        baseline = self._baseline_step(k)
+        baseline = self._baseline_step(k, [*records, *d.refused])
         tick = TickRecord(
             time=now,
             step=k,
@@ -457,13 +457,13 @@ class Controller:
             listener(tick, report)
         return tick
 
-    def _baseline_step(self, k: int) -> dict[str, Any] | None:
+    def _baseline_step(self, k: int, live: list[JobRecord]) -> dict[str, Any] | None:
         """Step the baseline, if there is one; a failure there is logged and the baseline
         is dropped, never the tick."""
         if self.baseline is None:
             return None
         try:
-            return self.baseline.step(k)
+            return self.baseline.step(k, live)
         except Exception:
             log.exception("baseline failed: no longer tracked", extra={"fields": {"step": k}})
             self.baseline = None
