@@ -17,6 +17,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from wattroute.model.scenario import Scenario
@@ -210,14 +211,21 @@ def job_tracks(
     return out
 
 
-def _latency(
-    scenario: Scenario, service: ServiceRecord, routing: dict[str, dict[str, float]]
-) -> dict[str, dict[str, Any]]:
-    """Per demand point: the shares routed to each site and the expected latency (the
-    share-weighted round trip plus the service time, ms)."""
+def _rtt_ms(scenario: Scenario) -> np.ndarray:
+    """Round trip from each demand point to each site, ms, ``(P, S)``."""
     points = [(p.latitude, p.longitude, p.zone) for p in scenario.demand_points]
     sites = [(s.latitude, s.longitude, s.zone) for s in scenario.sites]
-    rtt = scenario.network.rtt_matrix_ms(points, sites)
+    return np.asarray(scenario.network.rtt_matrix_ms(points, sites))
+
+
+def _latency(
+    scenario: Scenario,
+    rtt: np.ndarray,
+    service: ServiceRecord,
+    routing: dict[str, dict[str, float]],
+) -> dict[str, dict[str, Any]]:
+    """Per demand point: the shares routed to each site and the expected latency (the
+    share-weighted round trip ``rtt``, ms, plus the service time)."""
     names = [s.name for s in scenario.sites]
     out = {}
     for i, p in enumerate(scenario.demand_points):
@@ -328,6 +336,7 @@ def dashboard(
     jobs, total = store.jobs(None if who.admin else who.tenant, limit=MAX_JOBS)
     tracks = job_tracks(steps, {j.id for j in jobs}, events, carbon_price)
     services = [s for s in store.services() if who.admin or s.tenant == who.tenant]
+    rtt = _rtt_ms(scenario) if services else np.zeros((0, 0))
     routing: dict[str, Any] = {} if last_tick is None else last_tick.plan.get("routing", {})
     totals = RunningTotals.from_json(last_tick.state.get("totals", {}) if last_tick else {})
     saved = None if last_tick is None else last_tick.state.get("baseline")
@@ -365,7 +374,7 @@ def dashboard(
                 {
                     "service": s.key if who.admin else s.name,
                     "latency_slo_ms": s.latency_slo_ms,
-                    "points": _latency(scenario, s, routing.get(s.key, {})),
+                    "points": _latency(scenario, rtt, s, routing.get(s.key, {})),
                 }
                 for s in services
             ],
