@@ -204,6 +204,15 @@ def window_shares(
 def deferral_cost(allowed: np.ndarray, acc_cost: np.ndarray) -> np.ndarray:
     """Expected cost of work left for after a horizon, USD per accelerator-hour, ``(J,)``: the
     mean over the horizon's periods of the cheapest allowed site's cost. ``allowed`` is
-    ``(J, S)``; ``acc_cost`` the energy cost of a busy accelerator-hour, ``(H, S)``."""
-    cheapest = np.where(allowed[:, np.newaxis, :], acc_cost[np.newaxis, :, :], np.inf).min(axis=2)
-    return np.where(np.isfinite(cheapest), cheapest, 0.0).mean(axis=1)
+    ``(J, S)``; ``acc_cost`` the energy cost of a busy accelerator-hour, ``(H, S)``. A job with
+    no allowed site costs nothing to defer.
+
+    Works over the allowed (job, site) pairs only, so that it costs ``J x H x allowed sites``,
+    not ``J x H x S`` (jobs are planned at a few candidate sites of large fleets)."""
+    n_jobs, n_periods = allowed.shape[0], acc_cost.shape[0]
+    job, site = np.nonzero(allowed)  # row-major: each job's pairs are contiguous
+    cheapest = np.zeros((n_jobs, n_periods))
+    if job.size:
+        starts = np.flatnonzero(np.r_[True, job[1:] != job[:-1]])
+        cheapest[job[starts]] = np.minimum.reduceat(acc_cost[:, site], starts, axis=1).T
+    return cheapest.mean(axis=1)

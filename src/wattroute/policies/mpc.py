@@ -28,9 +28,10 @@ other departure from merit order, is left to merit order: on the multi-site flee
 Work whose deadline lies beyond the horizon may be left for later at the horizon's mean energy
 cost; battery energy left at the horizon's end is worth its median cost; moving a running job
 costs its checkpoint and migration time. With more than ``max_job_rows`` jobs, jobs with the
-same sites, current site and deadline period are planned as one class (and shared out,
-earliest deadline first). When the solver fails or runs out of time the period falls back to
-``greedy``; fallbacks are counted in ``policy_stats``.
+same sites, current site, deadline period and (roughly) run time are planned as one class
+(:mod:`wattroute.optimise.classes`) and shared out, earliest deadline first. When the solver
+fails or runs out of time the period falls back to ``greedy``; fallbacks are counted in
+``policy_stats``.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from wattroute.model.costs import (
 )
 from wattroute.model.power import busy_accelerator_kw
 from wattroute.model.tolerances import PLAN_FLOW_TOLERANCE_KW, ROUNDING
+from wattroute.optimise.classes import ClassRules, job_classes
 from wattroute.optimise.plan import Plan, optimise
 from wattroute.optimise.problem import (
     JobBlock,
@@ -150,6 +152,10 @@ class MPCPolicy:
         Solver time limit per re-plan; on timeout the period falls back to ``greedy``.
     max_job_rows
         Most job rows in a plan before jobs are grouped into classes.
+    run_time_growth
+        Spacing of the run-time buckets of job classes
+        (:class:`~wattroute.optimise.classes.ClassRules`); 1.0 groups run times of 1, 2, 3-4,
+        5-8, ... periods.
     deadline_margin
         Share of a job's remaining run time it plans to finish before its deadline, on top of
         two checkpoints and a migration.
@@ -173,6 +179,7 @@ class MPCPolicy:
         deadline_margin: float = 0.1,
         candidate_sites: int = 4,
         move_cost_factor: float = 1.0,
+        run_time_growth: float = 1.0,
     ) -> None:
         self.horizon_h = horizon_h
         self.deadline_margin = deadline_margin
@@ -181,6 +188,7 @@ class MPCPolicy:
         self.period_h = period_h
         self.time_limit_s = time_limit_s
         self.max_job_rows = max_job_rows
+        self.run_time_growth = run_time_growth
         self._greedy = GreedyPolicy()
         self.reset()
 
@@ -350,7 +358,7 @@ class MPCPolicy:
         if n <= self.max_job_rows:
             return block, np.arange(n)
         self._stats.classes += 1
-        return _classes(block, np.minimum(np.ceil(deadline / period_h), h_n + 1))
+        return job_classes(block, period_h, ClassRules(self.run_time_growth))
 
     def _candidates(
         self, allowed: np.ndarray, available: np.ndarray, acc_cost: np.ndarray, site: np.ndarray
@@ -702,51 +710,6 @@ class MPCPolicy:
             battery if np.isfinite(battery).any() else None,
             genset if np.isfinite(genset).any() else None,
         )
-
-
-def _classes(block: JobBlock, deadline_period: np.ndarray) -> tuple[JobBlock, np.ndarray]:
-    """Group jobs with the same sites, current site and deadline period into one row each."""
-    keys = np.column_stack(
-        [block.allowed.astype(np.int64), block.current_site, deadline_period.astype(np.int64)]
-    )
-    _, row_of = np.unique(keys, axis=0, return_inverse=True)
-    row_of = row_of.reshape(-1)
-    n_rows = int(row_of.max()) + 1
-
-    def total(values: np.ndarray) -> np.ndarray:
-        return np.bincount(row_of, weights=values, minlength=n_rows)
-
-    first = np.zeros(n_rows, dtype=np.int64)
-    first[row_of[::-1]] = np.arange(len(row_of))[::-1]  # a representative member per class
-    work = total(block.work_accelerator_hours)
-    deferrable = block.deferrable_accelerator_hours
-    deferral = block.deferral_cost_usd_per_accelerator_hour
-    restart = block.restart_cost_usd_per_accelerator
-    now = block.accelerators_now
-    assert deferrable is not None
-    assert deferral is not None
-    assert restart is not None
-    assert now is not None
-    return (
-        JobBlock(
-            work_accelerator_hours=work,
-            max_accelerators=total(block.max_accelerators),
-            available=block.available[first],
-            allowed=block.allowed[first],
-            current_site=block.current_site[first],
-            switch_cost_usd_per_accelerator_hour=total(
-                block.switch_cost_usd_per_accelerator_hour * block.work_accelerator_hours
-            )
-            / np.maximum(work, ROUNDING),
-            deferrable_accelerator_hours=total(deferrable),
-            deferral_cost_usd_per_accelerator_hour=total(deferral * block.work_accelerator_hours)
-            / np.maximum(work, ROUNDING),
-            restart_cost_usd_per_accelerator=total(restart * block.max_accelerators)
-            / np.maximum(total(block.max_accelerators), ROUNDING),
-            accelerators_now=total(now),
-        ),
-        row_of,
-    )
 
 
 def _service_key(obs: Observation) -> tuple[tuple[str, int], ...]:
