@@ -369,8 +369,10 @@ class MPCPolicy:
             return allowed
         weights = available / np.maximum(available.sum(axis=1, keepdims=True), ROUNDING)
         mean_cost = np.where(allowed, weights @ acc_cost, np.inf)  # (J, S)
-        rank = np.argsort(np.argsort(mean_cost, axis=1, kind="stable"), axis=1)
-        keep = allowed & (rank < self.candidate_sites)
+        cheapest = np.argsort(mean_cost, axis=1, kind="stable")[:, : self.candidate_sites]
+        keep = np.zeros_like(allowed)
+        np.put_along_axis(keep, cheapest, True, axis=1)
+        keep &= allowed
         running = site >= 0
         keep[np.flatnonzero(running), site[running]] = True
         return keep
