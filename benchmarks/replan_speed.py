@@ -245,10 +245,13 @@ def main() -> int:
         )
         print(admission[-1], flush=True)
 
+    command = f"python -m benchmarks.replan_speed --write {args.write}"
+    if args.full_lp_jobs != parser.get_default("full_lp_jobs"):
+        command += f" --full-lp-jobs {args.full_lp_jobs}"
     text = "\n".join(
         [
-            "Command: `make bench` (runs `python -m benchmarks.replan_speed "
-            f"--write {args.write}`), {time.strftime('%Y-%m-%d')}.",
+            f"Command: `{command}`, {time.strftime('%Y-%m-%d')} (`make bench` runs it without "
+            "`--full-lp-jobs`, so without the one-row-per-job LP of 10,000 jobs).",
             "",
             describe_machine(),
             "",
