@@ -193,6 +193,11 @@ class Continuation:
         state.acc[ids[finished]] = 0.0
 
     @cached_property
+    def _allowed(self) -> np.ndarray:
+        """Where each job may run, ``(J, S)``."""
+        return np.asarray(self.jobs.allowed, dtype=bool)
+
+    @cached_property
     def _sites_allowed(self) -> list[list[int]]:
         """The sites each job may run at."""
         return [np.flatnonzero(row).tolist() for row in self.jobs.allowed]
@@ -208,17 +213,23 @@ class Continuation:
         used = np.bincount(
             state.site[running], weights=state.acc[running], minlength=self.capacity.size
         )
-        free = np.floor(self.capacity - used + ROUNDING).tolist()
+        room = np.floor(self.capacity - used + ROUNDING)
         least, most = jobs.min_accelerators, jobs.max_accelerators
-        top = max(free, default=0.0)
-        waiting = active & ~running & (least <= top)
+        # Room only shrinks during the step, so a job that cannot start (or grow) in the room
+        # there is before the first one does never will: those are left out up front.
+        best_room = np.where(self._allowed, room, -np.inf).max(axis=1)
+        waiting = active & ~running & (least <= best_room)
         growing = running & (state.acc < most)
+        growing[growing] = room[state.site[growing]] > 0
         if not waiting.any() and not growing.any():
             return
+        free = room.tolist()
         hopeless = t + state.owed + state.remaining / most > jobs.deadline_h + ROUNDING
         order = np.lexsort((jobs.deadline_h, hopeless))
         allowed = self._sites_allowed
-        for j in order[waiting[order]].tolist():
+        starters = order[waiting[order]].tolist()
+        smallest = float(least[waiting].min()) if starters else 0.0
+        for j in starters:
             best = max(allowed[j], key=free.__getitem__)
             take = min(float(most[j]), free[best])
             if take < least[j]:
@@ -229,9 +240,13 @@ class Continuation:
             if state.last[j] >= 0 and state.last[j] != best:
                 state.owed[j] += jobs.migration_overhead_h[j]
             state.last[j] = best
+            if max(free) < smallest:
+                break  # no room left that any waiting job could start in
         for j in order[growing[order]].tolist():
             s = int(state.site[j])
             grow = min(float(most[j] - state.acc[j]), free[s])
             if grow > 0:
                 state.acc[j] += grow
                 free[s] -= grow
+                if max(free) <= 0:
+                    break  # no room left to grow into
