@@ -60,19 +60,20 @@ def test_greedy_soaks_up_curtailed_renewables():
 def test_window_quantiles_equal_numpy_quantile_on_random_profiles():
     rng = np.random.default_rng(7)
     for trial in range(300):
-        size = int(rng.integers(1, 60))
-        values = rng.normal(0.0, 5.0, size).round(int(rng.integers(0, 4)))  # ties too
-        values[rng.random(size) < 0.2] = np.inf  # sites with no room
+        size, n_profiles = int(rng.integers(1, 60)), int(rng.integers(1, 5))
+        profiles = rng.normal(0.0, 5.0, (size, n_profiles)).round(int(rng.integers(0, 4)))
+        profiles[rng.random(profiles.shape) < 0.2] = np.inf  # sites with no room
         if trial % 7 == 0:
-            values[:] = np.inf
+            profiles[:, 0] = np.inf
         jobs = int(rng.integers(1, 40))
+        column = rng.integers(0, n_profiles, jobs)
         window = rng.integers(1, size + 5, jobs)  # some longer than the profile
         q = rng.random(jobs)
         q[rng.random(jobs) < 0.2] = 1.0
         q[rng.random(jobs) < 0.1] = 0.0
-        got = window_quantiles(values, window, q)
+        got = window_quantiles(profiles, column, window, q)
         for i in range(jobs):
-            head = values[: window[i]]
+            head = profiles[: window[i], column[i]]
             head = head[np.isfinite(head)]
             want = np.quantile(head, q[i]) if head.size else np.inf
             assert got[i] == want, (trial, i)  # the same arithmetic: equal to the last bit

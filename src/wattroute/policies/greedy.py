@@ -58,30 +58,35 @@ def energy_costs(
     return renewable, grid, np.broadcast_to(genset, np.shape(grid))
 
 
-def window_quantiles(values: np.ndarray, window: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """For each ``i``, the ``q[i]``-quantile of the finite entries among ``values[:window[i]]``
-    (``inf`` where there are none), as ``np.quantile`` computes it (linear interpolation,
-    the same arithmetic to the last bit), for all jobs at once: one sort of each distinct
-    window's prefix instead of one ``np.quantile`` call per window.
+def window_quantiles(
+    profiles: np.ndarray, column: np.ndarray, window: np.ndarray, q: np.ndarray
+) -> np.ndarray:
+    """For each job ``i``, the ``q[i]``-quantile of the finite entries among
+    ``profiles[:window[i], column[i]]`` (``inf`` where there are none), as ``np.quantile``
+    computes it (linear interpolation, the same arithmetic to the last bit), for all jobs at
+    once: one sort of each distinct (column, window) prefix instead of one ``np.quantile``
+    call per window and profile.
 
-    ``values`` is a cost profile over the steps ahead (any unit), ``window`` the number of
-    leading steps each job looks at (at least 1), ``q`` the quantiles in [0, 1].
+    ``profiles`` holds cost profiles over the steps ahead, ``(H, G)`` (any unit), ``column``
+    the profile each job follows, ``window`` the number of leading steps it looks at (at least
+    1), ``q`` the quantiles in [0, 1].
     """
     out = np.full(q.shape, np.inf)
-    if q.size == 0:
+    width = min(int(window.max(initial=0)), profiles.shape[0])
+    if q.size == 0 or width == 0:
         return out
-    widths, row = np.unique(window, return_inverse=True)
+    clean = profiles[:width]
+    clean = np.where(np.isfinite(clean), clean, np.inf)
+    span = np.minimum(window, width)
+    pairs, row = np.unique(column * (width + 1) + span, return_inverse=True)
     row = row.reshape(-1)
-    width = min(int(widths[-1]), values.size)
-    if width == 0:
-        return out
-    clean = np.where(np.isfinite(values[:width]), values[:width], np.inf)
-    # Row r holds the prefix of widths[r] steps, sorted, its non-finite entries (and the
-    # steps beyond it) last as inf; count[r] is how many of its entries are finite.
-    prefix = np.where(np.arange(width) < widths[:, np.newaxis], clean, np.inf)
+    cols, widths = np.divmod(pairs, width + 1)
+    # Row r holds the first widths[r] steps of profile cols[r], sorted, its non-finite entries
+    # (and the steps beyond it) last as inf; count[r] is how many of its entries are finite.
+    prefix = np.where(np.arange(width) < widths[:, np.newaxis], clean[:, cols].T, np.inf)
     prefix.sort(axis=1)
-    finite = np.cumsum(np.isfinite(clean))
-    n = finite[np.minimum(widths, width) - 1][row]
+    finite = np.cumsum(np.isfinite(clean), axis=0)
+    n = finite[widths - 1, cols][row]
     has = n > 0
     if not has.any():
         return out
@@ -248,22 +253,22 @@ class GreedyPolicy:
         window = np.clip(np.ceil(jobs.deadline_h / obs.step_h), 1, horizon + 1).astype(int)
         q = np.minimum(1.0, need_h / (window * obs.step_h))
         q = np.where(jobs.site >= 0, np.minimum(1.0, q + self.hysteresis), q)
-        out = np.full(len(jobs), np.inf)
         # A running job is only ever stopped, never moved, so it compares against the cost
-        # where it runs; a waiting one against the cheapest site it may use. Jobs with the same
-        # sites share one cost profile.
-        sites = np.where(
-            jobs.site[:, np.newaxis] >= 0,
-            np.eye(future.shape[1], dtype=bool)[jobs.site],
-            jobs.allowed,
-        )
-        patterns, group = np.unique(sites, axis=0, return_inverse=True)
-        group = group.reshape(-1)
-        for g, allowed in enumerate(patterns):
-            profile = np.where(allowed, future, np.inf).min(axis=1)
-            members = np.flatnonzero(group == g)
-            out[members] = window_quantiles(profile, window[members], q[members])
-        return out
+        # where it runs (column s of ``future``); a waiting one against the cheapest site it
+        # may use (one more column per set of allowed sites among the waiting jobs).
+        running = jobs.site >= 0
+        column = jobs.site.copy()
+        waiting = np.flatnonzero(~running)
+        if waiting.size:
+            allowed = jobs.allowed[waiting]
+            if (allowed == allowed[0]).all():
+                patterns, group = allowed[:1], np.zeros(waiting.size, dtype=np.int64)
+            else:
+                patterns, group = np.unique(allowed, axis=0, return_inverse=True)
+            cheapest = [np.where(p, future, np.inf).min(axis=1) for p in patterns]
+            future = np.column_stack([future, *cheapest])
+            column[waiting] = slots.next_cost.size + group.reshape(-1)
+        return window_quantiles(future, column, window, q)
 
     def _pressed(self, obs: Observation, free: np.ndarray) -> np.ndarray:
         """Jobs that must run now to keep every deadline (earliest-deadline-first check)."""
