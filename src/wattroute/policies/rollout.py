@@ -203,7 +203,7 @@ class Continuation:
     @cached_property
     def _anywhere(self) -> np.ndarray:
         """Jobs that may run at every site, ``(J,)``."""
-        return self._allowed.all(axis=1)
+        return np.asarray(self._allowed.all(axis=1), dtype=bool)
 
     @cached_property
     def _bounds(self) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
