@@ -7,7 +7,7 @@ import pytest
 
 from tests.builders import job, scenario, site
 from wattroute.policies import get_policy
-from wattroute.policies.greedy import window_quantiles
+from wattroute.policies.greedy import _Slots, window_quantiles
 from wattroute.sim import SimulationOptions, simulate, summarize
 
 DAY = 288
@@ -77,3 +77,18 @@ def test_window_quantiles_equal_numpy_quantile_on_random_profiles():
             head = head[np.isfinite(head)]
             want = np.quantile(head, q[i]) if head.size else np.inf
             assert got[i] == want, (trial, i)  # the same arithmetic: equal to the last bit
+
+
+def test_slots_keep_the_next_cost_as_a_fresh_look_finds_it():
+    rng = np.random.default_rng(3)
+    for _ in range(100):
+        n_sites = int(rng.integers(1, 6))
+        slots = _Slots(
+            rng.integers(0, 4, (3, n_sites)).astype(float), rng.normal(0.0, 1.0, (3, n_sites))
+        )
+        for _ in range(8):
+            site = int(rng.integers(0, n_sites))
+            slots.take(site, float(rng.integers(0, 5)))
+            fresh = _Slots.__new__(_Slots)
+            fresh.slots, fresh.cost = slots.slots, slots.cost
+            assert slots.next_cost.tolist() == fresh._next(np.arange(n_sites)).tolist()

@@ -127,13 +127,19 @@ class _Slots:
         return np.where(has.any(axis=0), cost, np.inf)
 
     def take(self, site: int, n: float) -> None:
-        for tier in range(self.slots.shape[0]):
-            used = min(n, self.slots[tier, site])
-            self.slots[tier, site] -= used
+        slots = self.slots
+        for tier in range(slots.shape[0]):
+            used = min(n, slots[tier, site])
+            slots[tier, site] -= used
             n -= used
             if n <= 0:
                 break
-        self.next_cost[site] = self._next(np.array([site]))[0]
+        # The cost of the cheapest tier with a slot left (inf if none), as _next has it.
+        self.next_cost[site] = np.inf
+        for tier in range(slots.shape[0]):
+            if slots[tier, site] > 0:
+                self.next_cost[site] = self.cost[tier, site]
+                break
 
 
 class GreedyPolicy:
@@ -314,25 +320,27 @@ class GreedyPolicy:
             # Urgent jobs already running first, then urgent ones by deadline, then the rest.
             order = np.lexsort((jobs.slack_h, jobs.deadline_h * keep, ~(keep & running), ~keep))
             run_h = np.maximum(jobs.remaining_accelerator_hours / jobs.max_accelerators, ROUNDING)
-            for j in order:
-                allowed = jobs.allowed[j]
-                fits = allowed & (free >= jobs.min_accelerators[j])
-                here = int(jobs.site[j])
+            allowed_sites, least, most = jobs.allowed, jobs.min_accelerators, jobs.max_accelerators
+            current, last_site, migration_h = jobs.site, jobs.last_site, jobs.migration_overhead_h
+            for j in order.tolist():
+                fits = allowed_sites[j] & (free >= least[j])
+                here = int(current[j])
                 if here >= 0 and fits[here]:
                     site = here  # stay: moving costs a checkpoint and a migration
                 elif fits.any():
                     # Resuming anywhere but where it last ran adds the migration overhead,
-                    # which costs energy in proportion to the run it adds to.
-                    moved = np.arange(fits.size) != jobs.last_site[j]
-                    if jobs.last_site[j] < 0:
-                        moved[:] = False
-                    stretch = 1.0 + moved * jobs.migration_overhead_h[j] / run_h[j]
-                    site = int(np.argmin(np.where(fits, slots.next_cost * stretch, np.inf)))
+                    # which costs energy in proportion to the run it adds to (a job that
+                    # never ran pays none anywhere).
+                    cost = slots.next_cost
+                    if last_site[j] >= 0:
+                        moved = np.arange(fits.size) != last_site[j]
+                        cost = cost * (1.0 + moved * migration_h[j] / run_h[j])
+                    site = int(np.argmin(np.where(fits, cost, np.inf)))
                 else:
                     continue
                 if not (keep[j] or slots.next_cost[site] <= threshold[j] + 1e-12):
                     continue
-                n = int(min(jobs.max_accelerators[j], free[site]))
+                n = int(min(most[j], free[site]))
                 site_of[j] = site
                 acc_of[j] = n
                 free[site] -= n
