@@ -22,6 +22,7 @@ the margin is for).
 
 from __future__ import annotations
 
+import heapq
 import math
 from dataclasses import dataclass
 from functools import cached_property
@@ -256,6 +257,22 @@ class Continuation:
         if not waiting.any() and not growing.any():
             return
         free = room.tolist()
+        # Sites by room, most first (ties: lowest index), kept up to date lazily: an entry
+        # whose room is no longer the site's is stale (room only shrinks) and is dropped.
+        by_room = [(-f, s) for s, f in enumerate(free)]
+        heapq.heapify(by_room)
+
+        def roomiest() -> int:
+            while True:
+                negative, site = by_room[0]
+                if -negative == free[site]:
+                    return site
+                heapq.heappop(by_room)
+
+        def take(site: int, n: float) -> None:
+            free[site] -= n
+            heapq.heappush(by_room, (-free[site], site))
+
         # Earliest deadline first, the jobs that can no longer finish in time last.
         hopeless = t + state.owed + state.remaining / most > jobs.deadline_h + ROUNDING
         late = hopeless[by_deadline]
@@ -263,26 +280,23 @@ class Continuation:
         starters = order[waiting[order]].tolist()
         fewest = float(least[waiting].min()) if starters else 0.0
         for j in starters:
-            if anywhere[j]:
-                best = free.index(max(free))
-            else:
-                best = max(self._sites_of(j), key=free.__getitem__)
-            take = min(float(most[j]), free[best])
-            if take < least[j]:
+            best = roomiest() if anywhere[j] else max(self._sites_of(j), key=free.__getitem__)
+            n = min(float(most[j]), free[best])
+            if n < least[j]:
                 continue
             state.site[j] = best
-            state.acc[j] = take
-            free[best] -= take
+            state.acc[j] = n
+            take(best, n)
             if state.last[j] >= 0 and state.last[j] != best:
                 state.owed[j] += jobs.migration_overhead_h[j]
             state.last[j] = best
-            if max(free) < fewest:
+            if free[roomiest()] < fewest:
                 break  # no room left that any waiting job could start in
         for j in order[growing[order]].tolist():
             s = int(state.site[j])
             grow = min(float(most[j] - state.acc[j]), free[s])
             if grow > 0:
                 state.acc[j] += grow
-                free[s] -= grow
-                if max(free) <= 0:
+                take(s, grow)
+                if free[roomiest()] <= 0:
                     break  # no room left to grow into
