@@ -203,10 +203,25 @@ def main() -> int:
         "| in re-plans (s) | the year, extrapolated |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    notes = []
     for name in args.policies.split(","):
         measured = Measured()
         for w in windows:
             run_window(w, get_policy(name), measured)
+        between = measured.decisions - measured.replans
+        notes.append(
+            f"`{name}` spends {measured.decided_s / measured.wall_s:.0%} of its wall time "
+            f"deciding, {measured.decided_s / measured.decisions * 1e3:.1f} ms a decision"
+            + (
+                f"; {measured.replan_s / measured.decided_s:.0%} of that in its re-plans "
+                f"({measured.replan_s / measured.replans * 1e3:.0f} ms each), the rest "
+                f"({(measured.decided_s - measured.replan_s) / max(between, 1) * 1e3:.1f} ms "
+                "a step) following the plan through the deadline reserve"
+                if measured.replans
+                else ""
+            )
+            + "."
+        )
         rate = measured.decisions / measured.wall_s
         year_min = measured.wall_s * year_steps / measured.steps / 60.0
         print(
@@ -257,6 +272,8 @@ def main() -> int:
                 ),
                 "",
                 table,
+                "",
+                " ".join(notes),
             ]
         )
         replace_section(args.write, "Scale", body)
