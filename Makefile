@@ -50,6 +50,7 @@ test-slow: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.sim_speed --write docs/benchmarks.md
+	$(BIN)/python -m benchmarks.scale --write docs/benchmarks.md
 	$(BIN)/python -m benchmarks.replan_speed --write docs/benchmarks.md
 	$(BIN)/python -m benchmarks.policies --write docs/benchmarks.md
 	$(BIN)/python -m benchmarks.deadlines --write docs/benchmarks.md

@@ -7,6 +7,7 @@ import pytest
 
 from tests.builders import job, scenario, site
 from wattroute.policies import get_policy
+from wattroute.policies.greedy import _Slots, window_quantiles
 from wattroute.sim import SimulationOptions, simulate, summarize
 
 DAY = 288
@@ -54,3 +55,40 @@ def test_greedy_soaks_up_curtailed_renewables():
     assert greedy["energy_kwh"]["curtailed"] < agnostic["energy_kwh"]["curtailed"]
     assert greedy["cost_usd"] < agnostic["cost_usd"]
     assert greedy["batch"]["deadline_misses"] == 0
+
+
+def test_window_quantiles_equal_numpy_quantile_on_random_profiles():
+    rng = np.random.default_rng(7)
+    for trial in range(300):
+        size, n_profiles = int(rng.integers(1, 60)), int(rng.integers(1, 5))
+        profiles = rng.normal(0.0, 5.0, (size, n_profiles)).round(int(rng.integers(0, 4)))
+        profiles[rng.random(profiles.shape) < 0.2] = np.inf  # sites with no room
+        if trial % 7 == 0:
+            profiles[:, 0] = np.inf
+        jobs = int(rng.integers(1, 40))
+        column = rng.integers(0, n_profiles, jobs)
+        window = rng.integers(1, size + 5, jobs)  # some longer than the profile
+        q = rng.random(jobs)
+        q[rng.random(jobs) < 0.2] = 1.0
+        q[rng.random(jobs) < 0.1] = 0.0
+        got = window_quantiles(profiles, column, window, q)
+        for i in range(jobs):
+            head = profiles[: window[i], column[i]]
+            head = head[np.isfinite(head)]
+            want = np.quantile(head, q[i]) if head.size else np.inf
+            assert got[i] == want, (trial, i)  # the same arithmetic: equal to the last bit
+
+
+def test_slots_keep_the_next_cost_as_a_fresh_look_finds_it():
+    rng = np.random.default_rng(3)
+    for _ in range(100):
+        n_sites = int(rng.integers(1, 6))
+        slots = _Slots(
+            rng.integers(0, 4, (3, n_sites)).astype(float), rng.normal(0.0, 1.0, (3, n_sites))
+        )
+        for _ in range(8):
+            site = int(rng.integers(0, n_sites))
+            slots.take(site, float(rng.integers(0, 5)))
+            fresh = _Slots.__new__(_Slots)
+            fresh.slots, fresh.cost = slots.slots, slots.cost
+            assert slots.next_cost.tolist() == fresh._next(np.arange(n_sites)).tolist()

@@ -179,3 +179,97 @@ def test_a_cheap_miss_penalty_is_no_licence_to_miss() -> None:
         s = summarize(simulate(sc, get_policy(name)))
         assert s["batch"]["deadline_misses"] == 0, name
         assert s["batch"]["completed"] == 1, name
+
+
+class _Plain(Continuation):
+    """The continuation step written out plainly — every waiting and running job tried in
+    order, each waiting one at the allowed site with most room — and every running job
+    advanced from its mask: what the faster step must match exactly."""
+
+    @staticmethod
+    def _advance(state, t, dt, ids=None) -> None:
+        run = (state.site >= 0) & np.isinf(state.finish)
+        if not run.any():
+            return
+        owed, rem, acc = state.owed[run], state.remaining[run], state.acc[run]
+        done_at = t + owed + rem / acc
+        paid = np.minimum(owed, dt)
+        rem = rem - acc * (dt - paid)
+        finished = rem <= 1e-9 * np.maximum(acc, 1.0)
+        ids = np.flatnonzero(run)
+        state.owed[ids] = owed - paid
+        state.remaining[ids] = np.maximum(rem, 0.0)
+        state.finish[ids[finished]] = done_at[finished]
+        state.site[ids[finished]] = -1
+        state.acc[ids[finished]] = 0.0
+
+    def _act(self, state, t) -> None:
+        jobs = self.jobs
+        active = np.isinf(state.finish)
+        running = active & (state.site >= 0)
+        used = np.bincount(
+            state.site[running], weights=state.acc[running], minlength=self.capacity.size
+        )
+        free = np.floor(self.capacity - used + 1e-9).tolist()
+        least, most = jobs.min_accelerators, jobs.max_accelerators
+        hopeless = t + state.owed + state.remaining / most > jobs.deadline_h + 1e-9
+        order = np.lexsort((jobs.deadline_h, hopeless))
+        for j in order[(active & ~running)[order]]:
+            sites = np.flatnonzero(jobs.allowed[j]).tolist()
+            best = max(sites, key=free.__getitem__)
+            take = min(float(most[j]), free[best])
+            if take < least[j]:
+                continue
+            state.site[j] = best
+            state.acc[j] = take
+            free[best] -= take
+            if state.last[j] >= 0 and state.last[j] != best:
+                state.owed[j] += jobs.migration_overhead_h[j]
+            state.last[j] = best
+        for j in order[(running & (state.acc < most))[order]]:
+            s = int(state.site[j])
+            grow = min(float(most[j] - state.acc[j]), free[s])
+            if grow > 0:
+                state.acc[j] += grow
+                free[s] -= grow
+
+
+def _random_jobs(rng: np.random.Generator, n_sites: int) -> ActiveJobs:
+    n = int(rng.integers(1, 40))
+    most = rng.integers(1, 9, n)
+    least = np.minimum(rng.integers(1, 4, n), most)
+    site = np.where(rng.random(n) < 0.5, rng.integers(0, n_sites, n), -1)
+    accelerators = np.where(site >= 0, most, 0)
+    allowed = rng.random((n, n_sites)) < (0.6 if rng.random() < 0.5 else 1.1)
+    allowed[np.arange(n), np.where(site >= 0, site, rng.integers(0, n_sites, n))] = True
+    return _jobs(
+        remaining_accelerator_hours=rng.uniform(0.0, 30.0, n).round(int(rng.integers(0, 3))),
+        deadline_h=rng.uniform(-1.0, 12.0, n).round(int(rng.integers(0, 3))),
+        min_accelerators=least,
+        max_accelerators=most,
+        site=site,
+        accelerators=accelerators,
+        last_site=np.where(rng.random(n) < 0.3, rng.integers(0, n_sites, n), site),
+        allowed=allowed,
+        pending_overhead_h=np.where(rng.random(n) < 0.3, 0.17, 0.0),
+    )
+
+
+def test_the_continuation_matches_its_plain_statement_on_random_jobs() -> None:
+    rng = np.random.default_rng(11)
+    for _ in range(150):
+        n_sites = int(rng.integers(1, 5))
+        jobs = _random_jobs(rng, n_sites)
+        capacity = rng.integers(0, 24, n_sites).astype(float)
+        fast, plain = Continuation(jobs, capacity), _Plain(jobs, capacity)
+        site, acc = fast.decide()
+        plain_site, plain_acc = plain.decide()
+        assert site.tolist() == plain_site.tolist()
+        assert acc.tolist() == plain_acc.tolist()
+        margin = rng.uniform(0.0, 1.0, len(jobs))
+        asked_site = np.where(
+            rng.random(len(jobs)) < 0.5, rng.integers(-1, n_sites, len(jobs)), site
+        )
+        asked_acc = np.where(asked_site >= 0, rng.integers(0, 9, len(jobs)), 0)
+        for decision in ((site, acc), (asked_site, asked_acc)):
+            assert fast.misses(*decision, STEP_H, margin) == plain.misses(*decision, STEP_H, margin)

@@ -266,14 +266,23 @@ class Observation:
         running = site_of >= 0
         batch = np.bincount(site_of[running], weights=acc_of[running], minlength=fleet.n_sites)
         need, busy = self._inference(routing)
-        free = fleet.accelerators - np.minimum(need, fleet.accelerators) - batch
-        per_acc = busy_accelerator_kw(fleet, self.pue_now)
+        free = np.maximum(fleet.accelerators - np.minimum(need, fleet.accelerators) - batch, 0.0)
         demand = self._facility_kw(batch + busy)
-        firm = self.supply_kw(with_battery=False) - demand
-        if battery_setpoint is None and (firm >= per_acc * np.maximum(free, 0.0) - ROUNDING).all():
-            return np.maximum(free, 0.0)  # power is no constraint: no need to read the battery
+        per_acc = self._busy_accelerator_kw
+        if battery_setpoint is None and (self._firm_kw - demand >= per_acc * free - ROUNDING).all():
+            return free  # power is no constraint: no need to read the battery
         headroom = self.supply_kw(battery_setpoint) - demand
-        return np.clip(np.floor(headroom / per_acc + ROUNDING), 0.0, np.maximum(free, 0.0))
+        return np.clip(np.floor(headroom / per_acc + ROUNDING), 0.0, free)
+
+    @cached_property
+    def _firm_kw(self) -> np.ndarray:
+        """Facility power each site can draw now without its battery, kW, ``(S,)``."""
+        return self.supply_kw(with_battery=False)
+
+    @cached_property
+    def _busy_accelerator_kw(self) -> np.ndarray:
+        """Facility power one more busy accelerator draws now at each site, kW, ``(S,)``."""
+        return busy_accelerator_kw(self.fleet, self.pue_now)
 
 
 @dataclass(eq=False)

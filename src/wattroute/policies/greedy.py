@@ -58,6 +58,59 @@ def energy_costs(
     return renewable, grid, np.broadcast_to(genset, np.shape(grid))
 
 
+def window_quantiles(
+    profiles: np.ndarray, column: np.ndarray, window: np.ndarray, q: np.ndarray
+) -> np.ndarray:
+    """For each job ``i``, the ``q[i]``-quantile of the finite entries among
+    ``profiles[:window[i], column[i]]`` (``inf`` where there are none), as ``np.quantile``
+    computes it (linear interpolation, the same arithmetic to the last bit), for all jobs at
+    once: one sort of each distinct (column, window) prefix instead of one ``np.quantile``
+    call per window and profile.
+
+    ``profiles`` holds cost profiles over the steps ahead, ``(H, G)`` (any unit), ``column``
+    the profile each job follows, ``window`` the number of leading steps it looks at (at least
+    1), ``q`` the quantiles in [0, 1].
+    """
+    out = np.full(q.shape, np.inf)
+    width = min(int(window.max(initial=0)), profiles.shape[0])
+    if q.size == 0 or width == 0:
+        return out
+    clean = profiles[:width]
+    clean = np.where(np.isfinite(clean), clean, np.inf)
+    span = np.minimum(window, width)
+    pairs, row = np.unique(column * (width + 1) + span, return_inverse=True)
+    row = row.reshape(-1)
+    cols, widths = np.divmod(pairs, width + 1)
+    # Row r holds the first widths[r] steps of profile cols[r], sorted, its non-finite entries
+    # (and the steps beyond it) last as inf; count[r] is how many of its entries are finite.
+    prefix = np.where(np.arange(width) < widths[:, np.newaxis], clean[:, cols].T, np.inf)
+    prefix.sort(axis=1)
+    finite = np.cumsum(np.isfinite(clean), axis=0)
+    n = finite[widths - 1, cols][row]
+    has = n > 0
+    if not has.any():
+        return out
+    rows, n, quantile = row[has], n[has], q[has]
+    # np.quantile's "linear" method: virtual index (n - 1) q between neighbours floor and
+    # floor + 1, clamped to the ends, and its lerp (from the upper end once the weight is
+    # at least one half).
+    virtual = (n - 1) * quantile
+    below = np.floor(virtual)
+    above = below + 1
+    top = virtual >= n - 1
+    below[top] = n[top] - 1
+    above[top] = n[top] - 1
+    start = virtual < 0
+    below[start] = 0
+    above[start] = 0
+    gamma = virtual - below
+    low = prefix[rows, below.astype(np.intp)]
+    high = prefix[rows, above.astype(np.intp)]
+    diff = high - low
+    out[has] = np.where(gamma >= 0.5, high - diff * (1 - gamma), low + diff * gamma)
+    return out
+
+
 class _Slots:
     """Accelerator slots per tier (renewable, grid, genset) and site, cheapest first."""
 
@@ -74,13 +127,19 @@ class _Slots:
         return np.where(has.any(axis=0), cost, np.inf)
 
     def take(self, site: int, n: float) -> None:
-        for tier in range(self.slots.shape[0]):
-            used = min(n, self.slots[tier, site])
-            self.slots[tier, site] -= used
+        slots = self.slots
+        for tier in range(slots.shape[0]):
+            used = min(n, slots[tier, site])
+            slots[tier, site] -= used
             n -= used
             if n <= 0:
                 break
-        self.next_cost[site] = self._next(np.array([site]))[0]
+        # The cost of the cheapest tier with a slot left (inf if none), as _next has it.
+        self.next_cost[site] = np.inf
+        for tier in range(slots.shape[0]):
+            if slots[tier, site] > 0:
+                self.next_cost[site] = self.cost[tier, site]
+                break
 
 
 class GreedyPolicy:
@@ -200,29 +259,22 @@ class GreedyPolicy:
         window = np.clip(np.ceil(jobs.deadline_h / obs.step_h), 1, horizon + 1).astype(int)
         q = np.minimum(1.0, need_h / (window * obs.step_h))
         q = np.where(jobs.site >= 0, np.minimum(1.0, q + self.hysteresis), q)
-        out = np.full(len(jobs), np.inf)
         # A running job is only ever stopped, never moved, so it compares against the cost
-        # where it runs; a waiting one against the cheapest site it may use. Jobs with the same
-        # sites share one cost profile.
-        sites = np.where(
-            jobs.site[:, np.newaxis] >= 0,
-            np.eye(future.shape[1], dtype=bool)[jobs.site],
-            jobs.allowed,
-        )
-        patterns, group = np.unique(sites, axis=0, return_inverse=True)
-        group = group.reshape(-1)
-        for g, allowed in enumerate(patterns):
-            profile = np.where(allowed, future, np.inf).min(axis=1)
-            members = np.flatnonzero(group == g)
-            # Jobs with the same sites and look-ahead window share the values: one quantile
-            # call for all of them.
-            for w in np.unique(window[members]):
-                same = members[window[members] == w]
-                values = profile[:w]
-                values = values[np.isfinite(values)]
-                if values.size:
-                    out[same] = np.quantile(values, q[same])
-        return out
+        # where it runs (column s of ``future``); a waiting one against the cheapest site it
+        # may use (one more column per set of allowed sites among the waiting jobs).
+        running = jobs.site >= 0
+        column = jobs.site.copy()
+        waiting = np.flatnonzero(~running)
+        if waiting.size:
+            allowed = jobs.allowed[waiting]
+            if (allowed == allowed[0]).all():
+                patterns, group = allowed[:1], np.zeros(waiting.size, dtype=np.int64)
+            else:
+                patterns, group = np.unique(allowed, axis=0, return_inverse=True)
+            cheapest = [np.where(p, future, np.inf).min(axis=1) for p in patterns]
+            future = np.column_stack([future, *cheapest])
+            column[waiting] = slots.next_cost.size + group.reshape(-1)
+        return window_quantiles(future, column, window, q)
 
     def _pressed(self, obs: Observation, free: np.ndarray) -> np.ndarray:
         """Jobs that must run now to keep every deadline (earliest-deadline-first check)."""
@@ -268,25 +320,27 @@ class GreedyPolicy:
             # Urgent jobs already running first, then urgent ones by deadline, then the rest.
             order = np.lexsort((jobs.slack_h, jobs.deadline_h * keep, ~(keep & running), ~keep))
             run_h = np.maximum(jobs.remaining_accelerator_hours / jobs.max_accelerators, ROUNDING)
-            for j in order:
-                allowed = jobs.allowed[j]
-                fits = allowed & (free >= jobs.min_accelerators[j])
-                here = int(jobs.site[j])
+            allowed_sites, least, most = jobs.allowed, jobs.min_accelerators, jobs.max_accelerators
+            current, last_site, migration_h = jobs.site, jobs.last_site, jobs.migration_overhead_h
+            for j in order.tolist():
+                fits = allowed_sites[j] & (free >= least[j])
+                here = int(current[j])
                 if here >= 0 and fits[here]:
                     site = here  # stay: moving costs a checkpoint and a migration
                 elif fits.any():
                     # Resuming anywhere but where it last ran adds the migration overhead,
-                    # which costs energy in proportion to the run it adds to.
-                    moved = np.arange(fits.size) != jobs.last_site[j]
-                    if jobs.last_site[j] < 0:
-                        moved[:] = False
-                    stretch = 1.0 + moved * jobs.migration_overhead_h[j] / run_h[j]
-                    site = int(np.argmin(np.where(fits, slots.next_cost * stretch, np.inf)))
+                    # which costs energy in proportion to the run it adds to (a job that
+                    # never ran pays none anywhere).
+                    cost = slots.next_cost
+                    if last_site[j] >= 0:
+                        moved = np.arange(fits.size) != last_site[j]
+                        cost = cost * (1.0 + moved * migration_h[j] / run_h[j])
+                    site = int(np.argmin(np.where(fits, cost, np.inf)))
                 else:
                     continue
                 if not (keep[j] or slots.next_cost[site] <= threshold[j] + 1e-12):
                     continue
-                n = int(min(jobs.max_accelerators[j], free[site]))
+                n = int(min(most[j], free[site]))
                 site_of[j] = site
                 acc_of[j] = n
                 free[site] -= n

@@ -22,6 +22,7 @@ the margin is for).
 
 from __future__ import annotations
 
+import heapq
 import math
 from dataclasses import dataclass
 from functools import cached_property
@@ -113,14 +114,14 @@ class Continuation:
         t = step_h
         self._act(state, t)
         while True:
-            running = (state.site >= 0) & np.isinf(state.finish)
-            if not running.any():
+            running = np.flatnonzero((state.site >= 0) & np.isinf(state.finish))
+            if running.size == 0:
                 break
             left = state.owed[running] + state.remaining[running] / state.acc[running]
             # Room a job leaves is taken at the next step, when the next decision is made.
             until = math.ceil((t + float(left.min())) / step_h - ROUNDING) * step_h
             until = max(until, t + step_h) if until <= t + ROUNDING else until
-            self._advance(state, t, until - t)
+            self._advance(state, t, until - t, running)
             t = until
             self._act(state, t)
         deadline = jobs.deadline_h
@@ -175,27 +176,57 @@ class Continuation:
         return site_of, acc_of
 
     @staticmethod
-    def _advance(state: _State, t: float, dt: float) -> None:
-        """Run the running jobs for ``dt`` hours from ``t``."""
-        run = (state.site >= 0) & np.isinf(state.finish)
-        if not run.any():
+    def _advance(state: _State, t: float, dt: float, ids: np.ndarray | None = None) -> None:
+        """Run the running jobs (``ids``, if the caller has them) for ``dt`` hours from
+        ``t``."""
+        if ids is None:
+            ids = np.flatnonzero((state.site >= 0) & np.isinf(state.finish))
+        if ids.size == 0:
             return
-        owed, rem, acc = state.owed[run], state.remaining[run], state.acc[run]
+        owed, rem, acc = state.owed[ids], state.remaining[ids], state.acc[ids]
         done_at = t + owed + rem / acc
         paid = np.minimum(owed, dt)
         rem = rem - acc * (dt - paid)
         finished = rem <= EPS_WORK * np.maximum(acc, 1.0)
-        ids = np.flatnonzero(run)
         state.owed[ids] = owed - paid
         state.remaining[ids] = np.maximum(rem, 0.0)
-        state.finish[ids[finished]] = done_at[finished]
-        state.site[ids[finished]] = -1
-        state.acc[ids[finished]] = 0.0
+        if finished.any():
+            done = ids[finished]
+            state.finish[done] = done_at[finished]
+            state.site[done] = -1
+            state.acc[done] = 0.0
 
     @cached_property
-    def _sites_allowed(self) -> list[list[int]]:
-        """The sites each job may run at."""
-        return [np.flatnonzero(row).tolist() for row in self.jobs.allowed]
+    def _allowed(self) -> np.ndarray:
+        """Where each job may run, ``(J, S)``."""
+        return np.asarray(self.jobs.allowed, dtype=bool)
+
+    @cached_property
+    def _anywhere(self) -> np.ndarray:
+        """Jobs that may run at every site, ``(J,)``."""
+        return np.asarray(self._allowed.all(axis=1), dtype=bool)
+
+    @cached_property
+    def _bounds(self) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+        """Each job's fewest and most accelerators, the fewest any job needs, and the jobs in
+        deadline order (ties by index)."""
+        jobs = self.jobs
+        least = jobs.min_accelerators
+        by_deadline = np.argsort(jobs.deadline_h, kind="stable")
+        smallest = float(least.min()) if least.size else np.inf
+        return least, jobs.max_accelerators, smallest, by_deadline
+
+    @cached_property
+    def _restricted(self) -> dict[int, list[int]]:
+        """The sites of the jobs that may not run everywhere, filled in as they are asked."""
+        return {}
+
+    def _sites_of(self, j: int) -> list[int]:
+        """The sites job ``j`` may run at."""
+        sites = self._restricted.get(j)
+        if sites is None:
+            sites = self._restricted[j] = np.flatnonzero(self._allowed[j]).tolist()
+        return sites
 
     def _act(self, state: _State, t: float) -> None:
         """The continuation's step at ``t`` hours from now: start waiting jobs and grow
@@ -203,35 +234,69 @@ class Continuation:
         can no longer finish in time go last, so that one late job does not make the jobs
         behind it late too (earliest deadline first's weakness in overload)."""
         jobs = self.jobs
+        least, most, smallest, by_deadline = self._bounds
         active = np.isinf(state.finish)
         running = active & (state.site >= 0)
         used = np.bincount(
             state.site[running], weights=state.acc[running], minlength=self.capacity.size
         )
-        free = np.floor(self.capacity - used + ROUNDING).tolist()
-        least, most = jobs.min_accelerators, jobs.max_accelerators
-        top = max(free, default=0.0)
-        waiting = active & ~running & (least <= top)
+        room = np.floor(self.capacity - used + ROUNDING)
+        top = float(room.max(initial=-np.inf))
+        if top < smallest and top <= 0:
+            return  # no room any job could start or grow in
+        # Room only shrinks during the step, so a job that cannot start (or grow) in the room
+        # there is before the first one does never will: those are left out up front.
+        anywhere = self._anywhere
+        if anywhere.all():
+            waiting = active & ~running & (least <= top)
+        else:
+            best_room = np.where(self._allowed, room, -np.inf).max(axis=1)
+            waiting = active & ~running & (least <= best_room)
         growing = running & (state.acc < most)
+        growing[growing] = room[state.site[growing]] > 0
         if not waiting.any() and not growing.any():
             return
+        free = room.tolist()
+        # Sites by room, most first (ties: lowest index), kept up to date lazily: an entry
+        # whose room is no longer the site's is stale (room only shrinks) and is dropped.
+        by_room = [(-f, s) for s, f in enumerate(free)]
+        heapq.heapify(by_room)
+
+        def roomiest() -> int:
+            while True:
+                negative, site = by_room[0]
+                if -negative == free[site]:
+                    return site
+                heapq.heappop(by_room)
+
+        def take(site: int, n: float) -> None:
+            free[site] -= n
+            heapq.heappush(by_room, (-free[site], site))
+
+        # Earliest deadline first, the jobs that can no longer finish in time last.
         hopeless = t + state.owed + state.remaining / most > jobs.deadline_h + ROUNDING
-        order = np.lexsort((jobs.deadline_h, hopeless))
-        allowed = self._sites_allowed
-        for j in order[waiting[order]].tolist():
-            best = max(allowed[j], key=free.__getitem__)
-            take = min(float(most[j]), free[best])
-            if take < least[j]:
+        late = hopeless[by_deadline]
+        order = np.concatenate([by_deadline[~late], by_deadline[late]])
+        starters = order[waiting[order]].tolist()
+        fewest = float(least[waiting].min()) if starters else 0.0
+        for j in starters:
+            best = roomiest() if anywhere[j] else max(self._sites_of(j), key=free.__getitem__)
+            n = min(float(most[j]), free[best])
+            if n < least[j]:
                 continue
             state.site[j] = best
-            state.acc[j] = take
-            free[best] -= take
+            state.acc[j] = n
+            take(best, n)
             if state.last[j] >= 0 and state.last[j] != best:
                 state.owed[j] += jobs.migration_overhead_h[j]
             state.last[j] = best
+            if free[roomiest()] < fewest:
+                break  # no room left that any waiting job could start in
         for j in order[growing[order]].tolist():
             s = int(state.site[j])
             grow = min(float(most[j] - state.acc[j]), free[s])
             if grow > 0:
                 state.acc[j] += grow
-                free[s] -= grow
+                take(s, grow)
+                if free[roomiest()] <= 0:
+                    break  # no room left to grow into

@@ -197,8 +197,8 @@ def _fit_sites_and_parallelism(
     """Check 2: stop jobs asked to run where they may not or below their minimum
     parallelism, clip those above their maximum; which jobs run, ``(J,)`` (in place)."""
     valid = (site_of >= 0) & (site_of < n_sites) & (acc > 0)
-    if valid.any():
-        idx = np.flatnonzero(valid)
+    idx = np.flatnonzero(valid)
+    if idx.size:
         allowed = jobs.allowed[idx, site_of[idx]]
         if not allowed.all():
             counts.jobs_moved_to_allowed += int((~allowed).sum())
@@ -211,8 +211,10 @@ def _fit_sites_and_parallelism(
             valid &= ~low
             np.minimum(acc, jobs.max_accelerators, out=acc)
             changed.append("parallelism out of bounds")
-    acc[~valid] = 0
-    site_of[~valid] = -1
+    if idx.size < valid.size or not valid.all():
+        invalid = ~valid
+        acc[invalid] = 0
+        site_of[invalid] = -1
 
     return valid
 
