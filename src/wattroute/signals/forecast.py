@@ -25,10 +25,11 @@ actual future (perfect forecasts) or the future with noise of a chosen size.
 
 from __future__ import annotations
 
+import functools
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Protocol, cast, runtime_checkable
 
 import numpy as np
 
@@ -80,6 +81,14 @@ class ReadsAhead(Protocol):
         """The next ``horizon`` rows after ``step`` of the full series ``values`` (of the
         signal named ``key``), shape ``(horizon, S)``."""
         ...
+
+
+@functools.cache
+def _reads_ahead(kind: type) -> bool:
+    """Whether forecasters of class ``kind`` are :class:`ReadsAhead`: decided once per class,
+    since a protocol ``isinstance`` check inspects the attributes on every call and policies
+    forecast several signals at every decision."""
+    return callable(getattr(kind, "forecast_ahead", None))
 
 
 @dataclass(frozen=True)
@@ -301,8 +310,8 @@ class History:
         forecaster's (of the clear-sky index, for a signal with a shape known ahead), a
         provider's forecast where one was received by now, and the rows already published in
         their place."""
-        if isinstance(forecaster, ReadsAhead):
-            return forecaster.forecast_ahead(
+        if _reads_ahead(type(forecaster)):
+            return cast(ReadsAhead, forecaster).forecast_ahead(
                 self._signals[name], self._step, horizon, steps_per_day, name
             )
         shape = self._shapes.get(name)
