@@ -100,10 +100,10 @@ class Timed:
     policy: Policy
     replan_s: list[float] = field(default_factory=list)
     other_s: list[float] = field(default_factory=list)
+    name: str = field(init=False)
 
-    @property
-    def name(self) -> str:
-        return self.policy.name
+    def __post_init__(self) -> None:
+        self.name = self.policy.name
 
     def reset(self) -> None:
         self.policy.reset()
