@@ -27,7 +27,7 @@ import sqlite3
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -180,6 +180,8 @@ class _Pending:
     done: bool = False
     outcome: tuple[JobRecord, bool] | None = None
     error: BaseException | None = None
+    # Set when the submission is settled, or when it is handed the turn to commit.
+    wake: threading.Event = field(default_factory=threading.Event)
 
 
 class GroupCommit:
@@ -187,10 +189,11 @@ class GroupCommit:
 
     A caller adds its submission to the queue; if no group is being committed it commits
     the queue (at most ``max_group`` submissions) itself, otherwise it waits: for its
-    submission to be committed in another caller's group, or for its turn to commit the
-    next. So a group forms of whatever arrived while the one before was committing, and a
-    lone submission is committed at once, with no timer. ``commit`` takes the group and must
-    settle every submission in it (an outcome or an error) without raising.
+    submission to be committed in another caller's group, or to be handed the turn to commit
+    the next. So a group forms of whatever arrived while the one before was committing, and
+    a lone submission is committed at once, with no timer. Each waiter is woken on its own
+    (no thundering herd). ``commit`` takes the group and must settle every submission in it
+    (an outcome or an error) without raising.
     """
 
     def __init__(self, commit: Callable[[list[_Pending]], None], max_group: int = 256) -> None:
@@ -198,19 +201,18 @@ class GroupCommit:
         self.max_group = max_group
         self._queue: list[_Pending] = []
         self._busy = False
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
         self.groups = 0  # how many groups were committed (for tests and metrics)
 
     def submit(self, pending: _Pending) -> tuple[JobRecord, bool]:
-        with self._cond:
+        with self._lock:
             self._queue.append(pending)
-        while True:
-            with self._cond:
-                while not pending.done and self._busy:
-                    self._cond.wait()
-                if pending.done:
-                    break
-                self._busy = True
+            lead = not self._busy
+            self._busy = True
+        if not lead:
+            pending.wake.wait()
+        while pending.outcome is None and pending.error is None:  # commit the next group
+            with self._lock:
                 group = self._queue[: self.max_group]
                 del self._queue[: self.max_group]
             try:
@@ -221,10 +223,15 @@ class GroupCommit:
                         p.error, p.done = exc, True
                 raise
             finally:
-                with self._cond:
+                for p in group:
+                    p.wake.set()
+                with self._lock:
                     self.groups += 1
-                    self._busy = False
-                    self._cond.notify_all()
+                    if pending.done:
+                        if self._queue:  # hand the turn to the longest waiting
+                            self._queue[0].wake.set()
+                        else:
+                            self._busy = False
         if pending.error is not None:
             raise pending.error
         assert pending.outcome is not None
@@ -286,6 +293,11 @@ class SqlStore:
         self._datetime: Callable[[Any], Any] = processor or (lambda value: value)
         self.postgresql = engine.dialect.name == "postgresql"
         self.submissions = GroupCommit(self._commit_group)
+        # One-statement reads on the hot paths (a token, a job) need no transaction around
+        # them: on PostgreSQL that saves the BEGIN and ROLLBACK round trips of each.
+        self._reader: Engine = (
+            engine.execution_options(isolation_level="AUTOCOMMIT") if self.postgresql else engine
+        )
 
     def _change_mark(self) -> ColumnElement[Any]:
         """What a write outside the controller stores in ``jobs.changed_in``: on PostgreSQL
@@ -363,7 +375,7 @@ class SqlStore:
         plain connection, a tenth of the cost)."""
         if self.local:
             return self._local_token(token_hash)
-        with self.engine.connect() as c:
+        with self._reader.connect() as c:
             row = c.execute(_TOKEN, {"token_hash": token_hash, "now": _utcnow()}).first()
             return None if row is None else TokenGrant(row[0], row[1], _ts(row[2]))
 
@@ -537,7 +549,7 @@ class SqlStore:
         return self._one_job(select(table).where(table.c.id == job_id))
 
     def _one_job(self, query: Select[Any]) -> JobRecord | None:
-        with self.engine.connect() as c:
+        with self._reader.connect() as c:
             row = c.execute(query).first()
             return None if row is None else job_record(row)
 
