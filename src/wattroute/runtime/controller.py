@@ -58,7 +58,7 @@ from wattroute.runtime.baseline import Baseline, BaselineSource
 from wattroute.runtime.clock import Clock
 from wattroute.runtime.executor import Allocation, Executor, StepReport
 from wattroute.runtime.intake import SignalIntake
-from wattroute.runtime.jobs import changed, load_table, store_table
+from wattroute.runtime.jobs import changed, load_table, moved, progress_snapshot, store_table
 from wattroute.runtime.providers import SignalProvider
 from wattroute.runtime.records import (
     GridEventRecord,
@@ -498,10 +498,17 @@ class Controller:
         services, fixed, allocation, decision_s = d.services, d.fixed, d.allocation, d.decision_s
         service_arrays = services
         t0 = time.perf_counter()
+        before = progress_snapshot(table)
         report = self.executor.execute(k, table, ids, allocation, service_arrays)
         t1 = time.perf_counter()
         phases["enact"] = t1 - t0
-        updated = store_table(records, table, fleet.names, self.scenario.start)
+        # Only the jobs the step moved (or whose code failed) can have changed.
+        rows = moved(table, before)
+        if report.failures:
+            failed = [i for i, r in enumerate(records) if r.id in report.failures]
+            rows = np.union1d(rows, np.array(failed, dtype=np.int64))
+        touched = [records[i] for i in rows.tolist()]
+        updated = store_table(touched, table, fleet.names, self.scenario.start, rows)
         _mark_failed(updated, report.failures)
         events = self._grid_events(now, report, fleet.names)
         self._accumulate(report)
@@ -527,7 +534,7 @@ class Controller:
                 **({} if baseline is None else {"baseline": baseline}),
             },
         )
-        self.store.commit_tick(tick, [*changed(records, updated), *d.refused], events)
+        self.store.commit_tick(tick, [*changed(touched, updated), *d.refused], events)
         self._keep([*updated, *d.refused])
         t4 = time.perf_counter()
         phases["persist"] = (t2 - t1) + (t4 - t3)

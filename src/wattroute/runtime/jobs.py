@@ -69,22 +69,60 @@ def load_table(
     return table, np.arange(n)
 
 
+# The table's arrays that a step can change, and that store_table writes back.
+_PROGRESS_ARRAYS = (
+    "done",
+    "site",
+    "accelerators",
+    "last_site",
+    "pending_overhead_h",
+    "overhead_paid_h",
+    "moves",
+    "stops",
+    "remaining_at_deadline",
+    "finished",
+)
+
+
+def progress_snapshot(table: JobTable) -> dict[str, np.ndarray]:
+    """Copies of the table's progress arrays, to tell later which jobs a step moved."""
+    return {name: getattr(table, name).copy() for name in _PROGRESS_ARRAYS}
+
+
+def moved(table: JobTable, before: dict[str, np.ndarray]) -> np.ndarray:
+    """The rows whose progress or allocation differ from ``before`` (a
+    :func:`progress_snapshot`): the only jobs whose records a step can have changed."""
+    out = np.zeros(len(table.done), dtype=bool)
+    for name in _PROGRESS_ARRAYS:
+        now, then = getattr(table, name), before[name]
+        if name == "remaining_at_deadline":
+            out |= (now != then) & ~(np.isnan(now) & np.isnan(then))
+        else:
+            out |= now != then
+    return np.flatnonzero(out)
+
+
 def store_table(
-    records: list[JobRecord], table: JobTable, sites: tuple[str, ...], epoch: pd.Timestamp
+    records: list[JobRecord],
+    table: JobTable,
+    sites: tuple[str, ...],
+    epoch: pd.Timestamp,
+    rows: np.ndarray | None = None,
 ) -> list[JobRecord]:
-    """Copies of ``records`` with the table's progress and allocation written in."""
-    n = len(records)
-    done = table.done[:n].tolist()
-    site = table.site[:n].tolist()
-    accelerators = table.accelerators[:n].tolist()
-    last = table.last_site[:n].tolist()
-    pending = table.pending_overhead_h[:n].tolist()
-    paid = table.overhead_paid_h[:n].tolist()
-    moves = table.moves[:n].tolist()
-    stops = table.stops[:n].tolist()
-    undone = table.remaining_at_deadline[:n].tolist()
-    finished = table.finished[:n].tolist()
-    completed_h = table.completed_h[:n].tolist()
+    """Copies of ``records`` with the table's progress and allocation written in; record
+    ``i`` is the table's row ``rows[i]`` (row ``i`` if ``rows`` is not given)."""
+    at = np.arange(len(records)) if rows is None else np.asarray(rows)
+    done = table.done[at].tolist()
+    site = table.site[at].tolist()
+    accelerators = table.accelerators[at].tolist()
+    last = table.last_site[at].tolist()
+    pending = table.pending_overhead_h[at].tolist()
+    paid = table.overhead_paid_h[at].tolist()
+    moves = table.moves[at].tolist()
+    stops = table.stops[at].tolist()
+    undone = table.remaining_at_deadline[at].tolist()
+    finished = table.finished[at].tolist()
+    completed_h = table.completed_h[at].tolist()
     out = []
     new = object.__new__
     for i, record in enumerate(records):
