@@ -56,6 +56,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.deadlines --write docs/benchmarks.md
 	$(BIN)/python -m benchmarks.sweep --write docs/benchmarks.md
 	$(BIN)/python -m benchmarks.api_load --write docs/benchmarks.md
+	$(BIN)/python -m benchmarks.live_tick --write docs/benchmarks.md
 	$(BIN)/python -m benchmarks.grid_event --write docs/benchmarks.md
 	$(BIN)/python -m benchmarks.reliability --write docs/benchmarks.md
 

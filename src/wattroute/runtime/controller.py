@@ -6,7 +6,9 @@ Each tick, for the step the clock has reached:
    forward from the last good one and the controller reports itself **degraded** (with the
    reasons) until data returns; while degraded it holds back ``power_safety_margin`` of every
    import limit and power cap;
-2. load the active jobs, the services and their demand, the operator's site overrides, the
+2. load the active jobs (those submitted or cancelled since the last tick: the controller keeps
+   the active jobs in memory and reads the whole set only when it starts), the services and
+   their demand, the operator's site overrides, the
    grid events in force (a demand-response event caps the site's power) and the sites' meter
    readings of their solar and wind output (a reading stands in for the provider's value for
    one step);
@@ -56,7 +58,7 @@ from wattroute.runtime.baseline import Baseline, BaselineSource
 from wattroute.runtime.clock import Clock
 from wattroute.runtime.executor import Allocation, Executor, StepReport
 from wattroute.runtime.intake import SignalIntake
-from wattroute.runtime.jobs import changed, load_table, store_table
+from wattroute.runtime.jobs import changed, load_table, moved, progress_snapshot, store_table
 from wattroute.runtime.providers import SignalProvider
 from wattroute.runtime.records import (
     GridEventRecord,
@@ -146,6 +148,10 @@ class ControllerStatus:
     last_decision_s: float = 0.0
     finished: bool = False
     policy_failures: int = 0
+    # Wall seconds of each phase of the last tick: load (the jobs that changed), observe
+    # (signals, fleet envelope, services, the observation), decide (the policy and the
+    # repair), enact, persist (write back and commit), baseline, report (heartbeat).
+    phases: dict[str, float] = field(default_factory=dict)
 
 
 class Controller:
@@ -208,6 +214,10 @@ class Controller:
         self._next_step = 0
         self._totals = RunningTotals()
         self._job_numbers: dict[str, int] = {}
+        # The active jobs as of the last tick, by id in planning order (submission time, id),
+        # and the store's mark to ask for changes from (None: read them all).
+        self._active: dict[str, JobRecord] = {}
+        self._changes_since: int | None = None
         self._signals: dict[str, Any] = {}
         self._handlers: dict[str, str | None] = {}  # service key -> handler entry point
         self._unplanned: set[str] = set()  # services left out for an unregistered handler
@@ -226,6 +236,12 @@ class Controller:
         self.baseline: Baseline | None = None
         self.policy.reset()
         self._resume()
+
+    @property
+    def active_jobs(self) -> list[JobRecord]:
+        """The active jobs as the controller last loaded and advanced them, in planning
+        order (what it plans the next tick with, before it asks the store what changed)."""
+        return list(self._active.values())
 
     @property
     def received(self) -> dict[str, np.ndarray]:
@@ -330,14 +346,22 @@ class Controller:
                 last_beat = time.monotonic()
         return self.clock.wait_until(due, stop)
 
-    def _decide(self, k: int, now: pd.Timestamp) -> _Decided:
+    def _decide(
+        self, k: int, now: pd.Timestamp, phases: dict[str, float] | None = None
+    ) -> _Decided:
         """Ask the policy for step ``k`` with the fleet as it stands at ``now``, and repair
-        the decision to fit."""
+        the decision to fit; the seconds of loading, observing and deciding go in
+        ``phases``."""
+        phases = {} if phases is None else phases
+        t0 = time.perf_counter()
+        records, refused, entry_points = self._registered(self._load_jobs())
+        t1 = time.perf_counter()
+        phases["load"] = phases.get("load", 0.0) + t1 - t0
         fleet = self._effective_fleet(now)
-        records, refused, entry_points = self._registered(self.store.active_jobs())
         table, ids = load_table(records, fleet.names, self.scenario.start)
         services = self._services(k)
         observation = self._observe(k, now, fleet, table, ids, services)
+        phases["observe"] = phases.get("observe", 0.0) + time.perf_counter() - t1
         started = time.perf_counter()
         shapes = [(len(s.points), fleet.n_sites) for s in services]
         try:
@@ -380,9 +404,57 @@ class Controller:
             code={r.id: (entry_points[r.id], dict(r.args)) for r in records if r.function},
             handlers={s.name: self._handlers.get(s.name) for s in services},
         )
+        phases["decide"] = time.perf_counter() - started
         return _Decided(
             fleet, records, table, ids, service_arrays, fixed, allocation, decision_s, refused
         )
+
+    def _load_jobs(self) -> list[JobRecord]:
+        """The active jobs now: those kept from the last tick, with what the store says was
+        submitted or cancelled since (by this process or any other) applied."""
+        changes = self.store.job_changes(self._changes_since)
+        if changes.complete:
+            self._active = {r.id: r for r in changes.jobs}
+        else:
+            active = self._active
+            new = []
+            for r in changes.jobs:
+                if not r.active:
+                    active.pop(r.id, None)
+                elif r.id in active:
+                    active[r.id] = r
+                else:
+                    new.append(r)
+            if new:
+                self._add_in_order(new)
+        self._changes_since = changes.since
+        return list(self._active.values())
+
+    def _add_in_order(self, new: list[JobRecord]) -> None:
+        """Add jobs new to the controller, keeping the order by submission time and id."""
+
+        def key(r: JobRecord) -> tuple[int, str]:
+            return r.submitted_at.value, r.id
+
+        new.sort(key=key)
+        active = self._active
+        last = next(reversed(active.values()), None)
+        if last is not None and key(new[0]) < key(last):  # one came in out of order
+            merged = sorted([*active.values(), *new], key=key)
+            self._active = {r.id: r for r in merged}
+            return
+        for r in new:
+            active[r.id] = r
+
+    def _keep(self, records: list[JobRecord]) -> None:
+        """Take in what a tick or a correction wrote of ``records``: the ended ones leave."""
+        active = self._active
+        for r in records:
+            if r.active:
+                if r.id in active:
+                    active[r.id] = r
+            else:
+                active.pop(r.id, None)
 
     def _registered(
         self, records: list[JobRecord]
@@ -412,21 +484,38 @@ class Controller:
         return kept, refused, entry_points
 
     def tick(self) -> TickRecord:
-        """Plan, enact and commit the next step."""
+        """Plan, enact and commit the next step (the wall seconds of each phase go in
+        ``status.phases``)."""
         k = self._next_step
         now = self.time_of(k)
+        phases: dict[str, float] = {}
+        t0 = time.perf_counter()
         self._receive(k)
         self._apply_readings(k, now)
-        d = self._decide(k, now)
+        phases["observe"] = time.perf_counter() - t0
+        d = self._decide(k, now, phases)
         fleet, records, table, ids = d.fleet, d.records, d.table, d.ids
         services, fixed, allocation, decision_s = d.services, d.fixed, d.allocation, d.decision_s
         service_arrays = services
+        t0 = time.perf_counter()
+        before = progress_snapshot(table)
         report = self.executor.execute(k, table, ids, allocation, service_arrays)
-        updated = store_table(records, table, fleet.names, self.scenario.start)
+        t1 = time.perf_counter()
+        phases["enact"] = t1 - t0
+        # Only the jobs the step moved (or whose code failed) can have changed.
+        rows = moved(table, before)
+        if report.failures:
+            failed = [i for i, r in enumerate(records) if r.id in report.failures]
+            rows = np.union1d(rows, np.array(failed, dtype=np.int64))
+        touched = [records[i] for i in rows.tolist()]
+        updated = store_table(touched, table, fleet.names, self.scenario.start, rows)
         _mark_failed(updated, report.failures)
         events = self._grid_events(now, report, fleet.names)
         self._accumulate(report)
+        t2 = time.perf_counter()
         baseline = self._baseline_step(k, [*records, *d.refused])
+        t3 = time.perf_counter()
+        phases["baseline"] = t3 - t2
         tick = TickRecord(
             time=now,
             step=k,
@@ -445,7 +534,10 @@ class Controller:
                 **({} if baseline is None else {"baseline": baseline}),
             },
         )
-        self.store.commit_tick(tick, [*changed(records, updated), *d.refused], events)
+        self.store.commit_tick(tick, [*changed(touched, updated), *d.refused], events)
+        self._keep([*updated, *d.refused])
+        t4 = time.perf_counter()
+        phases["persist"] = (t2 - t1) + (t4 - t3)
         self._next_step = k + 1
         self.status.step, self.status.time = k, now
         self.status.ticks += 1
@@ -455,6 +547,8 @@ class Controller:
         self._beat()
         for listener in self.listeners:
             listener(tick, report)
+        phases["report"] = time.perf_counter() - t4
+        self.status.phases = phases
         return tick
 
     def _baseline_step(self, k: int, live: list[JobRecord]) -> dict[str, Any] | None:
@@ -552,6 +646,7 @@ class Controller:
         plan = self._plan_payload(d.records, d.fixed, d.services, d.fleet.names)
         plan["correction"] = {"reason": reason, "at": now.isoformat()}
         self.store.commit_correction(k, plan, [*changed(d.records, updated), *d.refused])
+        self._keep([*updated, *d.refused])
         self._envelope = self._envelope_at(now)
 
     def _check_compliance(self, now: pd.Timestamp) -> None:

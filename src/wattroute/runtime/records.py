@@ -191,10 +191,30 @@ class Heartbeat:
     signals: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class JobChanges:
+    """What :meth:`Store.job_changes` answers.
+
+    ``jobs`` are the jobs written outside the controller (submitted, cancelled) since the
+    mark asked with, in any state; or, when ``complete``, every active job in the order the
+    controller plans them (by submission time, then id). ``since`` is the mark to ask with
+    next time. A job may come back more than once: applying it again changes nothing.
+    """
+
+    jobs: list[JobRecord]
+    since: int | None
+    complete: bool
+
+
 class Store(Protocol):
     """What the controller needs of durable state."""
 
     def active_jobs(self) -> list[JobRecord]: ...
+
+    def job_changes(self, since: int | None) -> JobChanges:
+        """The jobs changed outside the controller since mark ``since`` (every active job if
+        ``None``, or if the store cannot tell what changed)."""
+        ...
 
     def services(self) -> list[ServiceRecord]: ...
 
@@ -253,6 +273,11 @@ class MemoryStore:
     def active_jobs(self) -> list[JobRecord]:
         with self._lock:
             return [copy.deepcopy(j) for j in self.jobs.values() if j.active]
+
+    def job_changes(self, since: int | None) -> JobChanges:
+        """Every active job, each time: tests and embedders change jobs in place, which
+        leaves no mark to go by."""
+        return JobChanges(self.active_jobs(), None, complete=True)
 
     def services(self) -> list[ServiceRecord]:
         with self._lock:

@@ -16,6 +16,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -101,6 +102,11 @@ class JobRow(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     # SHA-256 of the submission as sent: a repeated idempotency key must come with it.
     request_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Which write outside the controller last changed the job (a submission, a cancellation):
+    # on PostgreSQL the id of its transaction, on SQLite one more than the largest before. The
+    # controller asks for the jobs changed since its last look by it
+    # (:meth:`wattroute.service.store.SqlStore.job_changes`); its own writes leave it alone.
+    changed_in: Mapped[int | None] = mapped_column(BigInteger, nullable=True, index=True)
 
 
 class ServiceRow(Base):

@@ -8,6 +8,15 @@ job submitted twice with the same idempotency key (per tenant) is one job (the u
 constraint decides, under any race); a service is created by one ``INSERT ... ON CONFLICT DO
 NOTHING`` (one caller gets it, the others learn it exists); a site's override and latest
 reading, and the controller's heartbeat, are upserts (``INSERT ... ON CONFLICT DO UPDATE``).
+
+Submissions are committed in groups: a submission that arrives while another group is being
+committed waits for it and goes into the next group, one transaction for all of them
+(:class:`GroupCommit`). Each answer still comes only after its own row is committed; a
+submission the database refuses fails alone.
+
+Every write of a job outside the controller (a submission, a cancellation) marks the job with
+``changed_in``, which lets the controller read only what changed since its last tick
+(:meth:`SqlStore.job_changes`).
 """
 
 from __future__ import annotations
@@ -18,13 +27,14 @@ import sqlite3
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import (
+    ColumnElement,
     DateTime,
     Row,
     Select,
@@ -32,7 +42,7 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
-    insert,
+    literal_column,
     or_,
     select,
     text,
@@ -40,7 +50,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult, Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session
 
 from wattroute.runtime.providers.values import Fetched
@@ -48,6 +58,7 @@ from wattroute.runtime.records import (
     PROGRESS_FIELDS,
     GridEventRecord,
     Heartbeat,
+    JobChanges,
     JobRecord,
     ServiceRecord,
     SiteOverride,
@@ -160,12 +171,105 @@ def job_record(row: Row[Any]) -> JobRecord:
     )
 
 
+@dataclass
+class _Pending:
+    """One submission waiting for its group to be committed."""
+
+    job: JobRecord
+    values: dict[str, Any]
+    done: bool = False
+    outcome: tuple[JobRecord, bool] | None = None
+    error: BaseException | None = None
+    # Set when the submission is settled, or when it is handed the turn to commit.
+    wake: threading.Event = field(default_factory=threading.Event)
+
+
+class GroupCommit:
+    """Commits concurrent submissions in groups, one transaction per group.
+
+    A caller adds its submission to the queue; if no group is being committed it commits
+    the queue (at most ``max_group`` submissions) itself, otherwise it waits: for its
+    submission to be committed in another caller's group, or to be handed the turn to commit
+    the next. So a group forms of whatever arrived while the one before was committing, and
+    a lone submission is committed at once, with no timer. Each waiter is woken on its own
+    (no thundering herd). ``commit`` takes the group and must settle every submission in it
+    (an outcome or an error) without raising.
+    """
+
+    def __init__(self, commit: Callable[[list[_Pending]], None], max_group: int = 256) -> None:
+        self._commit = commit
+        self.max_group = max_group
+        self._queue: list[_Pending] = []
+        self._busy = False
+        self._lock = threading.Lock()
+        self.groups = 0  # how many groups were committed (for tests and metrics)
+
+    def submit(self, pending: _Pending) -> tuple[JobRecord, bool]:
+        with self._lock:
+            self._queue.append(pending)
+            lead = not self._busy
+            self._busy = True
+        if not lead:
+            pending.wake.wait()
+        while pending.outcome is None and pending.error is None:  # commit the next group
+            with self._lock:
+                group = self._queue[: self.max_group]
+                del self._queue[: self.max_group]
+            try:
+                self._commit(group)
+            except BaseException as exc:  # pragma: no cover - commit settles everything
+                for p in group:
+                    if not p.done:
+                        p.error, p.done = exc, True
+                raise
+            finally:
+                for p in group:
+                    p.wake.set()
+                with self._lock:
+                    self.groups += 1
+                    if pending.done:
+                        if self._queue:  # hand the turn to the longest waiting
+                            self._queue[0].wake.set()
+                        else:
+                            self._busy = False
+        if pending.error is not None:
+            raise pending.error
+        assert pending.outcome is not None
+        return pending.outcome
+
+
 _TOKEN = select(TokenRow.tenant, TokenRow.scopes, TokenRow.expires_at).where(
     TokenRow.token_hash == bindparam("token_hash"),
     TokenRow.revoked.is_(False),
     or_(TokenRow.expires_at.is_(None), TokenRow.expires_at > bindparam("now", type_=UtcDateTime)),
 )
 """A live token by its hash, at ``now``."""
+
+_PROGRESS_TYPES = {
+    "state": "text",
+    "done_accelerator_hours": "float8",
+    "site": "text",
+    "accelerators": "int4",
+    "last_site": "text",
+    "pending_overhead_h": "float8",
+    "overhead_paid_h": "float8",
+    "moves": "int4",
+    "stops": "int4",
+    "completed_at": "timestamptz",
+    "remaining_at_deadline": "float8",
+    "error": "text",
+}
+assert set(_PROGRESS_TYPES) == set(PROGRESS_FIELDS)
+_PROGRESS = text(
+    "UPDATE jobs SET updated_at = :now, "
+    + ", ".join(f"{f} = v.{f}" for f in PROGRESS_FIELDS)
+    + " FROM unnest(CAST(:id AS text[]), "
+    + ", ".join(f"CAST(:{f} AS {_PROGRESS_TYPES[f]}[])" for f in PROGRESS_FIELDS)
+    + ") AS v(id, "
+    + ", ".join(PROGRESS_FIELDS)
+    + ") WHERE jobs.id = v.id AND jobs.state <> 'cancelled'"
+).bindparams(bindparam("now", type_=UtcDateTime))
+"""The progress of many jobs in one statement (PostgreSQL), a cancellation winning over it."""
 
 
 class SqlStore:
@@ -187,6 +291,31 @@ class SqlStore:
         self._readers = threading.local()
         processor = DateTime().dialect_impl(engine.dialect).result_processor(engine.dialect, None)
         self._datetime: Callable[[Any], Any] = processor or (lambda value: value)
+        self.postgresql = engine.dialect.name == "postgresql"
+        self.submissions = GroupCommit(self._commit_group)
+        # One-statement reads on the hot paths (a token, a job) need no transaction around
+        # them: on PostgreSQL that saves the BEGIN and ROLLBACK round trips of each.
+        self._reader: Engine = (
+            engine.execution_options(isolation_level="AUTOCOMMIT") if self.postgresql else engine
+        )
+
+    def _change_mark(self) -> ColumnElement[Any]:
+        """What a write outside the controller stores in ``jobs.changed_in``: on PostgreSQL
+        its transaction's id; on SQLite, which commits one writer at a time, one more than
+        any mark committed before."""
+        if self.postgresql:
+            return literal_column("pg_current_xact_id()::text::bigint")
+        table = _jobs_table()
+        return select(func.coalesce(func.max(table.c.changed_in), 0) + 1).scalar_subquery()
+
+    def _change_horizon(self) -> str:
+        """The mark from which a change may not have been seen yet: on PostgreSQL the oldest
+        transaction still running (every one before it has ended, and all they wrote is
+        visible to a read that starts after this one), on SQLite one more than the largest
+        mark committed."""
+        if self.postgresql:
+            return "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+        return "SELECT COALESCE(MAX(changed_in), 0) + 1 FROM jobs"
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[Session]:
@@ -246,7 +375,7 @@ class SqlStore:
         plain connection, a tenth of the cost)."""
         if self.local:
             return self._local_token(token_hash)
-        with self.engine.connect() as c:
+        with self._reader.connect() as c:
             row = c.execute(_TOKEN, {"token_hash": token_hash, "now": _utcnow()}).first()
             return None if row is None else TokenGrant(row[0], row[1], _ts(row[2]))
 
@@ -352,7 +481,8 @@ class SqlStore:
 
     def submit_job(self, job: JobRecord) -> tuple[JobRecord, bool]:
         """Insert a job; ``(job, True)`` if new, ``(existing, False)`` for a repeated
-        idempotency key of the same tenant."""
+        idempotency key of the same tenant. Returns once the job is committed, in a group
+        with the submissions that arrived meanwhile (:class:`GroupCommit`)."""
         values: dict[str, Any] = {
             f: _dt(getattr(job, f))
             if f in ("submitted_at", "deadline", "completed_at")
@@ -364,18 +494,49 @@ class SqlStore:
             allowed_sites=list(job.allowed_sites) if job.allowed_sites is not None else None,
             updated_at=_utcnow(),
         )
+        return self.submissions.submit(_Pending(job, values))
+
+    def _commit_group(self, group: list[_Pending]) -> None:
+        """Insert ``group`` in one transaction; a job whose tenant used its idempotency key
+        before is answered with the existing job. If the database refuses the group, each
+        submission is tried in a transaction of its own, so that only a bad one fails."""
         try:
+            inserted = self._insert_jobs([p.values for p in group])
+        except Exception as exc:
+            if len(group) == 1:
+                group[0].error, group[0].done = exc, True
+                return
+            for p in group:
+                self._commit_group([p])
+            return
+        for p in group:  # settled only now: the transaction has committed
+            try:
+                p.outcome = self._outcome(p.job, p.job.id in inserted)
+            except Exception as exc:
+                p.error = exc
+            p.done = True
+
+    def _insert_jobs(self, rows: list[dict[str, Any]]) -> set[str]:
+        """Insert ``rows`` in one transaction, skipping those whose tenant has used their
+        idempotency key before; the ids inserted."""
+        statement = (
+            self._insert(JobRow)
+            .values(changed_in=self._change_mark())
+            .on_conflict_do_nothing(index_elements=["tenant", "idempotency_key"])
+            .returning(JobRow.id)
+        )
+        with self._write_lock, self.engine.begin() as c:
             # A Core insert: the ORM's unit of work costs more than the commit on this path.
-            with self._write_lock, self.engine.begin() as c:
-                c.execute(insert(JobRow), [values])
+            return {row[0] for row in c.execute(statement, rows)}
+
+    def _outcome(self, job: JobRecord, inserted: bool) -> tuple[JobRecord, bool]:
+        if inserted:
             return job, True
-        except IntegrityError:
-            if job.idempotency_key is None:
-                raise
-            existing = self.job_by_key(job.tenant, job.idempotency_key)
-            if existing is None:  # pragma: no cover - the conflict was on something else
-                raise
-            return existing, False
+        assert job.idempotency_key is not None  # only a repeated key conflicts
+        existing = self.job_by_key(job.tenant, job.idempotency_key)
+        if existing is None:  # pragma: no cover - jobs are never deleted
+            raise RuntimeError(f"job {job.id}: its idempotency key conflicts with no job")
+        return existing, False
 
     def job_by_key(self, tenant: str, key: str) -> JobRecord | None:
         table = _jobs_table()
@@ -388,7 +549,7 @@ class SqlStore:
         return self._one_job(select(table).where(table.c.id == job_id))
 
     def _one_job(self, query: Select[Any]) -> JobRecord | None:
-        with self.engine.connect() as c:
+        with self._reader.connect() as c:
             row = c.execute(query).first()
             return None if row is None else job_record(row)
 
@@ -422,7 +583,13 @@ class SqlStore:
             s.execute(
                 update(JobRow)
                 .where(JobRow.id == job_id, JobRow.state.in_(("queued", "running", "paused")))
-                .values(state="cancelled", site=None, accelerators=0, updated_at=_utcnow())
+                .values(
+                    state="cancelled",
+                    site=None,
+                    accelerators=0,
+                    updated_at=_utcnow(),
+                    changed_in=self._change_mark(),
+                )
             )
         return self.job(job_id)
 
@@ -445,6 +612,31 @@ class SqlStore:
                 .order_by(table.c.submitted_at, table.c.id)
             )
             return [job_record(r) for r in rows]
+
+    def job_changes(self, since: int | None) -> JobChanges:
+        """The jobs submitted or cancelled since mark ``since``, in any state (every active
+        job if ``None``), and the mark to ask from next time.
+
+        The next mark is taken before the jobs are read: whatever commits after it has a
+        mark at least as large, so it is read next time even when its transaction began
+        before a larger mark committed (a job read twice is read the same way twice)."""
+        table = _jobs_table()
+        with self.engine.connect() as c:
+            horizon = int(c.exec_driver_sql(self._change_horizon()).scalar_one())
+            c.commit()  # the jobs are read in a snapshot taken after the horizon
+            if since is None:
+                rows = c.execute(
+                    select(table)
+                    .where(table.c.state.in_(("queued", "running", "paused")))
+                    .order_by(table.c.submitted_at, table.c.id)
+                )
+            else:
+                rows = c.execute(
+                    select(table)
+                    .where(table.c.changed_in >= since)
+                    .order_by(table.c.submitted_at, table.c.id)
+                )
+            return JobChanges([job_record(r) for r in rows], horizon, complete=since is None)
 
     def services(self) -> list[ServiceRecord]:
         """Every tenant's services by tenant and name (what the controller plans, each tick)."""
@@ -620,10 +812,18 @@ class SqlStore:
                     .values(peak_kw=e.peak_kw, complied=e.complied)
                 )
 
-    @staticmethod
-    def _write_progress(s: Session, jobs: list[JobRecord], now: datetime) -> None:
-        """One executemany; a cancellation that landed meanwhile wins over the progress."""
+    def _write_progress(self, s: Session, jobs: list[JobRecord], now: datetime) -> None:
+        """Write the jobs' progress; a cancellation that landed meanwhile wins over it. On
+        PostgreSQL one statement over arrays of the values, elsewhere one executemany."""
         if not jobs:
+            return
+        if self.postgresql:
+            columns: dict[str, list[Any]] = {
+                "id": [job.id for job in jobs],
+                **{f: [getattr(job, f) for job in jobs] for f in PROGRESS_FIELDS},
+            }
+            columns["completed_at"] = [_dt(job.completed_at) for job in jobs]
+            s.connection().execute(_PROGRESS, {**columns, "now": now})
             return
         table = _jobs_table()
         s.connection().execute(
