@@ -155,7 +155,9 @@ def test_a_change_committed_after_a_later_one_is_not_missed(database_url):
     assert [j.id for j in seen.jobs] == ["job-2"]
     slow.commit()
     slow.close()
-    marks = dict(store.engine.connect().execute(sa.text("SELECT id, changed_in FROM jobs")).all())
+    with store.engine.connect() as connection:
+        rows = connection.execute(sa.text("SELECT id, changed_in FROM jobs")).all()
+    marks: dict[str, int] = {str(job): int(mark) for job, mark in rows}
     assert marks["job-1"] < marks["job-2"]  # a reader of "larger than the last seen" misses it
 
     after = store.job_changes(seen.since)
