@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from tests.builders import job, scenario, site
+from wattroute.model.tolerances import ROUNDING
 from wattroute.policies.base import ActiveJobs, Decision, Observation
 from wattroute.policies.deadlines import DEADLINES, fits, slack_after_step
 from wattroute.sim import simulate, summarize
@@ -106,3 +107,38 @@ def test_a_job_without_slack_to_wait_runs_now_at_full_parallelism() -> None:
     summary = summarize(record)
     assert summary["batch"]["deadline_misses"] == 0
     assert summary["batch"]["completed"] == 2
+
+
+def _fits_at_every_breakpoint(
+    work: np.ndarray, full: np.ndarray, deadline: np.ndarray, capacity: float
+) -> bool:
+    """The fit test written out job by job at every breakpoint: the definition."""
+    full = np.maximum(full, ROUNDING)
+    start = deadline - work / full
+    possible = start >= -ROUNDING
+    work, full, deadline, start = (
+        work[possible],
+        full[possible],
+        deadline[possible],
+        start[possible],
+    )
+    times = np.unique(np.concatenate([start, deadline]))
+    times = times[times > 0]
+    lag = deadline[np.newaxis, :] - times[:, np.newaxis]
+    mandatory = np.clip(work - full * lag, 0.0, work)
+    return bool((mandatory.sum(axis=1) <= max(capacity, 0.0) * times + ROUNDING).all())
+
+
+def test_fits_agrees_with_its_definition_on_random_job_sets() -> None:
+    rng = np.random.default_rng(7)
+    answers = []
+    for _ in range(400):
+        n = int(rng.integers(1, 60))
+        full = rng.integers(0, 9, n).astype(np.float64)
+        work = np.round(rng.uniform(0, 40, n), int(rng.integers(0, 3)))
+        deadline = np.round(rng.uniform(-1, 24, n), int(rng.integers(0, 2)))  # ties, late jobs
+        capacity = float(rng.integers(0, 3 * n + 2))
+        expected = _fits_at_every_breakpoint(work, full, deadline, capacity)
+        assert fits(work, full, deadline, capacity) == expected
+        answers.append(expected)
+    assert 0.2 < np.mean(answers) < 0.8  # both answers are exercised

@@ -296,21 +296,29 @@ def fits(
     mandatory work fits in ``capacity x t`` (jobs already too late even alone are left out).
     Both sides are piecewise linear in ``t``, so checking at every job's latest start and
     deadline suffices.
+
+    A job's mandatory work is ``clip(max x (t - latest_start), 0, work)``: it grows at ``max``
+    accelerators from its latest start to its deadline. So the total grows at the sum of the
+    slopes of the jobs between those two points, and is summed along the sorted breakpoints in
+    ``O(n log n)`` rather than evaluated job by job at every breakpoint (``O(n^2)``, which at
+    thousands of jobs took a second a call).
     """
     full = np.maximum(max_accelerators, ROUNDING)
     latest_start = deadline_h - work_accelerator_hours / full
     # A job that cannot finish in time even alone at full parallelism is late whatever else
     # runs: it does not stop others from being placed beside it.
     possible = latest_start >= -ROUNDING
-    work_accelerator_hours, full = work_accelerator_hours[possible], full[possible]
-    deadline_h, latest_start = deadline_h[possible], latest_start[possible]
-    if work_accelerator_hours.size == 0:
+    if not possible.any():
         return True
-    times = np.unique(np.concatenate([latest_start, deadline_h]))
-    times = times[times > 0]
-    lag = deadline_h[np.newaxis, :] - times[:, np.newaxis]
-    mandatory = np.clip(work_accelerator_hours - full * lag, 0.0, work_accelerator_hours)
-    return bool((mandatory.sum(axis=1) <= max(capacity, 0.0) * times + ROUNDING).all())
+    full = full[possible]
+    times = np.concatenate([latest_start[possible], deadline_h[possible]])
+    order = np.argsort(times, kind="stable")
+    times = times[order]
+    slope = np.cumsum(np.concatenate([full, -full])[order])  # accelerators, after each point
+    mandatory = np.zeros(times.size)
+    np.cumsum(slope[:-1] * np.diff(times), out=mandatory[1:])
+    later = times > 0
+    return bool((mandatory[later] <= max(capacity, 0.0) * times[later] + ROUNDING).all())
 
 
 def _pressed_together(
