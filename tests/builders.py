@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pandas as pd
 import pytest
 
 from wattroute.model import Battery, DemandPoint, Genset, Scenario
+from wattroute.policies.base import Decision, Observation
 from wattroute.scenario import build
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -68,3 +70,31 @@ __all__ = [
     "site",
     "small_fleet",
 ]
+
+
+class Scripted:
+    """A policy that runs job 0 on one accelerator at the site ``plan(step)`` names (-1:
+    stopped); the other jobs wait and no inference is served."""
+
+    name = "scripted"
+
+    def __init__(self, plan: Callable[[int], int]) -> None:
+        self.plan = plan
+
+    def reset(self) -> None:
+        pass
+
+    def stats(self) -> dict[str, float]:
+        return {}
+
+    def decide(self, observation: Observation) -> Decision:
+        n = len(observation.jobs)
+        site_of = np.full(n, -1)
+        acc = np.zeros(n, dtype=int)
+        if n:
+            where = self.plan(observation.step)
+            if where >= 0:
+                site_of[0], acc[0] = where, 1
+        return Decision(
+            site_of, acc, tuple(np.zeros(s.feasible.shape) for s in observation.services)
+        )

@@ -9,7 +9,7 @@ from datetime import time
 import numpy as np
 import pytest
 
-from tests.builders import Battery, DemandPoint, job, scenario, service, site
+from tests.builders import Battery, DemandPoint, Scripted, job, scenario, service, site
 from wattroute.policies import get_policy
 from wattroute.policies.base import Decision, Observation
 from wattroute.signals.forecast import Persistence
@@ -32,33 +32,6 @@ class StepByStep:
 
     def decide(self, observation: Observation) -> Decision:
         return replace(self.inner.decide(observation), hold_steps=1)
-
-
-class Scripted:
-    """Runs job 0 at a scripted site per step (-1 = stopped)."""
-
-    name = "scripted"
-
-    def __init__(self, plan):
-        self.plan = plan
-
-    def reset(self):
-        pass
-
-    def stats(self):
-        return {}
-
-    def decide(self, observation: Observation) -> Decision:
-        n = len(observation.jobs)
-        site_of = np.full(n, -1)
-        acc = np.zeros(n, dtype=int)
-        if n:
-            where = self.plan(observation.step)
-            if where >= 0:
-                site_of[0], acc[0] = where, 1
-        return Decision(
-            site_of, acc, tuple(np.zeros(s.feasible.shape) for s in observation.services)
-        )
 
 
 def _run(sc, policy="agnostic"):

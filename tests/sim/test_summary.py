@@ -2,37 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 
-from tests.builders import START, job, scenario, site
-from wattroute.policies.base import Decision, Observation
+from tests.builders import START, Scripted, job, scenario, site
 from wattroute.sim import SimulationOptions, job_frame, simulate, summarize
-
-
-class FirstJobAt:
-    """Runs the first active job on one accelerator at the site ``plan(step)`` names (-1:
-    stopped); the others wait."""
-
-    name = "scripted"
-
-    def __init__(self, plan):
-        self.plan = plan
-
-    def reset(self):
-        pass
-
-    def stats(self):
-        return {}
-
-    def decide(self, observation: Observation) -> Decision:
-        n = len(observation.jobs)
-        site_of = np.full(n, -1)
-        acc = np.zeros(n, dtype=int)
-        if n and self.plan(observation.step) >= 0:
-            site_of[0], acc[0] = self.plan(observation.step), 1
-        return Decision(site_of, acc, ())
 
 
 def _moved_and_late():
@@ -49,7 +23,7 @@ def _moved_and_late():
             job("later", 0, 1.0, 1, 48.0),
         ],
     )
-    return simulate(sc, FirstJobAt(plan), SimulationOptions())
+    return simulate(sc, Scripted(plan), SimulationOptions())
 
 
 def test_a_job_that_moved_and_finished_late_is_described_row_by_row():
