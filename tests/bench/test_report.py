@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.builders import STEP, Battery, job, scenario, signal, site
+from tests.builders import STEP, job, scenario, signal, site, small_fleet
 from wattroute.bench import run_scenario
 from wattroute.bench.report import (
     bin_rule,
@@ -27,24 +27,12 @@ from wattroute.signals.forecast import Blend
 def _fleet(days: int = 2):
     # a: solar and a battery; b: wind, by night; c: grid only. Jobs for the policies to place.
     n = days * 288
-    t = np.linspace(0, 2 * days * np.pi, n)
-    sun = np.clip(np.sin(t - np.pi / 2), 0, None)
+    a, b = small_fleet(days).sites
+    night = np.clip(np.cos(np.linspace(0, 2 * days * np.pi, n)), 0, None)
     return scenario(
         [
-            site(
-                "a",
-                n=n,
-                accelerators=8,
-                idle_kw=0.1,
-                solar_kw=6.0,
-                solar_profile=sun,
-                battery=Battery(20, 5, 5, 0.9, 0.1, 1.0, 0.5),
-                price=np.linspace(20, 80, n),
-            ),
-            replace(
-                site("b", n=n, accelerators=8, idle_kw=0.1, latitude=41.0),
-                wind=Renewable(5.0, signal(np.clip(np.cos(t), 0, None), STEP)),
-            ),
+            a,
+            replace(b, wind=Renewable(5.0, signal(night, STEP))),
             site("c", n=n, accelerators=4, idle_kw=0.1, latitude=42.0),
         ],
         n=n,
