@@ -693,6 +693,12 @@ def _service_list(
     return 0
 
 
+def _show_service(console: Console, args: argparse.Namespace, service: dict[str, Any]) -> int:
+    """Print the service an API call answered with (as JSON with ``--json``); exit code 0."""
+    _emit(console, args, service, _service_table([service], console.width))
+    return 0
+
+
 def _service_create(
     api: ApiClient, args: argparse.Namespace, console: Console, errors: Console
 ) -> int:
@@ -707,8 +713,7 @@ def _service_create(
     if args.handler:
         body["handler"] = args.handler
     _, service = api.call("POST", "/v1/services", body)
-    _emit(console, args, service, _service_table([service], console.width))
-    return 0
+    return _show_service(console, args, service)
 
 
 def _service_get(
@@ -716,8 +721,7 @@ def _service_get(
 ) -> int:
     path = f"/v1/services/{_segment(args.name, 'NAME')}"
     _, service = api.call("GET", path, params={"tenant": args.tenant})
-    _emit(console, args, service, _service_table([service], console.width))
-    return 0
+    return _show_service(console, args, service)
 
 
 def _service_demand(
@@ -726,8 +730,7 @@ def _service_demand(
     path = f"/v1/services/{_segment(args.name, 'NAME')}"
     body = {"demand_rps": _demand(args.demand, "POINT=RPS")}
     _, service = api.call("PATCH", path, body, params={"tenant": args.tenant})
-    _emit(console, args, service, _service_table([service], console.width))
-    return 0
+    return _show_service(console, args, service)
 
 
 def _service_delete(
