@@ -7,11 +7,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.builders import job, scenario, site
+from tests.builders import Genset, job, scenario, site
+from wattroute.model import Scenario
 from wattroute.model.tolerances import ROUNDING
 from wattroute.policies.base import ActiveJobs, Decision, Observation
 from wattroute.policies.deadlines import DEADLINES, fits, slack_after_step
-from wattroute.sim import simulate, summarize
+from wattroute.signals.forecast import Clairvoyant, Forecaster
+from wattroute.sim import SimulationOptions, simulate, summarize
+from wattroute.sim.jobs import JobTable
+from wattroute.sim.simulator import Simulator
 
 
 def _jobs(**columns: np.ndarray) -> ActiveJobs:
@@ -66,6 +70,24 @@ def test_fits_is_earliest_deadline_first_with_parallelism_caps() -> None:
     assert fits(np.array([100.0, 4.0]), np.array([4.0, 4.0]), np.array([1.0, 2.0]), 4.0)
 
 
+class _Never:
+    """Defers every job and lets the reserve decide: what it does alone."""
+
+    name = "never"
+
+    def reset(self) -> None:
+        pass
+
+    def stats(self) -> dict[str, float]:
+        return {}
+
+    def decide(self, obs: Observation) -> Decision:
+        site_of = np.full(len(obs.jobs), -1)
+        acc_of = np.zeros(len(obs.jobs), dtype=np.int64)
+        DEADLINES.keep_deadlines(obs, site_of, acc_of, ())
+        return Decision(site_of, acc_of, (), hold_steps=1)
+
+
 def test_a_job_without_slack_to_wait_runs_now_at_full_parallelism() -> None:
     """A proposal that defers a job whose slack cannot pay for waiting is overruled: the job
     starts now on all its accelerators; one with slack to spare is left to wait."""
@@ -79,24 +101,7 @@ def test_a_job_without_slack_to_wait_runs_now_at_full_parallelism() -> None:
         ],
     )
 
-    class Never:
-        """Defers everything: the most a price-chasing policy could ask."""
-
-        name = "never"
-
-        def reset(self) -> None:
-            pass
-
-        def stats(self) -> dict[str, float]:
-            return {}
-
-        def decide(self, obs: Observation) -> Decision:
-            site_of = np.full(len(obs.jobs), -1)
-            acc_of = np.zeros(len(obs.jobs), dtype=np.int64)
-            DEADLINES.keep_deadlines(obs, site_of, acc_of, ())
-            return Decision(site_of, acc_of, (), hold_steps=1)
-
-    record = simulate(sc, Never())
+    record = simulate(sc, _Never())
     history = record.jobs.allocation_history()
     # the tight job (8 accelerator-hours on 4 by 2.18 h) starts at once on all 4
     assert history["step"][history["job"] == 0].min() == 0
@@ -107,6 +112,79 @@ def test_a_job_without_slack_to_wait_runs_now_at_full_parallelism() -> None:
     summary = summarize(record)
     assert summary["batch"]["deadline_misses"] == 0
     assert summary["batch"]["completed"] == 2
+
+
+def _first_site(sc: Scenario, forecaster: Forecaster | None = None) -> int:
+    """Where the reserve starts job 0 when the policy defers everything."""
+    options = SimulationOptions(forecaster=forecaster or Clairvoyant())
+    history = simulate(sc, _Never(), options).jobs.allocation_history()
+    mine = (history["job"] == 0) & (history["accelerators"] > 0)
+    assert history["step"][mine].min() == 0, "a job without slack to wait starts at once"
+    return int(history["site"][mine][0])
+
+
+def test_a_job_the_reserve_must_start_runs_where_its_run_costs_least() -> None:
+    """Two sites with the same room: the tight job goes to the one where an accelerator
+    costs less over its run, not to the first (the roomiest, as it was) — and that is judged
+    over the run, not now: a site cheap for one step and dear after it is not chosen."""
+    n = 48
+    tight = [job("tight", 0.0, 8.0, 4, 2.0 + 1 / 12 + 0.1)]
+    dear_then_cheap = scenario(
+        [
+            site("a", n=n, accelerators=8, price=3000.0),
+            site("b", n=n, accelerators=8, price=30.0),
+        ],
+        n=n,
+        jobs=tight,
+    )
+    assert _first_site(dear_then_cheap) == 1
+    cheap_now_only = np.full(n, 3000.0)
+    cheap_now_only[0] = 10.0
+    now_or_run = scenario(
+        [
+            site("a", n=n, accelerators=8, price=cheap_now_only),
+            site("b", n=n, accelerators=8, price=100.0),
+        ],
+        n=n,
+        jobs=tight,
+    )
+    assert _first_site(now_or_run) == 1
+
+
+def test_an_accelerator_costs_what_its_marginal_source_costs() -> None:
+    """One more accelerator runs on surplus sun while there is some beside the load (free
+    here: the site cannot export), then on the grid within its import limit (price plus the
+    carbon price), then on the genset; where none can power it, it costs ``inf``."""
+    n = 12
+    sun = site(
+        "sun",
+        n=n,
+        accelerators=8,
+        solar_kw=3.0,
+        solar_profile=np.ones(n),
+        price=100.0,
+        carbon=300.0,
+        import_limit_kw=2.0,
+        genset=Genset(2.0, 0.5, 700.0),
+    )
+    sc = scenario([sun], n=n, jobs=[job("x", 0.0, 8.0, 8, 6.0)], carbon_price=100.0)
+    sim = Simulator(sc)
+    table = JobTable(sim.job_spec)
+    obs = sim.observe(0, table, np.array([0]), lambda: np.zeros(1))
+    at_a = np.array([0])
+
+    def cost(accelerators: int) -> float:
+        return float(obs.accelerator_cost_usd_per_h(at_a, np.array([accelerators]), ())[0])
+
+    assert cost(0) == pytest.approx(0.0)  # 1 kW of 3 kW of sun
+    assert cost(2) == pytest.approx(0.0)  # the third kW of sun
+    grid = 100.0 / 1000 + 100.0 * 300.0 / 1e6  # USD/kWh: price + carbon price x intensity
+    assert cost(3) == pytest.approx(grid)  # 1 kW from the grid (2 kW allowed)
+    assert cost(4) == pytest.approx(grid)
+    genset = 0.5 + 100.0 * 700.0 / 1e6
+    assert cost(5) == pytest.approx(genset)  # past the import limit
+    assert cost(6) == pytest.approx(genset)  # the genset's second kW
+    assert np.isinf(cost(7))  # 8 kW: more than sun, grid and genset together
 
 
 def _fits_at_every_breakpoint(

@@ -49,6 +49,23 @@ def export_value_usd_per_kwh(export_price_usd_per_mwh: np.ndarray) -> np.ndarray
     return export_price_usd_per_mwh / KWH_PER_MWH
 
 
+def energy_costs(
+    fleet: FleetStatic,
+    price: np.ndarray,
+    export_price: np.ndarray,
+    carbon: np.ndarray,
+    carbon_price: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """USD/kWh of each source more load could draw on at each site, ``(..., S)`` each:
+    surplus renewables (the export revenue forgone where the site can export, else nothing),
+    grid imports (:func:`import_cost_usd_per_kwh`) and the genset
+    (:func:`genset_cost_usd_per_kwh`)."""
+    renewable = np.where(fleet.export_limit_kw > 0, export_value_usd_per_kwh(export_price), 0.0)
+    grid = import_cost_usd_per_kwh(price, carbon, carbon_price)
+    genset = genset_cost_usd_per_kwh(fleet, carbon_price)
+    return renewable, grid, np.broadcast_to(genset, np.shape(grid))
+
+
 def bought_power_cost_usd_per_kwh(
     fleet: FleetStatic, import_cost: np.ndarray, genset_cost: np.ndarray
 ) -> np.ndarray:

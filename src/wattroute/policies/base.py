@@ -20,10 +20,21 @@ import numpy as np
 import pandas as pd
 
 from wattroute.model.arrays import FleetStatic
+from wattroute.model.costs import energy_costs
 from wattroute.model.power import battery_discharge_room_kw, busy_accelerator_kw, facility_kw
 from wattroute.model.scenario import Penalties
 from wattroute.model.tolerances import ROUNDING
 from wattroute.signals.forecast import Forecaster, History
+
+_PRICING_SIGNALS = (
+    "pue",
+    "solar_kw",
+    "wind_kw",
+    "price_usd_per_mwh",
+    "export_price_usd_per_mwh",
+    "carbon_g_per_kwh",
+)
+"""The signals that set what power costs at a site."""
 
 HOLD_FOREVER = 2**62
 """``Decision.hold_steps`` meaning "until something changes" (an arrival, or a completion
@@ -273,6 +284,76 @@ class Observation:
             return free  # power is no constraint: no need to read the battery
         headroom = self.supply_kw(battery_setpoint) - demand
         return np.clip(np.floor(headroom / per_acc + ROUNDING), 0.0, free)
+
+    def accelerator_cost_usd_per_h(
+        self,
+        site_of: np.ndarray,
+        acc_of: np.ndarray,
+        routing: tuple[np.ndarray, ...],
+        steps: int = 1,
+    ) -> np.ndarray:
+        """What one more busy accelerator would cost at each site, beyond these allocations
+        and the routing's replicas, USD per hour, ``(S,)``, averaged over ``steps`` steps from
+        now (now, then the forecast; at most a day): its extra facility power from the
+        cheapest source with that much to spare beside the load these allocations make now
+        (held over the steps) — surplus renewables (the export revenue forgone), then
+        imports within the import limit (price and carbon), then the genset; ``inf`` where
+        none has. The battery is left out: what it gives now it does not give later."""
+        load_kw = self.demand_kw(site_of, acc_of, routing)
+        now = self._marginal_cost(
+            load_kw,
+            self.pue_now,
+            self.solar_now + self.wind_now,
+            self.price_now,
+            self.history.now("export_price_usd_per_mwh"),
+            self.carbon_now,
+        )
+        ahead = min(steps, self.steps_per_day) - 1
+        if ahead <= 0:
+            return now
+        f = self._day_ahead
+        later = self._marginal_cost(
+            load_kw,
+            f["pue"][:ahead],
+            f["solar_kw"][:ahead] + f["wind_kw"][:ahead],
+            f["price_usd_per_mwh"][:ahead],
+            f["export_price_usd_per_mwh"][:ahead],
+            f["carbon_g_per_kwh"][:ahead],
+        )
+        return (now + later.sum(axis=0)) / (ahead + 1)
+
+    @cached_property
+    def _day_ahead(self) -> dict[str, np.ndarray]:
+        """The forecast of the signals that price power, a day ahead, ``(day, S)`` each."""
+        return {name: self.forecast(name, self.steps_per_day) for name in _PRICING_SIGNALS}
+
+    def _marginal_cost(
+        self,
+        load_kw: np.ndarray,
+        pue: np.ndarray,
+        renewable_kw: np.ndarray,
+        price: np.ndarray,
+        export_price: np.ndarray,
+        carbon: np.ndarray,
+    ) -> np.ndarray:
+        """USD per hour of one more busy accelerator beside ``load_kw`` (``(S,)``), at each
+        row of the signals (``(S,)`` or ``(T, S)``)."""
+        fleet = self.fleet
+        per_acc_kw = busy_accelerator_kw(fleet, pue)
+        renewable, grid, genset = energy_costs(
+            fleet, price, export_price, carbon, self.carbon_price_usd_per_tonne
+        )
+        bought_kw = np.maximum(load_kw + per_acc_kw - renewable_kw, 0.0)
+        usd_per_kwh = np.where(
+            bought_kw <= ROUNDING,
+            renewable,
+            np.where(
+                bought_kw <= fleet.import_limit_kw + ROUNDING,
+                grid,
+                np.where(bought_kw <= fleet.import_limit_kw + fleet.genset_kw, genset, np.inf),
+            ),
+        )
+        return usd_per_kwh * per_acc_kw
 
     @cached_property
     def _firm_kw(self) -> np.ndarray:

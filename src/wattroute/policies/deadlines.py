@@ -244,8 +244,8 @@ def _place_where_deadlines_fit(
 ) -> int:
     """Rule 3: each job the proposal starts or moves, earliest deadline first, goes where it
     is placed only if that site can still carry its work and the work already there, earliest
-    deadline first; else to the site with most room that can, else it waits. The number of
-    jobs placed differently."""
+    deadline first; else to the site that can where its run costs least
+    (:func:`cheapest_first`), else it waits. The number of jobs placed differently."""
     jobs = obs.jobs
     placed = np.flatnonzero((site_of >= 0) & (acc_of > 0) & (site_of != jobs.site))
     if placed.size == 0:
@@ -256,7 +256,7 @@ def _place_where_deadlines_fit(
         site_of[j], acc_of[j] = -1, 0
         room = obs.room(site_of, acc_of, routing, battery_setpoint)
         least = int(jobs.min_accelerators[j])
-        candidates = [proposed, *np.argsort(-room, kind="stable").tolist()]
+        candidates = [proposed, *cheapest_first(obs, int(j), site_of, acc_of, routing, room)]
         for site in dict.fromkeys(candidates):
             if not jobs.allowed[j, site] or room[site] < least:
                 continue
@@ -370,16 +370,17 @@ def _run_fully(
     capacity: np.ndarray,
 ) -> bool:
     """Run job ``j`` at full parallelism where it costs the least time: where it runs now (or
-    last ran, sparing a migration), else at the site with most room that can still carry its
-    work beside the work there, else wherever it can run at all; stop work that can afford it
-    at that site if it must. Whether the allocation changed."""
+    last ran, sparing a migration), else at the site where its run costs least
+    (:func:`cheapest_first`) among those that can still carry its work beside the work there,
+    else wherever it can run at all; stop work that can afford it at that site if it must.
+    Whether the allocation changed."""
     jobs = obs.jobs
     before = (int(site_of[j]), int(acc_of[j]))
     here = int(jobs.site[j]) if jobs.site[j] >= 0 else int(jobs.last_site[j])
     site_of[j], acc_of[j] = -1, 0
     room = obs.room(site_of, acc_of, routing, battery_setpoint)
-    by_room = np.argsort(-room, kind="stable").tolist()
-    order = list(dict.fromkeys([here, *by_room] if here >= 0 else by_room))
+    by_cost = cheapest_first(obs, j, site_of, acc_of, routing, room)
+    order = list(dict.fromkeys([here, *by_cost] if here >= 0 else by_cost))
     want, least = int(jobs.max_accelerators[j]), int(jobs.min_accelerators[j])
     running = jobs.site[j] >= 0
     move_h = obs.step_h + jobs.checkpoint_overhead_h[j] + jobs.migration_overhead_h[j]
@@ -419,6 +420,34 @@ def _run_fully(
             return (site, int(acc_of[j])) != before
     site_of[j], acc_of[j] = before
     return False
+
+
+def cheapest_first(
+    obs: Observation,
+    j: int,
+    site_of: np.ndarray,
+    acc_of: np.ndarray,
+    routing: tuple[np.ndarray, ...],
+    room: np.ndarray,
+) -> list[int]:
+    """Sites in the order job ``j``, which must run now, tries them: by what an accelerator
+    is expected to cost there over the job's run at full parallelism (now, then the
+    forecast; a day at most), most room first among equals. A job the reserve starts runs
+    whatever the price, and once started it stays (a move costs a restore and a migration),
+    so the site is the only saving left, and it is made over the whole run. Every site it
+    tries must still carry the work there (rule 3), so the order costs no deadline."""
+    cost = obs.accelerator_cost_usd_per_h(site_of, acc_of, routing, _run_steps(obs, j))
+    return np.lexsort((-room, cost)).tolist()
+
+
+def _run_steps(obs: Observation, j: int) -> int:
+    """Steps job ``j`` still runs at full parallelism, overheads owed included (at least one,
+    at most a day)."""
+    jobs = obs.jobs
+    run_h = jobs.pending_overhead_h[j] + jobs.remaining_accelerator_hours[j] / max(
+        int(jobs.max_accelerators[j]), 1
+    )
+    return int(np.clip(np.ceil(run_h / obs.step_h - ROUNDING), 1, obs.steps_per_day))
 
 
 def _stoppable(

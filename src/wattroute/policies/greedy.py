@@ -29,33 +29,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from wattroute.model.arrays import FleetStatic
 from wattroute.model.costs import (
     bought_power_cost_usd_per_kwh,
     busy_accelerator_hour_usd,
-    export_value_usd_per_kwh,
-    genset_cost_usd_per_kwh,
-    import_cost_usd_per_kwh,
+    energy_costs,
 )
 from wattroute.model.power import busy_accelerator_kw, standing_kw
 from wattroute.model.tolerances import ROUNDING
 from wattroute.policies.agnostic import nearest_feasible_routing
 from wattroute.policies.base import Decision, Observation
 from wattroute.policies.deadlines import DEADLINES
-
-
-def energy_costs(
-    fleet: FleetStatic,
-    price: np.ndarray,
-    export_price: np.ndarray,
-    carbon: np.ndarray,
-    carbon_price: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """USD/kWh of surplus renewables, grid import and genset power, each ``(..., S)``."""
-    renewable = np.where(fleet.export_limit_kw > 0, export_value_usd_per_kwh(export_price), 0.0)
-    grid = import_cost_usd_per_kwh(price, carbon, carbon_price)
-    genset = genset_cost_usd_per_kwh(fleet, carbon_price)
-    return renewable, grid, np.broadcast_to(genset, np.shape(grid))
 
 
 def window_quantiles(

@@ -63,7 +63,7 @@ from wattroute.optimise.problem import (
 )
 from wattroute.policies.agnostic import nearest_feasible_routing
 from wattroute.policies.base import Decision, Observation
-from wattroute.policies.deadlines import DEADLINES
+from wattroute.policies.deadlines import DEADLINES, cheapest_first
 from wattroute.policies.greedy import GreedyPolicy
 
 SIGNALS = FleetSignals.NAMES
@@ -401,7 +401,7 @@ class MPCPolicy:
             planned_site = np.where(
                 (rows >= 0) & (target.max(axis=1) > ROUNDING), target.argmax(axis=1), -1
             )
-        self._run_urgent(obs, rows, planned_site, site_of, acc_of, room)
+        self._run_urgent(obs, rows, planned_site, site_of, acc_of, room, routing)
         self._fit_power(obs, site_of, acc_of, routing, battery)
         self._soak_surplus(obs, site_of, acc_of, routing)
         self._stats.kept_for_deadlines += DEADLINES.keep_deadlines(
@@ -565,6 +565,7 @@ class MPCPolicy:
         site_of: np.ndarray,
         acc_of: np.ndarray,
         free: np.ndarray,
+        routing: tuple[np.ndarray, ...],
     ) -> None:
         """Jobs whose deadline cannot wait run now at full parallelism, within the
         accelerators a site can hold and power (``free``), stopping the most flexible work if
@@ -594,9 +595,10 @@ class MPCPolicy:
             if here >= 0:
                 free[here] += acc_of[j]
             # Where it runs, where it ran last (no migration), where the plan puts it, then
-            # the others by room: the first that has (or can make) room for it.
+            # the others by what its run would cost there: the first that has (or can make)
+            # room for it.
             preferred = [here, int(jobs.last_site[j]), int(planned_site[j])]
-            others = np.argsort(-free, kind="stable").tolist()
+            others = cheapest_first(obs, int(j), site_of, acc_of, routing, free)
             chosen = -1
             for s in dict.fromkeys([*preferred, *others]):
                 if s < 0 or not jobs.allowed[j, s]:
