@@ -168,11 +168,14 @@ class Continuation:
         crowded = np.flatnonzero(used > self.capacity + ROUNDING)
         if crowded.size == 0:
             return site_of, acc_of
-        for j in np.argsort(-self.jobs.slack_h, kind="stable"):
-            s = site_of[j]
-            if s in crowded and acc_of[j] > 0 and used[s] > self.capacity[s] + ROUNDING:
-                used[s] -= acc_of[j]
-                site_of[j], acc_of[j] = -1, 0
+        by_slack = np.argsort(-self.jobs.slack_h, kind="stable")
+        for s in crowded.tolist():
+            here = by_slack[(site_of[by_slack] == s) & (acc_of[by_slack] > 0)]
+            # Job i is stopped while the site is still over: what is used there less what the
+            # jobs before it gave up (sums of whole accelerators, exact in floating point).
+            gave_up = np.concatenate([[0.0], np.cumsum(acc_of[here])[:-1]])
+            stop = here[used[s] - gave_up > self.capacity[s] + ROUNDING]
+            site_of[stop], acc_of[stop] = -1, 0
         return site_of, acc_of
 
     @staticmethod
