@@ -116,7 +116,7 @@ def time_replan(
     problem, _ = policy._problem(obs, 1)
     lp = build(problem)
     t1 = time.perf_counter()
-    plan = optimise(problem, time_limit_s=time_limit_s)
+    plan = optimise(problem, time_limit_s=time_limit_s, crash=len(ids) > max_job_rows)  # as mpc
     t2 = time.perf_counter()
     return {
         "rows": float(len(problem.jobs)),

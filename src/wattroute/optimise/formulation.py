@@ -444,3 +444,59 @@ def _inference_demand(problem: PlanningProblem, layout: Layout, rows: Rows) -> N
             layout.dropped_offsets[i] + np.arange(h_n * n_points),
             1.0,
         )
+
+
+# -- starting basis ---------------------------------------------------------------------------
+
+AT_LOWER, BASIC, AT_UPPER = 0, 1, 2
+"""Basis statuses of :func:`crash_basis` (as HiGHS numbers them)."""
+
+
+def crash_basis(lp: LinearProgram) -> tuple[np.ndarray, np.ndarray]:
+    """A starting basis for the simplex method that prices work as the plan will: per column
+    and per row :data:`AT_LOWER`, :data:`BASIC` or :data:`AT_UPPER`, ``(columns,)`` and
+    ``(rows,)``.
+
+    Each equality row gets as its basic variable the column that balances it when no work is
+    planned: grid import in each site's power balance (load shed where the site has no grid),
+    the battery energy in its dynamics, the undone work in each job's work row, the requests
+    dropped in each demand row; each restart row its rise, at its bound. Every other row is
+    basic (its slack), every other column at the bound its cost prefers (the upper one for a
+    negative cost, where finite). Each of these columns appears in its own row alone (the
+    battery energy in its own and the next period's row), so the basis is triangular and
+    never singular. From it the dual simplex method starts with the duals of an idle plan —
+    a site's import cost in its balance, the deadline penalty in each work row — instead of
+    zeros, and with the rises of restarts already in the basis."""
+    layout = lp.layout
+    n_rows = lp.matrix.shape[0]
+    negative = (lp.cost < 0) & np.isfinite(lp.col_upper)
+    col = np.where(negative, AT_UPPER, AT_LOWER).astype(np.int8)
+    row = np.full(n_rows, BASIC, np.int8)
+    families = lp.row_families
+
+    def make_basic(family: str, columns: np.ndarray, status: int) -> None:
+        first, last = families[family]
+        assert columns.size == last - first
+        col[columns] = BASIC
+        row[first:last] = status
+
+    if "power_balance" in families:
+        grid = layout.site("grid_import")
+        shed = layout.site("shed")
+        make_basic("power_balance", np.where(lp.col_upper[grid] > 0, grid, shed).ravel(), AT_LOWER)
+    if "battery" in families:
+        first, last = families["battery"]
+        soc = layout.site("soc")
+        sites = np.flatnonzero(np.any(lp.col_upper[soc] > 0, axis=0))
+        if soc[:, sites].size == last - first:
+            make_basic("battery", soc[:, sites].ravel(), AT_LOWER)
+    if "work" in families:
+        first, last = families["work"]
+        make_basic("work", layout.offsets["undone"] + np.arange(last - first), AT_LOWER)
+    if "restarts" in families:
+        first, last = families["restarts"]
+        make_basic("restarts", layout.offsets["rise"] + np.arange(last - first), AT_UPPER)
+    for i, offset in enumerate(layout.dropped_offsets):
+        first, last = families[f"demand{i}"]
+        make_basic(f"demand{i}", offset + np.arange(last - first), AT_LOWER)
+    return col, row

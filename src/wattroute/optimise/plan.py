@@ -164,10 +164,11 @@ def decode(problem: PlanningProblem, lp: LinearProgram, solution: LpSolution) ->
     )
 
 
-def optimise(problem: PlanningProblem, time_limit_s: float = 30.0) -> Plan:
-    """Build, solve and decode; :class:`OptimisationError` if HiGHS proves no optimum in time."""
+def optimise(problem: PlanningProblem, time_limit_s: float = 30.0, crash: bool = False) -> Plan:
+    """Build, solve and decode; :class:`OptimisationError` if HiGHS proves no optimum in time.
+    ``crash``: start from the crash basis (see :func:`~wattroute.optimise.solver.solve`)."""
     lp = build(problem)
-    solution = solve(lp, time_limit_s)
+    solution = solve(lp, time_limit_s, crash=crash)
     if not solution.ok:
         raise OptimisationError(solution.status, solution.seconds)
     return decode(problem, lp, solution)
