@@ -49,6 +49,9 @@ WEEKS = (
 """Start days, spread over both years and every season; none overlaps (d) (29 July to
 8 August 2023) or the held-out stress days of 2022 (28 April to 8 May)."""
 POLICIES = ("agnostic", "greedy", "mpc")
+SLO_ROUNDING = 1e-9
+"""SLO violation fractions closer than this are equal (a run's request totals carry
+floating-point rounding of about 1e-10 requests)."""
 
 
 def stress_week(start: pd.Timestamp, days: int, data_dir: Path = SHARED_DATA) -> Scenario:
@@ -98,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             totals[name][0] += base - objective
             totals[name][1] += int(objective > base)
             totals[name][2] += max(misses - base_misses, 0)
-            totals[name][3] += int(slo > base_slo)
+            totals[name][3] += int(slo > base_slo + SLO_ROUNDING)
             cells.append(
                 f"{objective:,.2f} | {capture_ratio(base, objective, bound):.1%} | "
                 f"{misses} | {slo:.2%}"

@@ -185,6 +185,10 @@ def test_an_accelerator_costs_what_its_marginal_source_costs() -> None:
     assert cost(5) == pytest.approx(genset)  # past the import limit
     assert cost(6) == pytest.approx(genset)  # the genset's second kW
     assert np.isinf(cost(7))  # 8 kW: more than sun, grid and genset together
+    # Over the next 12 steps the sun counts now only; after now the power is bought (the
+    # forecast of the sun is the least reliable, and work started on it stays).
+    run = float(obs.accelerator_cost_usd_per_h(at_a, np.array([0]), (), steps=12)[0])
+    assert run == pytest.approx(11 / 12 * grid)
 
 
 def _fits_at_every_breakpoint(

@@ -26,15 +26,8 @@ from wattroute.model.scenario import Penalties
 from wattroute.model.tolerances import ROUNDING
 from wattroute.signals.forecast import Forecaster, History
 
-_PRICING_SIGNALS = (
-    "pue",
-    "solar_kw",
-    "wind_kw",
-    "price_usd_per_mwh",
-    "export_price_usd_per_mwh",
-    "carbon_g_per_kwh",
-)
-"""The signals that set what power costs at a site."""
+_PRICING_SIGNALS = ("pue", "price_usd_per_mwh", "export_price_usd_per_mwh", "carbon_g_per_kwh")
+"""The signals that set what bought power costs at a site."""
 
 HOLD_FOREVER = 2**62
 """``Decision.hold_steps`` meaning "until something changes" (an arrival, or a completion
@@ -294,11 +287,15 @@ class Observation:
     ) -> np.ndarray:
         """What one more busy accelerator would cost at each site, beyond these allocations
         and the routing's replicas, USD per hour, ``(S,)``, averaged over ``steps`` steps from
-        now (now, then the forecast; at most a day): its extra facility power from the
-        cheapest source with that much to spare beside the load these allocations make now
-        (held over the steps) — surplus renewables (the export revenue forgone), then
-        imports within the import limit (price and carbon), then the genset; ``inf`` where
-        none has. The battery is left out: what it gives now it does not give later."""
+        now (at most a day). Now: its extra facility power from the cheapest source with that
+        much to spare beside the load these allocations make — surplus renewables (the
+        export revenue forgone), then imports within the import limit (price and carbon),
+        then the genset; ``inf`` where none has. After now (the forecast, with that load
+        held): the power it would buy, as if the renewables were gone — they are the signal
+        forecast worst from the past, and work started on a gust cannot leave cheaply when
+        it drops (on the held-out stress weeks, counting on forecast wind sent jobs to a wind
+        site whose genset then ran). The battery is left out: what it gives now it does not
+        give later."""
         load_kw = self.demand_kw(site_of, acc_of, routing)
         now = self._marginal_cost(
             load_kw,
@@ -315,7 +312,7 @@ class Observation:
         later = self._marginal_cost(
             load_kw,
             f["pue"][:ahead],
-            f["solar_kw"][:ahead] + f["wind_kw"][:ahead],
+            np.zeros_like(f["pue"][:ahead]),  # bought power only (see above)
             f["price_usd_per_mwh"][:ahead],
             f["export_price_usd_per_mwh"][:ahead],
             f["carbon_g_per_kwh"][:ahead],
@@ -324,7 +321,8 @@ class Observation:
 
     @cached_property
     def _day_ahead(self) -> dict[str, np.ndarray]:
-        """The forecast of the signals that price power, a day ahead, ``(day, S)`` each."""
+        """The forecast of the signals that price bought power, a day ahead, ``(day, S)``
+        each."""
         return {name: self.forecast(name, self.steps_per_day) for name in _PRICING_SIGNALS}
 
     def _marginal_cost(
