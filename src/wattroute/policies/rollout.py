@@ -258,7 +258,14 @@ class Continuation:
         best = np.full(len(self.jobs), top)
         if self._confined.size:
             with_none = np.append(room, -np.inf)
-            best[self._confined] = with_none[self._confined_sites].max(axis=1)
+            sites = self._confined_sites
+            if sites.shape[1] > 8:
+                best[self._confined] = with_none[sites].max(axis=1)
+            else:  # a few sites each: a maximum along short rows is slow, one per column not
+                most = with_none[sites[:, 0]]
+                for k in range(1, sites.shape[1]):
+                    np.maximum(most, with_none[sites[:, k]], out=most)
+                best[self._confined] = most
         return best
 
     def _act(self, state: _State, t: float) -> None:
@@ -319,7 +326,7 @@ class Continuation:
                 else:
                     best = max(sites, key=free.__getitem__)
                 left = free[best]
-                n = min(most_of[j], left)
+                n = left if left < most_of[j] else most_of[j]
                 if n < least_of[j]:
                     continue
                 started.append(j)
@@ -343,30 +350,19 @@ class Continuation:
             moved = ids[(last >= 0) & (last != at)]
             state.owed[moved] += jobs.migration_overhead_h[moved]
             state.last[ids] = at
+        # Running jobs grow, earliest deadline first, each into the room left at its own site:
+        # at each site, a job takes what it lacks of its maximum, or what the jobs before it
+        # there left (sums of whole accelerators, exact in floating point).
         growers = order[growing[order]]
         if growers.size == 0:
             return
-        grown: list[int] = []
-        widths: list[float] = []
-        for j, s, acc in zip(
-            growers.tolist(),
-            state.site[growers].tolist(),
-            state.acc[growers].tolist(),
-            strict=True,
-        ):
-            grow = min(most_of[j] - acc, free[s])
-            if grow > 0:
-                grown.append(j)
-                widths.append(acc + grow)
-                left = free[s] - grow
-                free[s] = left
-                push(by_room, (-left, s))
-                while True:
-                    negative, site = by_room[0]
-                    if -negative == free[site]:
-                        break
-                    pop(by_room)
-                if -negative <= 0:
-                    break  # no room left to grow into
-        if grown:
-            state.acc[grown] = widths
+        at = state.site[growers]
+        by_site = np.argsort(at, kind="stable")
+        growers, at = growers[by_site], at[by_site]
+        lacks = most[growers] - state.acc[growers]
+        before = np.cumsum(lacks) - lacks
+        first = np.flatnonzero(np.concatenate([[True], at[1:] != at[:-1]]))
+        before -= np.repeat(before[first], np.diff(np.append(first, at.size)))
+        grow = np.minimum(lacks, np.maximum(np.asarray(free)[at] - before, 0.0))
+        grows = grow > 0
+        state.acc[growers[grows]] += grow[grows]
