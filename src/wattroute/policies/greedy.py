@@ -41,6 +41,21 @@ from wattroute.policies.base import Decision, Observation
 from wattroute.policies.deadlines import DEADLINES
 
 
+def distinct_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of the boolean matrix ``rows`` ``(N, S)``, in ascending order, and
+    the index of each row among them ``(N,)``: what ``np.unique(rows, axis=0,
+    return_inverse=True)`` returns, but with each row packed into bytes and compared as one
+    string rather than field by field (at 10,000 rows of 100 sites, a few milliseconds instead
+    of a third of a second). Packed most significant bit first, rows compare as bytes as
+    they do as sequences of booleans, so the order is the same."""
+    if rows.shape[0] == 0:
+        return rows.copy(), np.zeros(0, dtype=np.int64)
+    packed = np.ascontiguousarray(np.packbits(rows, axis=1))
+    keys = packed.view(np.dtype((np.void, packed.shape[1]))).reshape(-1)
+    _, first, group = np.unique(keys, return_index=True, return_inverse=True)
+    return rows[first], group.reshape(-1).astype(np.int64)
+
+
 def window_quantiles(
     profiles: np.ndarray, column: np.ndarray, window: np.ndarray, q: np.ndarray
 ) -> np.ndarray:
@@ -253,7 +268,7 @@ class GreedyPolicy:
             if (allowed == allowed[0]).all():
                 patterns, group = allowed[:1], np.zeros(waiting.size, dtype=np.int64)
             else:
-                patterns, group = np.unique(allowed, axis=0, return_inverse=True)
+                patterns, group = distinct_rows(allowed)
             cheapest = [np.where(p, future, np.inf).min(axis=1) for p in patterns]
             future = np.column_stack([future, *cheapest])
             column[waiting] = slots.next_cost.size + group.reshape(-1)
