@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -57,6 +58,13 @@ def owed_after(
         + np.where(stopped, restore, 0.0)
     )
     return running, owed
+
+
+def _one_by_one(ids: np.ndarray, chunk: int = 256) -> Iterator[int]:
+    """The entries of ``ids`` as Python ints, converted a chunk at a time (a loop over them
+    often stops early)."""
+    for begin in range(0, ids.size, chunk):
+        yield from ids[begin : begin + chunk].tolist()
 
 
 @dataclass
@@ -308,38 +316,33 @@ class Continuation:
         hopeless = t + state.owed + state.remaining / most > jobs.deadline_h + ROUNDING
         late = hopeless[by_deadline]
         order = np.concatenate([by_deadline[~late], by_deadline[late]])
-        starters = order[waiting[order]].tolist()
+        starters = order[waiting[order]]
         most_of, least_of, sites_of = self._per_job
         started: list[int] = []
         where: list[int] = []
         taken: list[float] = []
-        if starters:
+        if starters.size:
             fewest = float(least[waiting].min())
-            for j in starters:
+            start, at_site, take = started.append, where.append, taken.append
+            # The top of the heap is the roomiest site whenever a job is tried: it is so at
+            # first, and made so again after every start.
+            for j in _one_by_one(starters):
                 sites = sites_of[j]
-                if sites is None:
-                    while True:  # the roomiest site
-                        negative, best = by_room[0]
-                        if -negative == free[best]:
-                            break
-                        pop(by_room)
-                else:
-                    best = max(sites, key=free.__getitem__)
+                best = by_room[0][1] if sites is None else max(sites, key=free.__getitem__)
                 left = free[best]
                 n = left if left < most_of[j] else most_of[j]
                 if n < least_of[j]:
                     continue
-                started.append(j)
-                where.append(best)
-                taken.append(n)
+                start(j)
+                at_site(best)
+                take(n)
                 left -= n
                 free[best] = left
                 push(by_room, (-left, best))
-                while True:
-                    negative, site = by_room[0]
-                    if -negative == free[site]:
-                        break
+                negative, site = by_room[0]
+                while -negative != free[site]:
                     pop(by_room)
+                    negative, site = by_room[0]
                 if -negative < fewest:
                     break  # no room left that any waiting job could start in
         if started:
