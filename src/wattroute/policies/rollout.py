@@ -357,8 +357,8 @@ class Continuation:
         # at each site, a job takes what it lacks of its maximum, or what the jobs before it
         # there left (sums of whole accelerators, exact in floating point).
         growers = order[growing[order]]
-        if growers.size == 0:
-            return
+        if growers.size == 0 or by_room[0][0] >= 0:
+            return  # none to grow, or no room left to grow into (the heap's top is current)
         at = state.site[growers]
         by_site = np.argsort(at, kind="stable")
         growers, at = growers[by_site], at[by_site]
