@@ -320,7 +320,12 @@ class GreedyPolicy:
             run_h = np.maximum(jobs.remaining_accelerator_hours / jobs.max_accelerators, ROUNDING)
             allowed_sites, least, most = jobs.allowed, jobs.min_accelerators, jobs.max_accelerators
             current, last_site, migration_h = jobs.site, jobs.last_site, jobs.migration_overhead_h
+            # Once no site has room for a job's minimum, it fits nowhere: skipped before the
+            # per-site test (once the fleet is full, that is most jobs).
+            most_free, fewest = float(free.max(initial=-np.inf)), least.tolist()
             for j in order.tolist():
+                if most_free < fewest[j]:
+                    continue
                 fits = allowed_sites[j] & (free >= least[j])
                 here = int(current[j])
                 if here >= 0 and fits[here]:
@@ -342,6 +347,7 @@ class GreedyPolicy:
                 site_of[j] = site
                 acc_of[j] = n
                 free[site] -= n
+                most_free = float(free.max())
                 slots.take(site, n)
             DEADLINES.keep_deadlines(obs, site_of, acc_of, tuple(routing))
         return Decision(
