@@ -310,7 +310,7 @@ class Continuation:
         # whose room is no longer the site's is stale (room only shrinks) and is dropped.
         by_room = [(-f, s) for s, f in enumerate(free)]
         heapq.heapify(by_room)
-        push, pop = heapq.heappush, heapq.heappop
+        push, pop, replace = heapq.heappush, heapq.heappop, heapq.heapreplace
 
         # Earliest deadline first, the jobs that can no longer finish in time last.
         hopeless = t + state.owed + state.remaining / most > jobs.deadline_h + ROUNDING
@@ -338,7 +338,10 @@ class Continuation:
                 take(n)
                 left -= n
                 free[best] = left
-                push(by_room, (-left, best))
+                if sites is None:  # its site is the heap's top: replaced, not left stale
+                    replace(by_room, (-left, best))
+                else:
+                    push(by_room, (-left, best))
                 negative, site = by_room[0]
                 while -negative != free[site]:
                     pop(by_room)
