@@ -282,8 +282,9 @@ class Continuation:
         can no longer finish in time go last, so that one late job does not make the jobs
         behind it late too (earliest deadline first's weakness in overload).
 
-        The jobs are tried one by one in plain Python (lists of whole accelerator counts held
-        in floats, a heap of sites by room) and what they take is written back in one go."""
+        Waiting jobs are tried one by one in plain Python (lists of whole accelerator counts
+        held in floats, a heap of sites by room) and what they take is written back in one
+        go; running jobs grow site by site in one pass over arrays."""
         jobs = self.jobs
         least, most, smallest, by_deadline = self._bounds
         active = np.isinf(state.finish)
