@@ -7,7 +7,7 @@ import pytest
 
 from tests.builders import job, scenario, site
 from wattroute.policies import get_policy
-from wattroute.policies.greedy import _Slots, window_quantiles
+from wattroute.policies.greedy import _Slots, distinct_rows, window_quantiles
 from wattroute.sim import SimulationOptions, simulate, summarize
 
 DAY = 288
@@ -77,6 +77,20 @@ def test_window_quantiles_equal_numpy_quantile_on_random_profiles():
             head = head[np.isfinite(head)]
             want = np.quantile(head, q[i]) if head.size else np.inf
             assert got[i] == want, (trial, i)  # the same arithmetic: equal to the last bit
+
+
+def test_distinct_rows_equal_numpy_unique_on_random_matrices():
+    rng = np.random.default_rng(5)
+    for trial in range(300):
+        n, width = int(rng.integers(1, 60)), int(rng.integers(1, 20))
+        rows = rng.random((n, width)) < rng.random()
+        if trial % 3 == 0:
+            rows = rows[rng.integers(0, max(n // 4, 1), n)]  # many repeats
+        want, want_group = np.unique(rows, axis=0, return_inverse=True)
+        got, group = distinct_rows(rows)
+        assert got.dtype == want.dtype, trial
+        assert got.tolist() == want.tolist(), trial
+        assert group.tolist() == want_group.reshape(-1).tolist(), trial
 
 
 def test_slots_keep_the_next_cost_as_a_fresh_look_finds_it():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -255,10 +256,12 @@ def _random_jobs(rng: np.random.Generator, n_sites: int) -> ActiveJobs:
     )
 
 
-def test_the_continuation_matches_its_plain_statement_on_random_jobs() -> None:
-    rng = np.random.default_rng(11)
+@pytest.mark.parametrize("most_sites", [5, 14])
+def test_the_continuation_matches_its_plain_statement_on_random_jobs(most_sites: int) -> None:
+    """With up to 4 sites, and up to 13 (jobs confined to more than 8 of them too)."""
+    rng = np.random.default_rng(11 if most_sites == 5 else most_sites)
     for _ in range(150):
-        n_sites = int(rng.integers(1, 5))
+        n_sites = int(rng.integers(1, most_sites))
         jobs = _random_jobs(rng, n_sites)
         capacity = rng.integers(0, 24, n_sites).astype(float)
         fast, plain = Continuation(jobs, capacity), _Plain(jobs, capacity)

@@ -41,6 +41,21 @@ from wattroute.policies.base import Decision, Observation
 from wattroute.policies.deadlines import DEADLINES
 
 
+def distinct_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of the boolean matrix ``rows`` ``(N, S)``, in ascending order, and
+    the index of each row among them ``(N,)``: what ``np.unique(rows, axis=0,
+    return_inverse=True)`` returns, but with each row packed into bytes and compared as one
+    string rather than field by field (at 10,000 rows of 100 sites, a few milliseconds instead
+    of a third of a second). Packed most significant bit first, rows compare as bytes as
+    they do as sequences of booleans, so the order is the same."""
+    if rows.shape[0] == 0:
+        return rows.copy(), np.zeros(0, dtype=np.int64)
+    packed = np.ascontiguousarray(np.packbits(rows, axis=1))
+    keys = packed.view(np.dtype((np.void, packed.shape[1]))).reshape(-1)
+    _, first, group = np.unique(keys, return_index=True, return_inverse=True)
+    return rows[first], group.reshape(-1).astype(np.int64)
+
+
 def window_quantiles(
     profiles: np.ndarray, column: np.ndarray, window: np.ndarray, q: np.ndarray
 ) -> np.ndarray:
@@ -253,7 +268,7 @@ class GreedyPolicy:
             if (allowed == allowed[0]).all():
                 patterns, group = allowed[:1], np.zeros(waiting.size, dtype=np.int64)
             else:
-                patterns, group = np.unique(allowed, axis=0, return_inverse=True)
+                patterns, group = distinct_rows(allowed)
             cheapest = [np.where(p, future, np.inf).min(axis=1) for p in patterns]
             future = np.column_stack([future, *cheapest])
             column[waiting] = slots.next_cost.size + group.reshape(-1)
@@ -305,7 +320,12 @@ class GreedyPolicy:
             run_h = np.maximum(jobs.remaining_accelerator_hours / jobs.max_accelerators, ROUNDING)
             allowed_sites, least, most = jobs.allowed, jobs.min_accelerators, jobs.max_accelerators
             current, last_site, migration_h = jobs.site, jobs.last_site, jobs.migration_overhead_h
+            # Once no site has room for a job's minimum, it fits nowhere: skipped before the
+            # per-site test (once the fleet is full, that is most jobs).
+            most_free, fewest = float(free.max(initial=-np.inf)), least.tolist()
             for j in order.tolist():
+                if most_free < fewest[j]:
+                    continue
                 fits = allowed_sites[j] & (free >= least[j])
                 here = int(current[j])
                 if here >= 0 and fits[here]:
@@ -327,6 +347,7 @@ class GreedyPolicy:
                 site_of[j] = site
                 acc_of[j] = n
                 free[site] -= n
+                most_free = float(free.max())
                 slots.take(site, n)
             DEADLINES.keep_deadlines(obs, site_of, acc_of, tuple(routing))
         return Decision(

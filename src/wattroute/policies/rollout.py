@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -57,6 +58,13 @@ def owed_after(
         + np.where(stopped, restore, 0.0)
     )
     return running, owed
+
+
+def _one_by_one(ids: np.ndarray, chunk: int = 256) -> Iterator[int]:
+    """The entries of ``ids`` as Python ints, converted a chunk at a time (a loop over them
+    often stops early)."""
+    for begin in range(0, ids.size, chunk):
+        yield from ids[begin : begin + chunk].tolist()
 
 
 @dataclass
@@ -220,22 +228,63 @@ class Continuation:
         return least, jobs.max_accelerators, smallest, by_deadline
 
     @cached_property
-    def _restricted(self) -> dict[int, list[int]]:
-        """The sites of the jobs that may not run everywhere, filled in as they are asked."""
-        return {}
+    def _per_job(self) -> tuple[list[float], list[float], list[list[int] | None]]:
+        """Each job's most and fewest accelerators, and the sites it may run at (``None``:
+        every site), as Python lists: the continuation's step reads them one job at a time."""
+        least, most = self.jobs.min_accelerators, self.jobs.max_accelerators
+        sites: list[list[int] | None] = [None] * len(self.jobs)
+        if self._confined.size:
+            rows, cols = np.nonzero(self._allowed[self._confined])
+            cuts = np.searchsorted(rows, np.arange(1, self._confined.size))
+            for j, allowed in zip(self._confined.tolist(), np.split(cols, cuts), strict=True):
+                sites[j] = allowed.tolist()
+        return (
+            most.astype(float).tolist(),
+            least.astype(float).tolist(),
+            sites,
+        )
 
-    def _sites_of(self, j: int) -> list[int]:
-        """The sites job ``j`` may run at."""
-        sites = self._restricted.get(j)
-        if sites is None:
-            sites = self._restricted[j] = np.flatnonzero(self._allowed[j]).tolist()
-        return sites
+    @cached_property
+    def _confined(self) -> np.ndarray:
+        """The jobs that may not run at every site, ``(R,)``."""
+        return np.flatnonzero(~self._anywhere)
+
+    @cached_property
+    def _confined_sites(self) -> np.ndarray:
+        """The sites each job of :attr:`_confined` may run at, ``(R, K)``, padded with
+        ``S`` (a site with no room) to the most sites any of them may run at."""
+        allowed = self._allowed[self._confined]
+        n_sites = self.capacity.size
+        width = max(int(allowed.sum(axis=1).max(initial=0)), 1)
+        # Allowed sites in index order first, then the padding.
+        padded = np.where(allowed, np.arange(n_sites), n_sites)
+        return np.sort(padded, axis=1)[:, :width]
+
+    def _best_room(self, room: np.ndarray, top: float) -> np.ndarray:
+        """The most room at any site each job may run at, ``(J,)`` (accelerators; ``-inf``
+        where it may run nowhere)."""
+        best = np.full(len(self.jobs), top)
+        if self._confined.size:
+            with_none = np.append(room, -np.inf)
+            sites = self._confined_sites
+            if sites.shape[1] > 8:
+                best[self._confined] = with_none[sites].max(axis=1)
+            else:  # a few sites each: a maximum along short rows is slow, one per column not
+                most = with_none[sites[:, 0]]
+                for k in range(1, sites.shape[1]):
+                    np.maximum(most, with_none[sites[:, k]], out=most)
+                best[self._confined] = most
+        return best
 
     def _act(self, state: _State, t: float) -> None:
         """The continuation's step at ``t`` hours from now: start waiting jobs and grow
         running ones, earliest deadline first, into the room each site has — but jobs that
         can no longer finish in time go last, so that one late job does not make the jobs
-        behind it late too (earliest deadline first's weakness in overload)."""
+        behind it late too (earliest deadline first's weakness in overload).
+
+        Waiting jobs are tried one by one in plain Python (lists of whole accelerator counts
+        held in floats, a heap of sites by room) and what they take is written back in one
+        go; running jobs grow site by site in one pass over arrays."""
         jobs = self.jobs
         least, most, smallest, by_deadline = self._bounds
         active = np.isinf(state.finish)
@@ -249,12 +298,10 @@ class Continuation:
             return  # no room any job could start or grow in
         # Room only shrinks during the step, so a job that cannot start (or grow) in the room
         # there is before the first one does never will: those are left out up front.
-        anywhere = self._anywhere
-        if anywhere.all():
+        if self._confined.size == 0:
             waiting = active & ~running & (least <= top)
         else:
-            best_room = np.where(self._allowed, room, -np.inf).max(axis=1)
-            waiting = active & ~running & (least <= best_room)
+            waiting = active & ~running & (least <= self._best_room(room, top))
         growing = running & (state.acc < most)
         growing[growing] = room[state.site[growing]] > 0
         if not waiting.any() and not growing.any():
@@ -264,42 +311,65 @@ class Continuation:
         # whose room is no longer the site's is stale (room only shrinks) and is dropped.
         by_room = [(-f, s) for s, f in enumerate(free)]
         heapq.heapify(by_room)
-
-        def roomiest() -> int:
-            while True:
-                negative, site = by_room[0]
-                if -negative == free[site]:
-                    return site
-                heapq.heappop(by_room)
-
-        def take(site: int, n: float) -> None:
-            free[site] -= n
-            heapq.heappush(by_room, (-free[site], site))
+        push, pop, replace = heapq.heappush, heapq.heappop, heapq.heapreplace
 
         # Earliest deadline first, the jobs that can no longer finish in time last.
         hopeless = t + state.owed + state.remaining / most > jobs.deadline_h + ROUNDING
         late = hopeless[by_deadline]
         order = np.concatenate([by_deadline[~late], by_deadline[late]])
-        starters = order[waiting[order]].tolist()
-        fewest = float(least[waiting].min()) if starters else 0.0
-        for j in starters:
-            best = roomiest() if anywhere[j] else max(self._sites_of(j), key=free.__getitem__)
-            n = min(float(most[j]), free[best])
-            if n < least[j]:
-                continue
-            state.site[j] = best
-            state.acc[j] = n
-            take(best, n)
-            if state.last[j] >= 0 and state.last[j] != best:
-                state.owed[j] += jobs.migration_overhead_h[j]
-            state.last[j] = best
-            if free[roomiest()] < fewest:
-                break  # no room left that any waiting job could start in
-        for j in order[growing[order]].tolist():
-            s = int(state.site[j])
-            grow = min(float(most[j] - state.acc[j]), free[s])
-            if grow > 0:
-                state.acc[j] += grow
-                take(s, grow)
-                if free[roomiest()] <= 0:
-                    break  # no room left to grow into
+        starters = order[waiting[order]]
+        most_of, least_of, sites_of = self._per_job
+        started: list[int] = []
+        where: list[int] = []
+        taken: list[float] = []
+        if starters.size:
+            fewest = float(least[waiting].min())
+            start, at_site, take = started.append, where.append, taken.append
+            # The top of the heap is the roomiest site whenever a job is tried: it is so at
+            # first, and made so again after every start.
+            for j in _one_by_one(starters):
+                sites = sites_of[j]
+                best = by_room[0][1] if sites is None else max(sites, key=free.__getitem__)
+                left = free[best]
+                n = left if left < most_of[j] else most_of[j]
+                if n < least_of[j]:
+                    continue
+                start(j)
+                at_site(best)
+                take(n)
+                left -= n
+                free[best] = left
+                if sites is None:  # its site is the heap's top: replaced, not left stale
+                    replace(by_room, (-left, best))
+                else:
+                    push(by_room, (-left, best))
+                negative, site = by_room[0]
+                while -negative != free[site]:
+                    pop(by_room)
+                    negative, site = by_room[0]
+                if -negative < fewest:
+                    break  # no room left that any waiting job could start in
+        if started:
+            ids, at = np.array(started), np.array(where)
+            state.site[ids] = at
+            state.acc[ids] = taken
+            last = state.last[ids]
+            moved = ids[(last >= 0) & (last != at)]
+            state.owed[moved] += jobs.migration_overhead_h[moved]
+            state.last[ids] = at
+        # Running jobs grow, earliest deadline first, each into the room left at its own site:
+        # at each site, a job takes what it lacks of its maximum, or what the jobs before it
+        # there left (sums of whole accelerators, exact in floating point).
+        growers = order[growing[order]]
+        if growers.size == 0 or by_room[0][0] >= 0:
+            return  # none to grow, or no room left to grow into (the heap's top is current)
+        at = state.site[growers]
+        by_site = np.argsort(at, kind="stable")
+        growers, at = growers[by_site], at[by_site]
+        lacks = most[growers] - state.acc[growers]
+        before = np.cumsum(lacks) - lacks
+        first = np.flatnonzero(np.concatenate([[True], at[1:] != at[:-1]]))
+        before -= np.repeat(before[first], np.diff(np.append(first, at.size)))
+        grow = np.minimum(lacks, np.maximum(np.asarray(free)[at] - before, 0.0))
+        grows = grow > 0
+        state.acc[growers[grows]] += grow[grows]
