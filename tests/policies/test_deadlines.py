@@ -12,7 +12,7 @@ from wattroute.model import Scenario
 from wattroute.model.tolerances import ROUNDING
 from wattroute.policies.base import ActiveJobs, Decision, Observation
 from wattroute.policies.deadlines import DEADLINES, fits, slack_after_step
-from wattroute.signals.forecast import Clairvoyant, Forecaster
+from wattroute.signals.forecast import Clairvoyant
 from wattroute.sim import SimulationOptions, simulate, summarize
 from wattroute.sim.jobs import JobTable
 from wattroute.sim.simulator import Simulator
@@ -114,9 +114,10 @@ def test_a_job_without_slack_to_wait_runs_now_at_full_parallelism() -> None:
     assert summary["batch"]["completed"] == 2
 
 
-def _first_site(sc: Scenario, forecaster: Forecaster | None = None) -> int:
-    """Where the reserve starts job 0 when the policy defers everything."""
-    options = SimulationOptions(forecaster=forecaster or Clairvoyant())
+def _first_site(sc: Scenario) -> int:
+    """Where the reserve starts job 0 when the policy defers everything (with perfect
+    forecasts, so that the run's cost is known)."""
+    options = SimulationOptions(forecaster=Clairvoyant())
     history = simulate(sc, _Never(), options).jobs.allocation_history()
     mine = (history["job"] == 0) & (history["accelerators"] > 0)
     assert history["step"][mine].min() == 0, "a job without slack to wait starts at once"
@@ -129,7 +130,7 @@ def test_a_job_the_reserve_must_start_runs_where_its_run_costs_least() -> None:
     over the run, not now: a site cheap for one step and dear after it is not chosen."""
     n = 48
     tight = [job("tight", 0.0, 8.0, 4, 2.0 + 1 / 12 + 0.1)]
-    dear_then_cheap = scenario(
+    dear_and_cheap = scenario(
         [
             site("a", n=n, accelerators=8, price=3000.0),
             site("b", n=n, accelerators=8, price=30.0),
@@ -137,7 +138,7 @@ def test_a_job_the_reserve_must_start_runs_where_its_run_costs_least() -> None:
         n=n,
         jobs=tight,
     )
-    assert _first_site(dear_then_cheap) == 1
+    assert _first_site(dear_and_cheap) == 1
     cheap_now_only = np.full(n, 3000.0)
     cheap_now_only[0] = 10.0
     now_or_run = scenario(
