@@ -79,7 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", type=Path, help="markdown file whose section to replace")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    rows, totals = [], {name: [0.0, 0, 0, 0] for name in POLICIES[1:]}  # saving, worse, misses
+    # Per policy: saving over agnostic (USD), weeks worse than agnostic, misses beyond its,
+    # weeks with more SLO violations.
+    rows, totals = [], {name: [0.0, 0, 0, 0] for name in POLICIES[1:]}
     bound_saving = 0.0
     for day in (d.strip() for d in args.weeks.split(",") if d.strip()):
         scenario = stress_week(pd.Timestamp(day, tz="UTC"), args.days)
