@@ -13,6 +13,7 @@ import pytest
 
 from wattroute.model import Battery, DemandPoint, Genset, Scenario
 from wattroute.policies.base import Decision, Observation
+from wattroute.runtime.records import JobRecord
 from wattroute.scenario import build
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -55,6 +56,31 @@ def small_fleet(days: int = 2) -> Scenario:
     )
 
 
+def job_record(
+    i: int,
+    submitted: pd.Timestamp,
+    work: float = 4.0,
+    slack: float = 6.0,
+    tenant: str = "t",
+    idempotency_key: str | None = None,
+) -> JobRecord:
+    """Job ``job-{i}`` as the store holds it: ``work`` accelerator-hours on 1 to 2
+    accelerators, submitted at ``submitted``, due its run at full parallelism plus ``slack``
+    hours later, with a 0.1 h checkpoint."""
+    return JobRecord(
+        id=f"job-{i}",
+        tenant=tenant,
+        name=f"j{i}",
+        submitted_at=submitted,
+        deadline=submitted + pd.Timedelta(hours=work / 2 + slack),
+        work_accelerator_hours=work,
+        min_accelerators=1,
+        max_accelerators=2,
+        checkpoint_overhead_h=0.1,
+        idempotency_key=idempotency_key,
+    )
+
+
 __all__ = [
     "SHARED_DATA",
     "START",
@@ -63,6 +89,7 @@ __all__ = [
     "DemandPoint",
     "Genset",
     "job",
+    "job_record",
     "needs_shared_data",
     "scenario",
     "service",

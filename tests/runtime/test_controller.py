@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.builders import scenario, site, small_fleet
+from tests.builders import job_record, scenario, site, small_fleet
 from wattroute.model.arrays import FleetSignals, published_ahead
 from wattroute.policies import get_policy
 from wattroute.runtime import (
@@ -38,18 +38,7 @@ DAY = 288
 
 
 def _job(i: int, sc, hours_from: float = 0.0, work: float = 4.0, slack: float = 6.0) -> JobRecord:
-    submitted = sc.start + pd.Timedelta(hours=hours_from)
-    return JobRecord(
-        id=f"job-{i}",
-        tenant="t",
-        name=f"j{i}",
-        submitted_at=submitted,
-        deadline=submitted + pd.Timedelta(hours=work / 2 + slack),
-        work_accelerator_hours=work,
-        min_accelerators=1,
-        max_accelerators=2,
-        checkpoint_overhead_h=0.1,
-    )
+    return job_record(i, sc.start + pd.Timedelta(hours=hours_from), work, slack)
 
 
 def _controller(sc, store, policy="greedy", provider=None):

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from tests.builders import small_fleet
+from tests.builders import job_record, small_fleet
 from wattroute.policies import get_policy
 from wattroute.runtime import JobRecord, ManualClock, build_controller
 from wattroute.runtime.controller import Controller
@@ -22,17 +22,13 @@ from wattroute.service.store import SqlStore
 
 
 def _job(i: int, start: pd.Timestamp, work: float = 4.0, slack: float = 6.0) -> JobRecord:
-    submitted = start + pd.Timedelta(minutes=i)
-    return JobRecord(
-        id=f"job-{i}",
+    """Job ``i``, submitted ``i`` minutes after ``start``, of tenant ``t`` or ``u`` by turns."""
+    return job_record(
+        i,
+        start + pd.Timedelta(minutes=i),
+        work,
+        slack,
         tenant="t" if i % 2 else "u",
-        name=f"j{i}",
-        submitted_at=submitted,
-        deadline=submitted + pd.Timedelta(hours=work / 2 + slack),
-        work_accelerator_hours=work,
-        min_accelerators=1,
-        max_accelerators=2,
-        checkpoint_overhead_h=0.1,
         idempotency_key=f"k{i}",
     )
 
