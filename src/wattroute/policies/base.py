@@ -20,13 +20,17 @@ import numpy as np
 import pandas as pd
 
 from wattroute.model.arrays import FleetStatic
-from wattroute.model.costs import energy_costs
+from wattroute.model.costs import (
+    energy_costs,
+    genset_cost_usd_per_kwh,
+    import_cost_usd_per_kwh,
+)
 from wattroute.model.power import battery_discharge_room_kw, busy_accelerator_kw, facility_kw
 from wattroute.model.scenario import Penalties
 from wattroute.model.tolerances import ROUNDING
 from wattroute.signals.forecast import Forecaster, History
 
-_PRICING_SIGNALS = ("pue", "price_usd_per_mwh", "export_price_usd_per_mwh", "carbon_g_per_kwh")
+_PRICING_SIGNALS = ("pue", "price_usd_per_mwh", "carbon_g_per_kwh")
 """The signals that set what bought power costs at a site."""
 
 HOLD_FOREVER = 2**62
@@ -309,12 +313,11 @@ class Observation:
         if ahead <= 0:
             return now
         f = self._day_ahead
-        later = self._marginal_cost(
+        later = self._bought_cost(
             load_kw,
             f["pue"][:ahead],
-            np.zeros_like(f["pue"][:ahead]),  # bought power only (see above)
+            np.zeros(1),  # bought power only (see above)
             f["price_usd_per_mwh"][:ahead],
-            f["export_price_usd_per_mwh"][:ahead],
             f["carbon_g_per_kwh"][:ahead],
         )
         return (now + later.sum(axis=0)) / (ahead + 1)
@@ -334,22 +337,38 @@ class Observation:
         export_price: np.ndarray,
         carbon: np.ndarray,
     ) -> np.ndarray:
-        """USD per hour of one more busy accelerator beside ``load_kw`` (``(S,)``), at each
-        row of the signals (``(S,)`` or ``(T, S)``)."""
+        """USD per hour of one more busy accelerator beside ``load_kw`` (``(S,)``): on surplus
+        renewables where they cover it (the export revenue forgone), else on bought power
+        (:meth:`_bought_cost`)."""
+        per_acc_kw = busy_accelerator_kw(self.fleet, pue)
+        renewable, _, _ = energy_costs(
+            self.fleet, price, export_price, carbon, self.carbon_price_usd_per_tonne
+        )
+        bought = self._bought_cost(load_kw, pue, renewable_kw, price, carbon)
+        return np.where(
+            load_kw + per_acc_kw - renewable_kw <= ROUNDING, renewable * per_acc_kw, bought
+        )
+
+    def _bought_cost(
+        self,
+        load_kw: np.ndarray,
+        pue: np.ndarray,
+        renewable_kw: np.ndarray,
+        price: np.ndarray,
+        carbon: np.ndarray,
+    ) -> np.ndarray:
+        """USD per hour of one more busy accelerator beside ``load_kw`` (``(S,)``) on the power
+        it buys beyond ``renewable_kw``: imports within the import limit, then the genset;
+        ``inf`` where neither has it. Rows of the signals: ``(S,)`` or ``(T, S)``."""
         fleet = self.fleet
         per_acc_kw = busy_accelerator_kw(fleet, pue)
-        renewable, grid, genset = energy_costs(
-            fleet, price, export_price, carbon, self.carbon_price_usd_per_tonne
-        )
+        grid = import_cost_usd_per_kwh(price, carbon, self.carbon_price_usd_per_tonne)
+        genset = genset_cost_usd_per_kwh(fleet, self.carbon_price_usd_per_tonne)
         bought_kw = np.maximum(load_kw + per_acc_kw - renewable_kw, 0.0)
         usd_per_kwh = np.where(
-            bought_kw <= ROUNDING,
-            renewable,
-            np.where(
-                bought_kw <= fleet.import_limit_kw + ROUNDING,
-                grid,
-                np.where(bought_kw <= fleet.import_limit_kw + fleet.genset_kw, genset, np.inf),
-            ),
+            bought_kw <= fleet.import_limit_kw + ROUNDING,
+            grid,
+            np.where(bought_kw <= fleet.import_limit_kw + fleet.genset_kw, genset, np.inf),
         )
         return usd_per_kwh * per_acc_kw
 
