@@ -23,6 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from benchmarks.machine import describe_machine, replace_section
+from benchmarks.shared_data import SHARED_DATA
 from wattroute.bench import (
     ScenarioResult,
     add_capture_ratios,
@@ -48,15 +49,13 @@ SCENARIOS = {
     "d": ROOT / "benchmarks" / "scenarios" / "stress_days.yaml",
 }
 ERRORS = (0.0, 0.05, 0.1, 0.2, 0.4)
-SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
 def load_benchmark_scenario(path: Path) -> Scenario:
-    """A benchmark scenario on the real data in ``../shared/data``. The examples (a) and (b)
-    read the slices shipped in ``examples/data`` (the same rows, which
-    tests/scenario/test_examples.py checks); a benchmark reads the full files."""
-    examples = path.resolve().parent == ROOT / "examples"
-    return load_scenario(path, data_dir=SHARED_DATA if examples else None)
+    """A benchmark scenario on the real data (``../shared/data``, or ``$WATTROUTE_DATA_DIR``).
+    The examples (a) and (b) read the same rows as the slices they ship in ``examples/data``
+    (tests/scenario/test_examples.py checks that) from the full files."""
+    return load_scenario(path, data_dir=SHARED_DATA)
 
 
 PERFECT = "mpc, perfect forecasts"

@@ -26,6 +26,7 @@ import pandas as pd
 import yaml
 
 from benchmarks.machine import describe_machine, replace_section
+from benchmarks.shared_data import SHARED_DATA
 from wattroute.model import Scenario
 from wattroute.optimise.oracle import capture_ratio, solve_oracle
 from wattroute.policies import get_policy
@@ -34,7 +35,6 @@ from wattroute.sim import simulate, summarize
 
 ROOT = Path(__file__).resolve().parents[1]
 STRESS = ROOT / "benchmarks" / "scenarios" / "stress_days.yaml"
-SHARED_DATA = ROOT.parent / "shared" / "data"
 WEEKS = (
     "2022-01-15",
     "2022-03-20",

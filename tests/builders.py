@@ -5,24 +5,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from benchmarks.shared_data import SHARED_DATA
 from wattroute.model import Battery, DemandPoint, Genset, Scenario
 from wattroute.policies.base import Decision, Observation
 from wattroute.runtime.records import JobRecord
 from wattroute.scenario import build
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 START = pd.Timestamp("2023-06-01T00:00Z")
 STEP = build.STEP
 
 
 def needs_shared_data() -> pytest.MarkDecorator:
-    return pytest.mark.skipif(not SHARED_DATA.is_dir(), reason=f"{SHARED_DATA} is absent")
+    return pytest.mark.skipif(
+        not SHARED_DATA.is_dir(),
+        reason=f"{SHARED_DATA} is absent (set WATTROUTE_DATA_DIR to the data folder)",
+    )
 
 
 signal = partial(build.signal, start=START)

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.builders import SHARED_DATA, needs_shared_data
 from wattroute.errors import DataFileError, InputError
 from wattroute.iotools import (
     read_grid,
@@ -19,9 +20,8 @@ from wattroute.iotools import (
     read_weather,
 )
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
-
-needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"real data folder {DATA} is absent")
+DATA = SHARED_DATA
+needs_data = needs_shared_data()
 
 GRID_COLUMNS = [
     "carbon_intensity_g_per_kwh",

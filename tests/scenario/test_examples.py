@@ -11,12 +11,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.builders import needs_shared_data
+from tests.builders import SHARED_DATA, needs_shared_data
 from wattroute.scenario import default_scenario, load_scenario
 from wattroute.service.config import load_service_config
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-SHARED = EXAMPLES.parents[1] / "shared" / "data"
 
 
 def test_the_default_needs_no_files_and_says_what_is_measured():
@@ -82,7 +81,7 @@ def test_the_stress_days_have_what_its_description_promises():
     """Price spikes, hours of negative prices, tight deadlines with minimum parallelism and
     checkpoints, a genset behind a small import limit, a battery that can export."""
     path = Path(__file__).resolve().parents[2] / "benchmarks" / "scenarios" / "stress_days.yaml"
-    sc = load_scenario(path)
+    sc = load_scenario(path, data_dir=SHARED_DATA)
     sites = {s.name: s for s in sc.sites}
     price = {name: s.grid.price.values for name, s in sites.items() if s.grid is not None}
     assert price["sydney"].max() >= 1400
@@ -148,7 +147,7 @@ def test_the_shipped_slices_give_the_scenario_the_full_data_gives(name):
     is the same either way."""
     path = EXAMPLES / f"{name}.yaml"
     shipped = load_scenario(path)
-    full = load_scenario(path, data_dir=SHARED)
+    full = load_scenario(path, data_dir=SHARED_DATA)
     assert shipped.jobs
     assert shipped.sites
     assert list(_differences(shipped, full)) == []
@@ -157,7 +156,7 @@ def test_the_shipped_slices_give_the_scenario_the_full_data_gives(name):
 @needs_shared_data()
 def test_the_ray_demo_fleet_is_the_same_on_the_shipped_slices(tmp_path):
     raw = yaml.safe_load((EXAMPLES / "demo_ray.yaml").read_text())
-    raw["data_dir"] = str(SHARED)
+    raw["data_dir"] = str(SHARED_DATA)
     (tmp_path / "full.yaml").write_text(yaml.safe_dump(raw))
     shipped = load_service_config(EXAMPLES / "demo_ray.yaml").scenario
     full = load_service_config(tmp_path / "full.yaml").scenario

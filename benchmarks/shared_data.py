@@ -1,0 +1,23 @@
+"""Where tests and benchmarks find the real data: ``../shared/data`` beside the repository, or
+the folder named by the ``WATTROUTE_DATA_DIR`` environment variable (for a checkout or git
+worktree that has no ``shared`` folder beside it)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+DATA_DIR_VARIABLE = "WATTROUTE_DATA_DIR"
+"""Environment variable that overrides where the real data is."""
+
+
+def shared_data_dir() -> Path:
+    """The real data folder: ``$WATTROUTE_DATA_DIR`` if set and not empty, else
+    ``../shared/data`` beside the repository."""
+    given = os.environ.get(DATA_DIR_VARIABLE, "").strip()
+    return Path(given).expanduser().resolve() if given else ROOT.parent / "shared" / "data"
+
+
+SHARED_DATA = shared_data_dir()
