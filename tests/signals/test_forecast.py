@@ -7,7 +7,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wattroute.signals.forecast import FORECASTERS, Blend, History, Persistence, SeasonalNaive
+from wattroute.signals.forecast import (
+    FORECASTERS,
+    Blend,
+    History,
+    PerfectFor,
+    Persistence,
+    SeasonalNaive,
+)
 
 DAY = 24  # hourly steps
 
@@ -190,3 +197,33 @@ def test_a_provider_forecast_received_by_now_replaces_the_forecasters_guess():
     history = History({"x": values}, 30, forecasts={"x": (rows, received)})
     out = history.forecast("x", 5, Persistence(), DAY)[:, 0]
     np.testing.assert_array_equal(out, [500.0, 501.0, 30.0, 30.0, 30.0])
+
+
+def test_perfect_for_reads_the_future_of_its_signals_only():
+    """What one signal's forecast error costs is measured by forecasting that signal perfectly
+    and the others as before: the named signal (and its keyed variants) gets the actual
+    future; every other is the rest's forecast, published rows included, and reads nothing
+    unpublished after now."""
+    rng = np.random.default_rng(3)
+    n, now, horizon = 4 * DAY, 2 * DAY + 5, 30
+    signals = {name: rng.normal(size=(n, 2)) for name in ("wind_kw", "rate_rps:chat", "price")}
+    published = np.tile(np.arange(1, n + 1)[:, None], (1, 2))
+    published[now, 0] = now + 11  # ten rows of column 0 published ahead
+    forecaster = PerfectFor(("wind_kw", "rate_rps"), rest=Blend())
+
+    def history(values: dict[str, np.ndarray]) -> History:
+        return History(values, now, {"price": published})
+
+    for name in ("wind_kw", "rate_rps:chat"):
+        got = history(signals).forecast(name, horizon, forecaster, DAY)
+        np.testing.assert_array_equal(got, signals[name][now + 1 : now + 1 + horizon])
+    price = history(signals).forecast("price", horizon, forecaster, DAY)
+    np.testing.assert_array_equal(price, history(signals).forecast("price", horizon, Blend(), DAY))
+    np.testing.assert_array_equal(price[:10, 0], signals["price"][now + 1 : now + 11, 0])
+    changed = dict(signals, price=signals["price"].copy())
+    changed["price"][now + 11 :, 0] += 1e6
+    changed["price"][now + 1 :, 1] += 1e6
+    np.testing.assert_array_equal(
+        history(changed).forecast("price", horizon, forecaster, DAY), price
+    )
+    assert forecaster.name == "perfect wind_kw+rate_rps, else blend"

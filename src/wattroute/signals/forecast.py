@@ -20,7 +20,9 @@ rise, and a cloudy morning scales the day rather than flattening it.
   ``exp(-h / tau)`` on persistence at lead ``h`` steps.
 
 :class:`Clairvoyant` is the deliberate exception, for evaluation only: it hands a planner the
-actual future (perfect forecasts) or the future with noise of a chosen size.
+actual future (perfect forecasts) or the future with noise of a chosen size. :class:`PerfectFor`
+hands it the actual future of some signals only, to measure what each signal's forecast error
+costs.
 """
 
 from __future__ import annotations
@@ -226,6 +228,39 @@ class Clairvoyant:
         return future * (1.0 + noise)
 
 
+@dataclass(frozen=True)
+class PerfectFor:
+    """The actual future of the named signals, and ``rest``'s forecasts of the others: **for
+    evaluation only** (what each signal's forecast error costs a planner).
+
+    Parameters
+    ----------
+    signals
+        Signal names, e.g. ``("wind_kw",)``; a name also covers its keyed variants (``rate_rps``
+        covers ``rate_rps:chat``).
+    rest
+        The forecaster of every other signal, with the published rows and known shapes
+        :meth:`History.forecast` adds to it.
+    """
+
+    signals: tuple[str, ...]
+    rest: Forecaster = Blend()
+
+    @property
+    def name(self) -> str:
+        return f"perfect {'+'.join(self.signals)}, else {self.rest.name}"
+
+    def covers(self, key: str) -> bool:
+        """Whether the signal named ``key`` is forecast perfectly."""
+        return key.split(":", 1)[0] in self.signals
+
+    def history_needed(self, horizon: int, steps_per_day: int) -> int:
+        return self.rest.history_needed(horizon, steps_per_day)
+
+    def forecast(self, past: np.ndarray, horizon: int, steps_per_day: int) -> np.ndarray:
+        return self.rest.forecast(past, horizon, steps_per_day)
+
+
 FORECASTERS: Mapping[str, Forecaster] = {
     f.name: f for f in (Persistence(), SeasonalNaive(), Blend())
 }
@@ -314,6 +349,10 @@ class History:
             return cast(ReadsAhead, forecaster).forecast_ahead(
                 self._signals[name], self._step, horizon, steps_per_day, name
             )
+        if isinstance(forecaster, PerfectFor):
+            if forecaster.covers(name):
+                return _rows_ahead(self._signals[name], self._step, horizon)
+            forecaster = forecaster.rest
         shape = self._shapes.get(name)
         if shape is not None:
             predicted = self._forecast_by_shape(name, shape, horizon, forecaster, steps_per_day)
