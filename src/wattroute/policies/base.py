@@ -270,9 +270,19 @@ class Observation:
     ) -> np.ndarray:
         """Accelerators each site can still both hold and power now, beyond these allocations
         and the routing's replicas, ``(S,)``. The battery is read only if a site needs it."""
-        fleet = self.fleet
         running = site_of >= 0
-        batch = np.bincount(site_of[running], weights=acc_of[running], minlength=fleet.n_sites)
+        batch = np.bincount(site_of[running], weights=acc_of[running], minlength=self.fleet.n_sites)
+        return self.room_beside(batch, routing, battery_setpoint)
+
+    def room_beside(
+        self,
+        batch: np.ndarray,
+        routing: tuple[np.ndarray, ...],
+        battery_setpoint: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """:meth:`room` beside ``batch`` accelerators busy with batch work at each site,
+        ``(S,)`` (for a caller that keeps the per-site totals as it changes allocations)."""
+        fleet = self.fleet
         need, busy = self._inference(routing)
         free = np.maximum(fleet.accelerators - np.minimum(need, fleet.accelerators) - batch, 0.0)
         demand = self._facility_kw(batch + busy)

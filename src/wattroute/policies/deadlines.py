@@ -252,10 +252,15 @@ def _place_where_deadlines_fit(
     if placed.size == 0:
         return 0
     changed = 0
+    # Accelerators each site's batch work holds, kept up to date as jobs are taken off and
+    # placed (whole numbers: the same sums as counting them all again for every job).
+    running = site_of >= 0
+    batch = np.bincount(site_of[running], weights=acc_of[running], minlength=obs.fleet.n_sites)
     for j in placed[np.argsort(jobs.deadline_h[placed], kind="stable")]:
         proposed, want = int(site_of[j]), int(acc_of[j])
         site_of[j], acc_of[j] = -1, 0
-        room = obs.room(site_of, acc_of, routing, battery_setpoint)
+        batch[proposed] -= want
+        room = obs.room_beside(batch, routing, battery_setpoint)
         least = int(jobs.min_accelerators[j])
         for site in _proposed_then_cheapest(obs, int(j), proposed, site_of, acc_of, routing, room):
             if not jobs.allowed[j, site] or room[site] < least:
@@ -264,6 +269,8 @@ def _place_where_deadlines_fit(
             if _site_carries(obs, site, site_of, capacity[site], reserve_h):
                 break
             site_of[j], acc_of[j] = -1, 0
+        if site_of[j] >= 0:
+            batch[site_of[j]] += acc_of[j]
         changed += int(site_of[j] != proposed)
     return changed
 
