@@ -613,13 +613,14 @@ class MPCPolicy:
                 if here >= 0:
                     free[here] -= acc_of[j]
                 continue
-            for other in flexible:  # make room from the work that can wait longest
-                if free[chosen] >= jobs.max_accelerators[j]:
+            full = int(jobs.max_accelerators[j])
+            there = flexible[calm[flexible] & (site_of[flexible] == chosen) & (flexible != j)]
+            for other in there:  # make room from the work that can wait longest
+                if free[chosen] >= full:
                     break
-                if calm[other] and site_of[other] == chosen and other != j:
-                    free[chosen] += acc_of[other]
-                    site_of[other], acc_of[other] = -1, 0
-            site_of[j], acc_of[j] = chosen, int(min(jobs.max_accelerators[j], free[chosen]))
+                free[chosen] += acc_of[other]
+                site_of[other], acc_of[other] = -1, 0
+            site_of[j], acc_of[j] = chosen, int(min(full, free[chosen]))
             free[chosen] -= acc_of[j]
 
     def _fit_power(
