@@ -22,12 +22,14 @@ import argparse
 import statistics
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from benchmarks.machine import describe_machine, replace_section
+from wattroute.errors import OptimisationError
 from wattroute.model import (
     AcceleratorPool,
     BatchJob,
@@ -42,8 +44,10 @@ from wattroute.model import (
     Site,
 )
 from wattroute.optimise.admission import BATCH, AdmissionState, admit, admit_many
-from wattroute.optimise.formulation import build
-from wattroute.optimise.plan import optimise
+from wattroute.optimise.formulation import build, carry_solution
+from wattroute.optimise.plan import decode
+from wattroute.optimise.problem import PlanningProblem
+from wattroute.optimise.solver import solve
 from wattroute.policies.mpc import MPCPolicy
 from wattroute.signals.signal import Signal
 from wattroute.sim.jobs import JobTable
@@ -103,8 +107,9 @@ def synthetic_scenario(n_sites: int, n_jobs: int, days: int = 3, seed: int = 0) 
 def time_replan(
     n_sites: int, n_jobs: int, max_job_rows: int, time_limit_s: float = 60.0
 ) -> dict[str, float]:
-    """One re-plan at the scenario's first step: sizes, seconds (build includes the forecast)
-    and the LP's objective, USD; the plan under ``"plan"``."""
+    """One re-plan at the scenario's first step: sizes, seconds (build includes the forecast),
+    the LP's objective and the plan's under the one-row-per-job LP's objective (restarts and
+    tie-break as for single jobs: class plans leave some out), USD; the plan under ``"plan"``."""
     scenario = synthetic_scenario(n_sites, n_jobs)
     sim = Simulator(scenario)
     jobs = JobTable(sim.job_spec)
@@ -116,8 +121,18 @@ def time_replan(
     problem, _ = policy._problem(obs, 1)
     lp = build(problem)
     t1 = time.perf_counter()
-    plan = optimise(problem, time_limit_s=time_limit_s, crash=len(ids) > max_job_rows)  # as mpc
+    # What optimise does (and mpc through it), with the program built above: built once.
+    solution = solve(lp, time_limit_s, crash=len(ids) > max_job_rows)
+    if not solution.ok:
+        raise OptimisationError(solution.status, solution.seconds)
+    plan = decode(problem, lp, solution)
     t2 = time.perf_counter()
+    full = replace(
+        problem,
+        restart_periods=PlanningProblem.restart_periods,
+        early_bias_usd_per_accelerator_hour=PlanningProblem.early_bias_usd_per_accelerator_hour,
+    )
+    full_lp = build(full)
     return {
         "rows": float(len(problem.jobs)),
         "lp_rows": float(lp.matrix.shape[0]),
@@ -126,6 +141,8 @@ def time_replan(
         "total_s": t2 - t0,
         "solve_s": plan.solution.seconds,
         "objective": plan.solution.objective,
+        "full_objective": float(full_lp.cost @ carry_solution(full_lp, lp, plan.solution.x))
+        + full_lp.offset,
         "plan": plan,  # type: ignore[dict-item]
     }
 
@@ -203,10 +220,11 @@ def main() -> int:
                 for k in ("rows", "lp_rows", "lp_columns", "build_s", "solve_s", "total_s")
             }
             med["objective"] = runs[-1]["objective"]
+            med["full_objective"] = runs[-1]["full_objective"]
             timed[(n_sites, n_jobs, mode)] = med
             reference = timed.get((n_sites, n_jobs, "one row per job"))
             gap = (
-                f"{(med['objective'] - reference['objective']) / abs(reference['objective']):+.2e}"
+                f"{med['full_objective'] / reference['objective'] - 1:+.2e}"
                 if reference is not None and mode == "job classes"
                 else ""
             )
@@ -214,7 +232,7 @@ def main() -> int:
             lines.append(
                 f"| {n_sites} | {label} | 24 x 1 h | {med['rows']:,.0f} | {med['lp_rows']:,.0f} "
                 f"| {med['lp_columns']:,.0f} | {med['build_s']:.3f} | {med['solve_s']:.3f} "
-                f"| {med['total_s']:.3f} | {med['objective']:,.1f} | {gap} |"
+                f"| {med['total_s']:.3f} | {med['full_objective']:,.1f} | {gap} |"
             )
             print(lines[-1], flush=True)
             if (n_sites, n_jobs, mode) == (20, 1000, "job classes"):
@@ -224,8 +242,10 @@ def main() -> int:
     full = timed.get((100, 10000, "one row per job"))
     if full is not None:
         large_gap = (
-            f"{(large['objective'] - full['objective']) / abs(full['objective']):+.2e} "
-            f"relative to the one-row-per-job LP (solved in {full['solve_s']:,.0f} s)"
+            f"{(large['full_objective'] - full['objective']) / abs(full['objective']):+.2e} "
+            f"relative to the one-row-per-job LP (solved in {full['solve_s']:,.0f} s; the class "
+            f"LP's own objective, without the restarts and tie-break it leaves out: "
+            f"{(large['objective'] - full['objective']) / abs(full['objective']):+.2e})"
         )
     else:
         large_gap = (
@@ -264,8 +284,13 @@ def main() -> int:
             "",
             *lines,
             "",
-            "Gap: the class plan's LP objective less the one-row-per-job LP's, relative (where "
-            "that LP was solved, in the row above). Job classes group jobs with the same "
+            "Objective: the plan's cost under the one-row-per-job LP's objective. "
+            "Gap: the class plan's cost under the one-row-per-job LP's objective less that LP's "
+            "optimum, relative (where that LP was solved, in the row above). A class plan prices "
+            "restarts over the first two hours only and has no tie-break towards earlier work "
+            "(`MPCPolicy(fast_class_plans=True)`); its cost here adds the restarts of the next "
+            "four hours and the tie-break back (`formulation.carry_solution`), so the gap compares "
+            "like with like. Job classes group jobs with the same "
             "allowed sites, current site, deadline hour and run time at full parallelism "
             "(rounded up to 1, 2, 4, 8, ... hours); per hour a class may use the sum of its "
             "members' capacities (`wattroute.optimise.classes`).",

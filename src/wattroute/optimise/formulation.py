@@ -446,6 +446,36 @@ def _inference_demand(problem: PlanningProblem, layout: Layout, rows: Rows) -> N
         )
 
 
+# -- comparing formulations --------------------------------------------------------------------
+
+
+def carry_solution(lp: LinearProgram, source: LinearProgram, x: np.ndarray) -> np.ndarray:
+    """A solution ``x`` of ``source`` as a solution of ``lp``, the same problem's program with
+    restarts priced over other periods or another tie-break towards earlier work (so the same
+    columns but the rises): every other column keeps its value, each rise is the least its
+    restart row allows (as at an optimum). ``lp.cost @ carried + lp.offset`` is what a plan
+    solved on a cheaper formulation costs under the full one."""
+    carried = np.zeros(lp.layout.size)
+    start, stop = _family_span(lp.layout, "rise")
+    source_start, source_stop = _family_span(source.layout, "rise")
+    if lp.layout.size - (stop - start) != source.layout.size - (source_stop - source_start):
+        raise ValueError("the programs differ in more than their restart columns")
+    carried[:start] = x[:source_start]
+    carried[stop:] = x[source_stop:]
+    if "restarts" in lp.row_families:
+        first, last = lp.row_families["restarts"]
+        needed = lp.matrix[first:last] @ carried - lp.row_upper[first:last]
+        carried[start : start + (last - first)] = np.maximum(needed, 0.0)
+    return carried
+
+
+def _family_span(layout: Layout, name: str) -> tuple[int, int]:
+    """First and one-past-last column of a variable family."""
+    names = list(layout.offsets)
+    following = names[names.index(name) + 1 :]
+    return layout.offsets[name], layout.offsets[following[0]] if following else layout.size
+
+
 # -- starting basis ---------------------------------------------------------------------------
 
 AT_LOWER, BASIC, AT_UPPER = 0, 1, 2

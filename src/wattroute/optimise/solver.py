@@ -58,6 +58,9 @@ def _basis(highspy: ModuleType, lp: LinearProgram) -> object:
     basis.col_status = [statuses[v] for v in col.tolist()]
     basis.row_status = [statuses[v] for v in row.tolist()]
     basis.valid = True
+    # Not alien: the crash basis has one basic variable per row and is never singular, so
+    # HiGHS need not factor it on receipt to repair it (it factors it when the simplex starts).
+    basis.alien = False
     return basis
 
 
@@ -104,33 +107,33 @@ def solve(
     h.silent()
     h.setOptionValue("time_limit", float(time_limit_s))
     h.setOptionValue("threads", int(threads))
-    model = highspy.HighsLp()
     n_rows, n_cols = lp.matrix.shape
-    model.num_col_ = n_cols
-    model.num_row_ = n_rows
     inf = highspy.kHighsInf
-    model.col_cost_ = lp.cost
-    model.col_lower_ = np.where(np.isinf(lp.col_lower), -inf, lp.col_lower)
-    model.col_upper_ = np.where(np.isinf(lp.col_upper), inf, lp.col_upper)
-    model.row_lower_ = np.where(np.isinf(lp.row_lower), -inf, lp.row_lower)
-    model.row_upper_ = np.where(np.isinf(lp.row_upper), inf, lp.row_upper)
-    model.offset_ = lp.offset
-    matrix = model.a_matrix_
-    matrix.format_ = highspy.MatrixFormat.kColwise
-    matrix.num_col_ = n_cols
-    matrix.num_row_ = n_rows
-    matrix.start_ = lp.matrix.indptr.astype(np.int32)
-    matrix.index_ = lp.matrix.indices.astype(np.int32)
-    matrix.value_ = lp.matrix.data
     integer = lp.integrality is not None and bool(lp.integrality.any())
+    # The model goes in as arrays (HiGHS copies them in C++); filling a HighsLp's vectors
+    # from Python converts every element, which took longer than some solves.
+    passed = h.passModel(
+        n_cols,
+        n_rows,
+        lp.matrix.nnz,
+        int(highspy.MatrixFormat.kColwise),
+        int(highspy.ObjSense.kMinimize),
+        float(lp.offset),
+        np.ascontiguousarray(lp.cost, dtype=np.float64),
+        np.where(np.isinf(lp.col_lower), -inf, lp.col_lower),
+        np.where(np.isinf(lp.col_upper), inf, lp.col_upper),
+        np.where(np.isinf(lp.row_lower), -inf, lp.row_lower),
+        np.where(np.isinf(lp.row_upper), inf, lp.row_upper),
+        lp.matrix.indptr.astype(np.int32),
+        lp.matrix.indices.astype(np.int32),
+        np.ascontiguousarray(lp.matrix.data, dtype=np.float64),
+        # One entry per column (HiGHS reads that many): all continuous for a linear program.
+        np.zeros(n_cols, np.int32) if not integer else np.asarray(lp.integrality, np.int32),
+    )
+    if passed == highspy.HighsStatus.kError:
+        raise RuntimeError("HiGHS did not accept the model")
     if integer:
-        assert lp.integrality is not None
-        model.integrality_ = [
-            highspy.HighsVarType.kInteger if flag else highspy.HighsVarType.kContinuous
-            for flag in lp.integrality
-        ]
         h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
-    h.passModel(model)
     if crash and not integer:
         h.setBasis(_basis(highspy, lp))
     h.run()

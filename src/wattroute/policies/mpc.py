@@ -37,7 +37,7 @@ fails or runs out of time the period falls back to ``greedy``; fallbacks are cou
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
@@ -67,6 +67,13 @@ from wattroute.policies.deadlines import DEADLINES, cheapest_first
 from wattroute.policies.greedy import GreedyPolicy
 
 SIGNALS = FleetSignals.NAMES
+
+CLASS_PLAN_RESTART_PERIODS = 2
+"""Periods over which plans of job classes price restarts (with ``fast_class_plans``; single
+jobs are planned with :attr:`PlanningProblem.restart_periods`): the one committed now and the
+next, so that pausing a job now and resuming it an hour later costs its restart. (Over the
+first alone that pause was free: on the benchmark scenarios with classes forced, runs cost
+up to 2.7 % more than with six, with up to 35 % more stops; over two, -0.6 to +1.1 %.)"""
 
 
 @dataclass
@@ -165,6 +172,12 @@ class MPCPolicy:
     move_cost_factor
         Multiplier on the energy cost of a move's checkpoint and migration time, for what the
         LP does not see of it (the accelerators it blocks, the deadline it risks).
+    fast_class_plans
+        Plans of job classes price restarts over the first two periods only
+        (:data:`CLASS_PLAN_RESTART_PERIODS`) and drop the tie-break towards earlier work: on
+        100 sites and 10,000 jobs a third of the simplex iterations, for a plan that costs a
+        little more under the full objective (``docs/optimiser.md``). ``False`` plans classes
+        with the objective of single jobs.
     """
 
     name = "mpc"
@@ -180,6 +193,7 @@ class MPCPolicy:
         candidate_sites: int = 4,
         move_cost_factor: float = 1.0,
         run_time_growth: float = 1.0,
+        fast_class_plans: bool = True,
     ) -> None:
         self.horizon_h = horizon_h
         self.deadline_margin = deadline_margin
@@ -189,6 +203,7 @@ class MPCPolicy:
         self.time_limit_s = time_limit_s
         self.max_job_rows = max_job_rows
         self.run_time_growth = run_time_growth
+        self.fast_class_plans = fast_class_plans
         self._greedy = GreedyPolicy()
         self.reset()
 
@@ -313,6 +328,14 @@ class MPCPolicy:
             deadline_penalty_usd_per_accelerator_hour=obs.penalties.deadline_miss_usd_per_accelerator_hour,
             slo_penalty_usd_per_request=obs.penalties.slo_violation_usd_per_request,
         )
+        if self.fast_class_plans and row_of.size > self.max_job_rows:
+            # Large plans: restarts priced over the first two periods only, and no tie-break
+            # towards earlier work; each took many simplex iterations.
+            problem = replace(
+                problem,
+                restart_periods=CLASS_PLAN_RESTART_PERIODS,
+                early_bias_usd_per_accelerator_hour=0.0,
+            )
         return problem, row_of
 
     def _jobs(
