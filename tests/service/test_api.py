@@ -291,7 +291,8 @@ def test_a_database_failure_is_a_503_to_retry_not_a_500(svc, monkeypatch):
     def down(*args, **kwargs):
         raise OperationalError("INSERT", {}, ConnectionError("server closed the connection"))
 
-    monkeypatch.setattr(svc.store, "submit_job", down)
+    # The database refuses the insert: the error reaches the request from the committer.
+    monkeypatch.setattr(svc.store, "_insert_jobs", down)
     r = svc.client.post("/v1/jobs", json=JOB, headers=svc.token("acme", "submit"))
     assert r.status_code == 503
     assert r.headers["Retry-After"] == "1"

@@ -10,6 +10,7 @@ from typing import Annotated
 import pandas as pd
 from fastapi import APIRouter, Header, Query, Response
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
 from wattroute.errors import InputError
 from wattroute.model.tolerances import ROUNDING
@@ -108,7 +109,7 @@ def _repeat(existing: JobRecord, digest: str) -> Response:
         **error_responses(400, 401, 403, 413, 422, 503),
     },
 )
-def submit_job(
+async def submit_job(
     body: JobSubmission,
     state: State,
     who: Submitter,
@@ -117,6 +118,9 @@ def submit_job(
     """Submit a batch job; committed before the answer. Resubmitting with the same
     ``Idempotency-Key`` and body returns the first job (200) instead of creating another; the
     same key with a different body is refused (422)."""
+    # Runs on the event loop (no trip through the thread pool): only the commit, which the
+    # store's committer thread does for a group at a time, and the rare read of an earlier
+    # job are waited for elsewhere.
     digest = request_hash(body)
     try:
         job = _admit(state, body, who, idempotency_key, digest)
@@ -124,12 +128,14 @@ def submit_job(
         # A retry of a job accepted before is answered with that job, even if the request
         # would not be admitted now (its deadline has come closer, the period has ended).
         existing = (
-            None if idempotency_key is None else state.store.job_by_key(who.tenant, idempotency_key)
+            None
+            if idempotency_key is None
+            else await run_in_threadpool(state.store.job_by_key, who.tenant, idempotency_key)
         )
         if existing is None:
             raise
         return _repeat(existing, digest)
-    stored, created = state.store.submit_job(job)
+    stored, created = await state.store.submit_job_async(job)
     if not created:  # the key was used before (or by a concurrent submission)
         return _repeat(stored, digest)
     return _json(job_out(stored), 201)
