@@ -294,6 +294,14 @@ _TOKEN = select(TokenRow.tenant, TokenRow.scopes, TokenRow.expires_at).where(
 )
 """A live token by its hash, at ``now``."""
 
+_JOB = select(_jobs_table()).where(_jobs_table().c.id == bindparam("id"))
+_JOB_BY_KEY = select(_jobs_table()).where(
+    _jobs_table().c.tenant == bindparam("tenant"),
+    _jobs_table().c.idempotency_key == bindparam("key"),
+)
+"""A job by its id, and by its tenant and idempotency key (built once: read on every
+``GET /v1/jobs/{id}``)."""
+
 _PROGRESS_TYPES = {
     "state": "text",
     "done_accelerator_hours": "float8",
@@ -645,18 +653,14 @@ class SqlStore:
         return existing, False
 
     def job_by_key(self, tenant: str, key: str) -> JobRecord | None:
-        table = _jobs_table()
-        return self._one_job(
-            select(table).where(table.c.tenant == tenant, table.c.idempotency_key == key)
-        )
+        return self._one_job(_JOB_BY_KEY, {"tenant": tenant, "key": key})
 
     def job(self, job_id: str) -> JobRecord | None:
-        table = _jobs_table()
-        return self._one_job(select(table).where(table.c.id == job_id))
+        return self._one_job(_JOB, {"id": job_id})
 
-    def _one_job(self, query: Select[Any]) -> JobRecord | None:
+    def _one_job(self, query: Select[Any], params: dict[str, Any]) -> JobRecord | None:
         with self._autocommit.connect() as c:
-            row = c.execute(query).first()
+            row = c.execute(query, params).first()
             return None if row is None else job_record(row)
 
     def jobs(
