@@ -332,3 +332,16 @@ def test_a_meter_reading_is_validated_stored_and_acted_on(svc):
     reading = svc.client.get("/v1/sites/a", headers=admin).json()["reading"]
     assert reading["solar_kw"] == 0.0
     assert reading["time"].startswith(str(svc.clock.current.date()))
+
+
+def test_job_ids_are_random_version_4_uuids_across_refills():
+    import uuid
+
+    from wattroute.service.api.jobs import RandomIds
+
+    ids = RandomIds(batch=3)
+    made = [ids.next() for _ in range(10)]  # four reads of the random source
+    assert len(set(made)) == 10
+    for one in made:
+        parsed = uuid.UUID(one)
+        assert (parsed.version, parsed.variant, parsed.hex) == (4, uuid.RFC_4122, one)
