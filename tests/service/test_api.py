@@ -291,7 +291,8 @@ def test_a_database_failure_is_a_503_to_retry_not_a_500(svc, monkeypatch):
     def down(*args, **kwargs):
         raise OperationalError("INSERT", {}, ConnectionError("server closed the connection"))
 
-    monkeypatch.setattr(svc.store, "submit_job", down)
+    # The database refuses the insert: the error reaches the request from the committer.
+    monkeypatch.setattr(svc.store, "_insert_jobs", down)
     r = svc.client.post("/v1/jobs", json=JOB, headers=svc.token("acme", "submit"))
     assert r.status_code == 503
     assert r.headers["Retry-After"] == "1"
@@ -331,3 +332,16 @@ def test_a_meter_reading_is_validated_stored_and_acted_on(svc):
     reading = svc.client.get("/v1/sites/a", headers=admin).json()["reading"]
     assert reading["solar_kw"] == 0.0
     assert reading["time"].startswith(str(svc.clock.current.date()))
+
+
+def test_job_ids_are_random_version_4_uuids_across_refills():
+    import uuid
+
+    from wattroute.service.api.jobs import RandomIds
+
+    ids = RandomIds(batch=3)
+    made = [ids.next() for _ in range(10)]  # four reads of the random source
+    assert len(set(made)) == 10
+    for one in made:
+        parsed = uuid.UUID(one)
+        assert (parsed.version, parsed.variant, parsed.hex) == (4, uuid.RFC_4122, one)

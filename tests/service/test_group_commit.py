@@ -3,14 +3,19 @@ idempotency keys honoured per tenant, and a submission the database refuses fail
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import threading
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 import pytest
+import sqlalchemy as sa
+from sqlalchemy import Table
 from sqlalchemy.exc import IntegrityError
 
 from wattroute.runtime import JobRecord
+from wattroute.service.db import JobRow
 from wattroute.service.server import open_store
 from wattroute.service.store import SqlStore
 
@@ -140,3 +145,83 @@ def test_a_group_answers_each_submission_with_its_own_job(database_url, n):
     store = open_store(database_url)
     answers = _submit_all(store, [_job(f"j{i}", "acme", f"k{i}") for i in range(n)], store)
     assert sorted(job.id for job, created, _ in answers if created) == [f"j{i}" for i in range(n)]
+
+
+def test_coroutines_and_threads_share_groups_and_are_answered_after_commit(database_url):
+    store = open_store(database_url)
+    check = open_store(database_url)
+    coroutine_jobs = [_job(f"co-{i}", "acme", f"c{i % 6}") for i in range(12)]
+    thread_jobs = [_job(f"th-{i}", "acme", f"c{i}") for i in range(3)]  # keys the coroutines use
+
+    async def submit_all() -> list[Any]:
+        async def one(job: JobRecord) -> Any:
+            stored, created = await store.submit_job_async(job)
+            return stored, created, check.job(stored.id) is not None
+
+        return await asyncio.gather(*(one(j) for j in coroutine_jobs))
+
+    thread_answers: list[Any] = []
+    threads = [
+        threading.Thread(target=lambda j=j: thread_answers.append(store.submit_job(j)))
+        for j in thread_jobs
+    ]
+    for t in threads:
+        t.start()
+    answers = asyncio.run(submit_all())
+    for t in threads:
+        t.join()
+
+    assert all(readable for _, _, readable in answers), "answered before its commit"
+    by_key: dict[str | None, set[str]] = {}
+    for sent, (job, _, _) in zip(coroutine_jobs, answers, strict=True):
+        by_key.setdefault(sent.idempotency_key, set()).add(job.id)
+    for job, _ in thread_answers:
+        by_key[job.idempotency_key].add(job.id)
+    assert len(by_key) == 6
+    assert all(len(ids) == 1 for ids in by_key.values())  # one job per key, whoever sent it
+    created = [c for _, c, _ in answers] + [c for _, c in thread_answers]
+    assert sum(created) == 6  # one job per key in all
+    assert store.jobs("acme")[1] == 6
+    assert store.submissions.groups < len(coroutine_jobs) + len(thread_jobs)
+
+
+def test_a_refused_coroutine_submission_raises_in_its_coroutine(database_url):
+    store = open_store(database_url)
+    store.submit_job(_job("taken", "acme", None))
+    with pytest.raises(IntegrityError):
+        asyncio.run(store.submit_job_async(_job("taken", "zeta", None)))
+
+
+def test_a_group_stores_the_rows_a_single_insert_would(database_url):
+    """The group's statement (on PostgreSQL one over arrays of values) stores each job as
+    SQLAlchemy's own insert of the same values does: numbers, times, JSON (None as JSON
+    null), texts."""
+    store = open_store(database_url)
+    jobs = [
+        dataclasses.replace(
+            _job(f"g-{i}", "acme", f"k{i}"),
+            work_accelerator_hours=3 if i % 2 else 2.5,  # ints among floats
+            allowed_sites=None if i % 2 else ("a", "b"),
+            args={} if i % 2 else {"x": [1, 2.5, None, "é"]},
+            function=None if i % 2 else "wattroute.examples:sleep",
+        )
+        for i in range(4)
+    ]
+    pending = [store._pending(job) for job in jobs]
+    assert store._insert_jobs([p.values for p in pending]) == {job.id for job in jobs}
+    table = cast(Table, JobRow.__table__)
+    with store.engine.begin() as c:
+        for job in jobs:
+            values = dict(store._pending(dataclasses.replace(job, id="core-" + job.id)).values)
+            values["idempotency_key"] = "core-" + str(job.idempotency_key)
+            c.execute(store._insert(JobRow).values(changed_in=0), [values])
+    skip = {"id", "idempotency_key", "updated_at", "changed_in"}
+    columns = [col for col in table.c if col.name not in skip]
+    text_of = [
+        sa.cast(col, sa.Text) if col.name in ("args", "allowed_sites") else col for col in columns
+    ]
+    with store.engine.connect() as c:
+        rows = {r[0]: r[1:] for r in c.execute(sa.select(table.c.id, *text_of))}
+    for job in jobs:
+        assert rows[job.id] == rows["core-" + job.id]
+        assert store.job(job.id) == job

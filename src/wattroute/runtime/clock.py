@@ -76,8 +76,9 @@ class ReplayClock:
 
     def now(self) -> pd.Timestamp:
         elapsed = (time.monotonic() - self.anchor) * self.speedup
-        # Microseconds: what databases and datetime keep.
-        return (self.start + pd.Timedelta(seconds=elapsed)).floor("us")
+        # Microseconds: what databases and datetime keep (floored as floor("us") does, at a
+        # fraction of its cost: asked at every submission).
+        return (self.start + pd.Timedelta(seconds=elapsed)).replace(nanosecond=0)
 
     def wait_until(self, when: pd.Timestamp, stop: threading.Event) -> bool:
         return not stop.wait(max(self.seconds_until(when), 0.0))

@@ -116,7 +116,8 @@ def admit_job(
         deadline = request.deadline.tz_convert("UTC")
     else:
         assert request.slack_h is not None
-        deadline = (now + pd.Timedelta(hours=shortest_h + request.slack_h)).floor("us")
+        # floored to microseconds (as floor("us"), a fraction of its cost)
+        deadline = (now + pd.Timedelta(hours=shortest_h + request.slack_h)).replace(nanosecond=0)
     available_h = (deadline - now).total_seconds() / 3600
     if available_h + ROUNDING < shortest_h:
         raise InputError(

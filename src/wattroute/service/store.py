@@ -21,13 +21,15 @@ Every write of a job outside the controller (a submission, a cancellation) marks
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import logging
 import sqlite3
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -173,46 +175,91 @@ def job_record(row: Row[Any]) -> JobRecord:
 
 @dataclass
 class _Pending:
-    """One submission waiting for its group to be committed."""
+    """One submission waiting for its group to be committed: a thread waits on ``wake``, a
+    coroutine on ``future`` (of its event loop)."""
 
     job: JobRecord
     values: dict[str, Any]
     done: bool = False
     outcome: tuple[JobRecord, bool] | None = None
     error: BaseException | None = None
-    # Set when the submission is settled, or when it is handed the turn to commit.
-    wake: threading.Event = field(default_factory=threading.Event)
+    wake: threading.Event | None = None
+    future: asyncio.Future[tuple[JobRecord, bool]] | None = None
+
+
+def _settle(futures: list[tuple[asyncio.Future[tuple[JobRecord, bool]], _Pending]]) -> None:
+    """Hand the settled submissions to their waiting coroutines (in their event loop)."""
+    for future, p in futures:
+        if future.done():  # the request was cancelled (its client went away)
+            continue
+        if p.error is not None:
+            future.set_exception(p.error)
+        else:
+            assert p.outcome is not None
+            future.set_result(p.outcome)
 
 
 class GroupCommit:
     """Commits concurrent submissions in groups, one transaction per group.
 
-    A caller adds its submission to the queue; if no group is being committed it commits
-    the queue (at most ``max_group`` submissions) itself, otherwise it waits: for its
-    submission to be committed in another caller's group, or to be handed the turn to commit
-    the next. So a group forms of whatever arrived while the one before was committing, and
-    a lone submission is committed at once, with no timer. Each waiter is woken on its own
-    (no thundering herd). ``commit`` takes the group and must settle every submission in it
-    (an outcome or an error) without raising.
+    Submissions queue up; one committer thread, running while there are any, commits the
+    queue (at most ``max_group`` submissions) and settles each of them, then the next group,
+    made of whatever arrived while the one before was committing. A lone submission is
+    committed at once, with no timer. A thread waits for its own submission (:meth:`submit`),
+    a coroutine awaits it (:meth:`submit_async`, no thread of its own tied up meanwhile);
+    the settled submissions of a group are handed to each event loop in one call. ``commit``
+    takes the group and must settle every submission in it (an outcome or an error) without
+    raising. The committer waits ``linger_s`` for more submissions before it ends.
     """
 
-    def __init__(self, commit: Callable[[list[_Pending]], None], max_group: int = 256) -> None:
+    def __init__(
+        self,
+        commit: Callable[[list[_Pending]], None],
+        max_group: int = 256,
+        linger_s: float = 1.0,
+    ) -> None:
         self._commit = commit
         self.max_group = max_group
+        self.linger_s = linger_s
         self._queue: list[_Pending] = []
-        self._busy = False
-        self._lock = threading.Lock()
+        self._running = False  # whether a committer thread runs
+        self._more = threading.Condition(threading.Lock())
         self.groups = 0  # how many groups were committed (for tests and metrics)
 
     def submit(self, pending: _Pending) -> tuple[JobRecord, bool]:
-        with self._lock:
+        """Queue ``pending`` and wait until it is committed; the stored job and whether it
+        is new."""
+        pending.wake = threading.Event()
+        self._enqueue(pending)
+        pending.wake.wait()
+        if pending.error is not None:
+            raise pending.error
+        assert pending.outcome is not None
+        return pending.outcome
+
+    async def submit_async(self, pending: _Pending) -> tuple[JobRecord, bool]:
+        """:meth:`submit` for a coroutine: awaits the commit."""
+        pending.future = asyncio.get_running_loop().create_future()
+        self._enqueue(pending)
+        return await pending.future
+
+    def _enqueue(self, pending: _Pending) -> None:
+        with self._more:
             self._queue.append(pending)
-            lead = not self._busy
-            self._busy = True
-        if not lead:
-            pending.wake.wait()
-        while pending.outcome is None and pending.error is None:  # commit the next group
-            with self._lock:
+            if self._running:
+                self._more.notify()
+                return
+            self._running = True
+        threading.Thread(target=self._run, name="group-commit", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            with self._more:
+                if not self._queue:
+                    self._more.wait(self.linger_s)
+                if not self._queue:
+                    self._running = False
+                    return
                 group = self._queue[: self.max_group]
                 del self._queue[: self.max_group]
             try:
@@ -221,21 +268,23 @@ class GroupCommit:
                 for p in group:
                     if not p.done:
                         p.error, p.done = exc, True
-                raise
             finally:
-                for p in group:
-                    p.wake.set()
-                with self._lock:
-                    self.groups += 1
-                    if pending.done:
-                        if self._queue:  # hand the turn to the longest waiting
-                            self._queue[0].wake.set()
-                        else:
-                            self._busy = False
-        if pending.error is not None:
-            raise pending.error
-        assert pending.outcome is not None
-        return pending.outcome
+                self.groups += 1
+                self._wake(group)
+
+    @staticmethod
+    def _wake(group: list[_Pending]) -> None:
+        """Wake the waiting threads one by one, and each event loop once for all of its
+        coroutines."""
+        loops: dict[asyncio.AbstractEventLoop, list[Any]] = {}
+        for p in group:
+            if p.future is not None:
+                loops.setdefault(p.future.get_loop(), []).append((p.future, p))
+            elif p.wake is not None:
+                p.wake.set()
+        for loop, futures in loops.items():
+            with contextlib.suppress(RuntimeError):  # the loop has closed
+                loop.call_soon_threadsafe(_settle, futures)
 
 
 _TOKEN = select(TokenRow.tenant, TokenRow.scopes, TokenRow.expires_at).where(
@@ -244,6 +293,14 @@ _TOKEN = select(TokenRow.tenant, TokenRow.scopes, TokenRow.expires_at).where(
     or_(TokenRow.expires_at.is_(None), TokenRow.expires_at > bindparam("now", type_=UtcDateTime)),
 )
 """A live token by its hash, at ``now``."""
+
+_JOB = select(_jobs_table()).where(_jobs_table().c.id == bindparam("id"))
+_JOB_BY_KEY = select(_jobs_table()).where(
+    _jobs_table().c.tenant == bindparam("tenant"),
+    _jobs_table().c.idempotency_key == bindparam("key"),
+)
+"""A job by its id, and by its tenant and idempotency key (built once: read on every
+``GET /v1/jobs/{id}``)."""
 
 _PROGRESS_TYPES = {
     "state": "text",
@@ -271,6 +328,42 @@ _PROGRESS = text(
 ).bindparams(bindparam("now", type_=UtcDateTime))
 """The progress of many jobs in one statement (PostgreSQL), a cancellation winning over it."""
 
+_JOB_TYPES = {
+    "id": "text",
+    "tenant": "text",
+    "name": "text",
+    "submitted_at": "timestamptz",
+    "deadline": "timestamptz",
+    "work_accelerator_hours": "float8",
+    "min_accelerators": "int4",
+    "max_accelerators": "int4",
+    "checkpoint_overhead_h": "float8",
+    "migration_overhead_h": "float8",
+    "function": "text",
+    "args": "json",
+    **_PROGRESS_TYPES,
+    "idempotency_key": "text",
+    "request_hash": "text",
+    "allowed_sites": "json",
+    "updated_at": "timestamptz",
+}
+assert set(_JOB_TYPES) == {"id", *JOB_FIELDS, "allowed_sites", "updated_at"}
+_NUMBERS: dict[str, Callable[[Any], Any]] = {"float8": float, "int4": int}
+_INSERT_JOBS = text(
+    "INSERT INTO jobs ("
+    + ", ".join(_JOB_TYPES)
+    + ", changed_in) SELECT "
+    + ", ".join(f"CAST(v.{c} AS json)" if t == "json" else f"v.{c}" for c, t in _JOB_TYPES.items())
+    + ", pg_current_xact_id()::text::bigint FROM unnest("
+    # JSON travels as its text: json has no array type to unnest into
+    + ", ".join(f"CAST(:{c} AS {'text' if t == 'json' else t}[])" for c, t in _JOB_TYPES.items())
+    + ") AS v("
+    + ", ".join(_JOB_TYPES)
+    + ") ON CONFLICT (tenant, idempotency_key) DO NOTHING RETURNING id"
+)
+"""Many submissions in one statement (PostgreSQL) whatever their number: one text, so that
+it is parsed and planned once, not once per group size."""
+
 
 class SqlStore:
     """Durable state on an SQLAlchemy engine (SQLite or PostgreSQL)."""
@@ -293,9 +386,10 @@ class SqlStore:
         self._datetime: Callable[[Any], Any] = processor or (lambda value: value)
         self.postgresql = engine.dialect.name == "postgresql"
         self.submissions = GroupCommit(self._commit_group)
-        # One-statement reads on the hot paths (a token, a job) need no transaction around
-        # them: on PostgreSQL that saves the BEGIN and ROLLBACK round trips of each.
-        self._reader: Engine = (
+        # One statement on the hot paths (reading a token or a job, inserting a group of
+        # submissions) needs no transaction around it: on PostgreSQL that saves the BEGIN
+        # and the ROLLBACK or COMMIT round trips of each.
+        self._autocommit: Engine = (
             engine.execution_options(isolation_level="AUTOCOMMIT") if self.postgresql else engine
         )
 
@@ -375,7 +469,7 @@ class SqlStore:
         plain connection, a tenth of the cost)."""
         if self.local:
             return self._local_token(token_hash)
-        with self._reader.connect() as c:
+        with self._autocommit.connect() as c:
             row = c.execute(_TOKEN, {"token_hash": token_hash, "now": _utcnow()}).first()
             return None if row is None else TokenGrant(row[0], row[1], _ts(row[2]))
 
@@ -483,6 +577,14 @@ class SqlStore:
         """Insert a job; ``(job, True)`` if new, ``(existing, False)`` for a repeated
         idempotency key of the same tenant. Returns once the job is committed, in a group
         with the submissions that arrived meanwhile (:class:`GroupCommit`)."""
+        return self.submissions.submit(self._pending(job))
+
+    async def submit_job_async(self, job: JobRecord) -> tuple[JobRecord, bool]:
+        """:meth:`submit_job` for a coroutine: the event loop goes on while the job's group
+        is committed."""
+        return await self.submissions.submit_async(self._pending(job))
+
+    def _pending(self, job: JobRecord) -> _Pending:
         values: dict[str, Any] = {
             f: _dt(getattr(job, f))
             if f in ("submitted_at", "deadline", "completed_at")
@@ -494,7 +596,7 @@ class SqlStore:
             allowed_sites=list(job.allowed_sites) if job.allowed_sites is not None else None,
             updated_at=_utcnow(),
         )
-        return self.submissions.submit(_Pending(job, values))
+        return _Pending(job, values)
 
     def _commit_group(self, group: list[_Pending]) -> None:
         """Insert ``group`` in one transaction; a job whose tenant used its idempotency key
@@ -519,6 +621,18 @@ class SqlStore:
     def _insert_jobs(self, rows: list[dict[str, Any]]) -> set[str]:
         """Insert ``rows`` in one transaction, skipping those whose tenant has used their
         idempotency key before; the ids inserted."""
+        if self.postgresql:
+            # One statement over arrays of the values, a transaction of its own (autocommit):
+            # it has committed when it returns, with no BEGIN and COMMIT round trips.
+            columns = {name: [r[name] for r in rows] for name in _JOB_TYPES}
+            for name, kind in _JOB_TYPES.items():
+                if kind == "json":  # as SQLAlchemy's JSON type stores them (None: JSON null)
+                    columns[name] = [json.dumps(v) for v in columns[name]]
+                elif kind in _NUMBERS:  # an array holds one type: no int among floats
+                    number = _NUMBERS[kind]
+                    columns[name] = [None if v is None else number(v) for v in columns[name]]
+            with self._autocommit.connect() as c:
+                return {row[0] for row in c.execute(_INSERT_JOBS, columns)}
         statement = (
             self._insert(JobRow)
             .values(changed_in=self._change_mark())
@@ -539,18 +653,14 @@ class SqlStore:
         return existing, False
 
     def job_by_key(self, tenant: str, key: str) -> JobRecord | None:
-        table = _jobs_table()
-        return self._one_job(
-            select(table).where(table.c.tenant == tenant, table.c.idempotency_key == key)
-        )
+        return self._one_job(_JOB_BY_KEY, {"tenant": tenant, "key": key})
 
     def job(self, job_id: str) -> JobRecord | None:
-        table = _jobs_table()
-        return self._one_job(select(table).where(table.c.id == job_id))
+        return self._one_job(_JOB, {"id": job_id})
 
-    def _one_job(self, query: Select[Any]) -> JobRecord | None:
-        with self._reader.connect() as c:
-            row = c.execute(query).first()
+    def _one_job(self, query: Select[Any], params: dict[str, Any]) -> JobRecord | None:
+        with self._autocommit.connect() as c:
+            row = c.execute(query, params).first()
             return None if row is None else job_record(row)
 
     def jobs(
