@@ -76,6 +76,26 @@ def test_a_tick_commits_progress_but_never_undoes_a_cancellation(database_url):
     assert last.state["soc_kwh"] == [1.0]
 
 
+def test_progress_of_whole_and_fractional_numbers_together_is_stored(database_url):
+    """A tick's progress may carry ``0`` for one job and ``1.5`` for another in the same
+    column (PostgreSQL's arrays hold one type): both are stored as the numbers they are."""
+    store = open_store(database_url)
+    store.submit_job(_job(1))
+    store.submit_job(_job(2))
+    first, second = store.active_jobs()
+    first.state, first.done_accelerator_hours, first.pending_overhead_h = "running", 0, 0
+    second.state, second.done_accelerator_hours, second.pending_overhead_h = "running", 1.5, 0.25
+    first.site = second.site = "a"
+    first.accelerators, second.accelerators = 2, 3.0  # type: ignore[assignment]
+    tick = TickRecord(T0, 0, 0.01, False, (), {"jobs": {}}, {"sites": {}}, {"soc_kwh": [1.0]})
+    store.commit_tick(tick, [first, second], [])
+    stored = {job.id: job for job in store.active_jobs()}
+    assert stored[first.id].done_accelerator_hours == 0.0
+    assert stored[second.id].done_accelerator_hours == 1.5
+    assert stored[second.id].pending_overhead_h == 0.25
+    assert (stored[first.id].accelerators, stored[second.id].accelerators) == (2, 3)
+
+
 def test_tokens_overrides_and_events(database_url):
     store = open_store(database_url)
     store.add_token("acme", "read,submit", "ab" * 32)

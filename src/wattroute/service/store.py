@@ -349,6 +349,20 @@ _JOB_TYPES = {
 }
 assert set(_JOB_TYPES) == {"id", *JOB_FIELDS, "allowed_sites", "updated_at"}
 _NUMBERS: dict[str, Callable[[Any], Any]] = {"float8": float, "int4": int}
+
+
+def _as_array(values: list[Any], kind: str) -> list[Any]:
+    """A column's values as PostgreSQL takes them in one array of ``kind``: JSON as text (as
+    SQLAlchemy's JSON type stores it; None is JSON null), numbers all of one Python type (an
+    array holds one type: no int among floats), the rest as they are."""
+    if kind == "json":
+        return [json.dumps(v) for v in values]
+    number = _NUMBERS.get(kind)
+    if number is None:
+        return values
+    return [None if v is None else number(v) for v in values]
+
+
 _INSERT_JOBS = text(
     "INSERT INTO jobs ("
     + ", ".join(_JOB_TYPES)
@@ -624,13 +638,9 @@ class SqlStore:
         if self.postgresql:
             # One statement over arrays of the values, a transaction of its own (autocommit):
             # it has committed when it returns, with no BEGIN and COMMIT round trips.
-            columns = {name: [r[name] for r in rows] for name in _JOB_TYPES}
-            for name, kind in _JOB_TYPES.items():
-                if kind == "json":  # as SQLAlchemy's JSON type stores them (None: JSON null)
-                    columns[name] = [json.dumps(v) for v in columns[name]]
-                elif kind in _NUMBERS:  # an array holds one type: no int among floats
-                    number = _NUMBERS[kind]
-                    columns[name] = [None if v is None else number(v) for v in columns[name]]
+            columns = {
+                name: _as_array([r[name] for r in rows], kind) for name, kind in _JOB_TYPES.items()
+            }
             with self._autocommit.connect() as c:
                 return {row[0] for row in c.execute(_INSERT_JOBS, columns)}
         statement = (
@@ -930,7 +940,10 @@ class SqlStore:
         if self.postgresql:
             columns: dict[str, list[Any]] = {
                 "id": [job.id for job in jobs],
-                **{f: [getattr(job, f) for job in jobs] for f in PROGRESS_FIELDS},
+                **{
+                    f: _as_array([getattr(job, f) for job in jobs], _PROGRESS_TYPES[f])
+                    for f in PROGRESS_FIELDS
+                },
             }
             columns["completed_at"] = [_dt(job.completed_at) for job in jobs]
             s.connection().execute(_PROGRESS, {**columns, "now": now})
