@@ -56,10 +56,20 @@ class FleetStatic:
         return _read_only(self.busy_kw - self.idle_kw)
 
     @cached_property
+    def accelerator_count(self) -> np.ndarray:
+        """``accelerators`` as floats."""
+        return _read_only(self.accelerators.astype(np.float64))
+
+    @cached_property
+    def idle_it_kw(self) -> np.ndarray:
+        """IT power of all the accelerators idling, kW."""
+        return _read_only(self.idle_kw * self.accelerators)
+
+    @cached_property
     def standing_it_kw(self) -> np.ndarray:
         """IT power with every accelerator powered and none busy, kW: the base load plus all
         the accelerators idling."""
-        return _read_only(self.base_it_kw + self.idle_kw * self.accelerators)
+        return _read_only(self.base_it_kw + self.idle_it_kw)
 
     @classmethod
     def from_scenario(cls, scenario: Scenario) -> FleetStatic:

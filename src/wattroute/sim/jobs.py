@@ -101,14 +101,14 @@ class JobTable:
         running_now = accelerators > 0
         site = np.where(running_now, site, -1)
         last_site = self.last_site[ids]
-        was_running = old_site >= 0
-        if not was_running.any() and not (last_site >= 0).any():
+        if old_site.max() < 0 and last_site.max() < 0:
             # Only first starts (or jobs left waiting that never ran): nothing is owed,
             # stopped or moved.
             self.site[ids] = site
             self.accelerators[ids] = np.where(running_now, accelerators, 0)
             self.last_site[ids] = np.where(running_now, site, last_site)
             return
+        was_running = old_site >= 0
         stopping = was_running & ~running_now
         moving = was_running & running_now & (site != old_site)
         restarting = moving | (~was_running & running_now & (last_site >= 0))

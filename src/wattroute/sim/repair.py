@@ -52,7 +52,8 @@ class RepairCounts:
 
 @dataclass
 class Repaired:
-    """A feasible decision. ``accelerator_limit`` is how many accelerators may be powered."""
+    """A feasible decision. ``accelerator_limit`` is how many accelerators may be powered
+    (``powered_down``: fewer than all at some site)."""
 
     job_site: np.ndarray
     job_accelerators: np.ndarray
@@ -61,6 +62,7 @@ class Repaired:
     genset_kw: np.ndarray | None
     hold_steps: int
     accelerator_limit: np.ndarray
+    powered_down: bool
     batch_accelerators: np.ndarray  # what the batch allocations occupy per site, (S,)
     changed: list[str] = field(default_factory=list)
 
@@ -190,6 +192,9 @@ def repair(
         genset_kw=None if decision.genset_kw is None else np.asarray(decision.genset_kw, float),
         hold_steps=int(decision.hold_steps),
         accelerator_limit=limit,
+        powered_down=limit is not fleet.accelerator_count and bool(
+            (limit < fleet.accelerator_count).any()
+        ),
         batch_accelerators=batch,
         changed=changed,
     )
@@ -276,13 +281,16 @@ def _fit_power(
 ) -> np.ndarray:
     """Check 4: within ``it_room`` (the IT power each site can draw now, kW), stop batch jobs
     (most slack first), then power down idle accelerators, then cap inference; the
-    accelerators each site may power, ``(S,)``."""
-    limit = fleet.accelerators.astype(np.float64)
+    accelerators each site may power, ``(S,)`` (``fleet.accelerator_count`` itself where no
+    site is short)."""
+    limit = fleet.accelerator_count
     delta_kw = fleet.busy_extra_kw
-    demand_it = fleet.idle_kw * limit + delta_kw * (batch + inference_busy)
+    demand_it = fleet.idle_it_kw + delta_kw * (batch + inference_busy)
     short = np.flatnonzero(demand_it > it_room + ROUNDING)
-    if short.size and not order.size:
-        order = np.argsort(-jobs.slack_h, kind="stable")
+    if short.size:
+        limit = limit.copy()
+        if not order.size:
+            order = np.argsort(-jobs.slack_h, kind="stable")
     for s in short:
         changed.append("power")
         counts.sites_short_of_power += 1

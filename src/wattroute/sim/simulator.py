@@ -203,7 +203,7 @@ class _Run:
         self.decision_s: list[float] = []
         self.blocks = 0
         self.shapes = [(len(s.points), fleet.n_sites) for s in sim.services]
-        self.count = fleet.accelerators.astype(np.float64)
+        self.count = fleet.accelerator_count
         self.no_load = np.zeros(fleet.n_sites)
         # Steps where every site could power all its accelerators busy without its battery.
         worst_kw = facility_kw(fleet, sig.pue, self.count)
@@ -321,8 +321,10 @@ class _Run:
         if load is None:
             return length, None
         if length > 1:  # the first step was repaired for
-            limit = decided.fixed.accelerator_limit
-            reclaimable = (batch_acc > 0) | (limit < self.count)
+            fixed = decided.fixed
+            reclaimable = batch_acc > 0
+            if fixed.powered_down:
+                reclaimable |= fixed.accelerator_limit < self.count
             short = (load.need[1:length] > inference_room + ROUNDING) & reclaimable
             rows = np.flatnonzero(short.any(axis=1))
             if rows.size:
@@ -371,7 +373,8 @@ class _Run:
         sim, router, ledger = self.sim, self.router, self.ledger
         served = router.serve(load, inference_room, k) if router and load else None
         inference_busy = served.busy_equivalent if served else 0.0
-        it = it_kw(sim.fleet, batch_busy + inference_busy, fixed.accelerator_limit)
+        powered = fixed.accelerator_limit if fixed.powered_down else None  # None: all
+        it = it_kw(sim.fleet, batch_busy + inference_busy, powered)
         demand = it * sim.signals.pue[k : k + length]
         ledger.post(k, demand, _held(fixed.battery_kw, length), _held(fixed.genset_kw, length))
         if not ledger.might_go_unserved(k, demand):
@@ -394,7 +397,7 @@ class _Run:
         """Record the block's accelerators and requests."""
         record = self.record
         record.write(k, batch_accelerators=batch_busy)
-        if (fixed.accelerator_limit < self.count).any():
+        if fixed.powered_down:
             powered = np.broadcast_to(fixed.accelerator_limit, batch_busy.shape)
             record.write(k, powered_accelerators=powered)
         if served is None:
