@@ -191,6 +191,10 @@ class Observation:
     pue_now: np.ndarray
     history: History
     forecaster: Forecaster
+    firm_kw: np.ndarray | None = field(default=None, repr=False)
+    """Facility power each site can draw now without its battery, kW, ``(S,)`` — what
+    :meth:`supply_kw` gives with ``with_battery=False`` — if the caller has it at hand;
+    ``None``: computed when first needed."""
 
     @cached_property
     def _soc(self) -> np.ndarray:
@@ -375,6 +379,8 @@ class Observation:
     @cached_property
     def _firm_kw(self) -> np.ndarray:
         """Facility power each site can draw now without its battery, kW, ``(S,)``."""
+        if self.firm_kw is not None:
+            return self.firm_kw
         return self.supply_kw(with_battery=False)
 
     @cached_property

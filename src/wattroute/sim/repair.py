@@ -192,9 +192,8 @@ def repair(
         genset_kw=None if decision.genset_kw is None else np.asarray(decision.genset_kw, float),
         hold_steps=int(decision.hold_steps),
         accelerator_limit=limit,
-        powered_down=limit is not fleet.accelerator_count and bool(
-            (limit < fleet.accelerator_count).any()
-        ),
+        powered_down=limit is not fleet.accelerator_count
+        and bool((limit < fleet.accelerator_count).any()),
         batch_accelerators=batch,
         changed=changed,
     )

@@ -123,10 +123,17 @@ class Simulator:
     # -- observation -------------------------------------------------------------------------
 
     def observe(
-        self, k: int, jobs: JobTable, ids: np.ndarray, soc: Callable[[], np.ndarray]
+        self,
+        k: int,
+        jobs: JobTable,
+        ids: np.ndarray,
+        soc: Callable[[], np.ndarray],
+        firm_kw: np.ndarray | None = None,
     ) -> Observation:
         """What a policy sees at step ``k``: the active jobs ``ids``, the services, the signals
-        now and their history, and the battery state through ``soc`` (read on demand)."""
+        now and their history, and the battery state through ``soc`` (read on demand); and
+        ``firm_kw``, the supply without the battery now (:attr:`Observation.firm_kw`), if
+        known."""
         active = ActiveJobs(ids, partial(jobs.column, ids, k * self.step_h))
         services = tuple(
             ServiceState(
@@ -158,6 +165,7 @@ class Simulator:
             pue_now=np.array(sig.pue[k]),
             history=History(self._history_arrays, k, self._published, self._shapes),
             forecaster=self.options.forecaster,
+            firm_kw=firm_kw,
         )
 
     # -- the run -----------------------------------------------------------------------------
@@ -236,7 +244,8 @@ class _Run:
         sim, jobs, fleet = self.sim, self.jobs, self.sim.fleet
         jobs.arrive_until(k)
         ids = jobs.active_ids()
-        observation = sim.observe(k, jobs, ids, partial(self.ledger.soc_at, k))
+        ledger = self.ledger
+        observation = sim.observe(k, jobs, ids, partial(ledger.soc_at, k), ledger.firm_kw[k])
         t0 = time.perf_counter()
         decision = self.policy.decide(observation)
         self.decision_s.append(time.perf_counter() - t0)
