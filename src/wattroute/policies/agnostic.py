@@ -78,7 +78,7 @@ class AgnosticPolicy:
         site = jobs.site.copy()
         acc = jobs.accelerators.copy()
         waiting = False
-        pending = np.flatnonzero(site < 0)
+        pending = (site < 0).nonzero()[0]
         if pending.size:
             # Room is accelerators a site can both hold and power now: placing work where
             # the power is not would only see it stopped again.
@@ -87,7 +87,7 @@ class AgnosticPolicy:
             min_acc, max_acc = jobs.min_accelerators, jobs.max_accelerators
             for j in pending.tolist():
                 room = np.where(allowed[j], free, -np.inf)
-                best = int(np.argmax(room))
+                best = int(room.argmax())
                 if room[best] >= min_acc[j]:
                     site[j] = best
                     acc[j] = int(min(max_acc[j], room[best]))

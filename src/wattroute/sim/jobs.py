@@ -8,7 +8,7 @@ Progress is linear in time at a constant allocation: a job with ``a`` accelerato
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 
 import numpy as np
 
@@ -42,11 +42,12 @@ class JobTable:
         self.remaining_at_deadline = np.full(n, np.nan)
         self.owed_at_deadline_h = np.full(n, np.nan)
         self.finished = np.zeros(n, dtype=bool)
-        self._history: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        # Allocation changes: (step, jobs, sites, accelerators).
+        self._history: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
         # Jobs by arrival; the active set grows at arrivals and shrinks at completions, so a
         # step costs time in the active jobs, not in all the jobs of the run.
         self._by_arrival = np.argsort(jobs.arrival_step, kind="stable")
-        self._arrival_sorted = jobs.arrival_step[self._by_arrival]
+        self._arrival_sorted: list[int] = jobs.arrival_step[self._by_arrival].tolist()
         self._arrived = 0
         self._active = np.zeros(0, dtype=np.int64)
         # Every deadline of the run, sorted (NaN, never due, left out): a block in which none
@@ -69,7 +70,7 @@ class JobTable:
 
     def arrive_until(self, step: int) -> None:
         """Make every job whose arrival step is at or before ``step`` active."""
-        upto = int(np.searchsorted(self._arrival_sorted, step, side="right"))
+        upto = bisect_right(self._arrival_sorted, step)
         if upto > self._arrived:
             arriving = self._by_arrival[self._arrived : upto]
             self._active = np.concatenate([self._active, arriving])
@@ -97,7 +98,7 @@ class JobTable:
             accelerators[changed],
             old_site[changed],
         )
-        self._history.append((np.full(ids.size, step), ids, site, accelerators))
+        self._history.append((step, ids, site, accelerators))
         running_now = accelerators > 0
         site = np.where(running_now, site, -1)
         last_site = self.last_site[ids]
@@ -247,7 +248,9 @@ class JobTable:
         if not self._history:
             empty = np.zeros(0, dtype=np.int64)
             return {"step": empty, "job": empty, "site": empty, "accelerators": empty}
-        step, job, site, acc = (np.concatenate(parts) for parts in zip(*self._history, strict=True))
+        steps, jobs, sites, accs = zip(*self._history, strict=True)
+        step = np.concatenate([np.full(ids.size, k) for k, ids in zip(steps, jobs, strict=True)])
+        job, site, acc = (np.concatenate(parts) for parts in (jobs, sites, accs))
         return {"step": step, "job": job, "site": np.where(acc > 0, site, -1), "accelerators": acc}
 
     def close_deadlines(self, end_h: float) -> None:

@@ -210,7 +210,7 @@ def _fit_sites_and_parallelism(
     """Check 2: stop jobs asked to run where they may not or below their minimum
     parallelism, clip those above their maximum; which jobs run, ``(J,)`` (in place)."""
     valid = (site_of >= 0) & (site_of < n_sites) & (acc > 0)
-    idx = np.flatnonzero(valid)
+    idx = valid.nonzero()[0]
     dropped = idx.size < valid.size
     if idx.size:
         allowed = jobs.allowed[idx, site_of[idx]]
@@ -252,7 +252,7 @@ def _fit_capacity(
     n_sites = fleet.n_sites
     batch = np.bincount(site_of[valid], weights=acc[valid], minlength=n_sites)
     over = batch + inference_need - fleet.accelerators
-    crowded = np.flatnonzero((over > 0) & (batch > 0))
+    crowded = ((over > 0) & (batch > 0)).nonzero()[0]
     order = np.argsort(-jobs.slack_h, kind="stable") if crowded.size else np.zeros(0, int)
     for s in crowded:
         _, stopped = _stop_most_flexible(order, site_of, acc, int(s), float(min(over[s], batch[s])))
@@ -285,7 +285,7 @@ def _fit_power(
     limit = fleet.accelerator_count
     delta_kw = fleet.busy_extra_kw
     demand_it = fleet.idle_it_kw + delta_kw * (batch + inference_busy)
-    short = np.flatnonzero(demand_it > it_room + ROUNDING)
+    short = (demand_it > it_room + ROUNDING).nonzero()[0]
     if short.size:
         limit = limit.copy()
         if not order.size:

@@ -335,7 +335,7 @@ class _Run:
             if fixed.powered_down:
                 reclaimable |= fixed.accelerator_limit < self.count
             short = (load.need[1:length] > inference_room + ROUNDING) & reclaimable
-            rows = np.flatnonzero(short.any(axis=1))
+            rows = np.nonzero(short.any(axis=1))[0]
             if rows.size:
                 length = int(rows[0]) + 1
         return length, load if length == load.need.shape[0] else load.head(length)
@@ -355,7 +355,7 @@ class _Run:
         busy[:] = batch_acc
         if ids.size:
             end = hours_left / self.sim.step_h  # steps from the block's start to each finish
-            finishing = np.flatnonzero(end < length - 1e-12)
+            finishing = (end < length - 1e-12).nonzero()[0]
             # Few jobs finish in a block: each leaves the busy count in the step it ends in,
             # for the part of that step it no longer runs.
             for j, job_end in zip(ids[finishing], end[finishing], strict=True):
