@@ -402,7 +402,8 @@ class Decision:
     routing
         Per service, the share of each demand point's requests sent to each site, shape
         ``(P, S)``, rows summing to at most 1 (the rest is dropped). Replicas follow from the
-        routed rate and the replica throughput.
+        routed rate and the replica throughput. The same tuple given again is taken to be
+        unchanged: give a new one when the shares change, rather than editing them in place.
     battery_kw
         Battery set-point per site, kW (positive charges), NaN for merit order; ``None`` for
         merit order everywhere.
