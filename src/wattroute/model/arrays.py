@@ -8,12 +8,18 @@ workloads. Absent devices are zeros (a site without a battery has zero capacity 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from wattroute.model.scenario import Scenario
 from wattroute.model.tolerances import ROUNDING
 from wattroute.signals.publication import known_until
+
+
+def _read_only(values: np.ndarray) -> np.ndarray:
+    values.setflags(write=False)
+    return values
 
 
 @dataclass(frozen=True, eq=False)
@@ -43,6 +49,27 @@ class FleetStatic:
     @property
     def n_sites(self) -> int:
         return len(self.names)
+
+    @cached_property
+    def busy_extra_kw(self) -> np.ndarray:
+        """IT power a busy accelerator draws beyond an idle one, kW: ``busy_kw - idle_kw``."""
+        return _read_only(self.busy_kw - self.idle_kw)
+
+    @cached_property
+    def accelerator_count(self) -> np.ndarray:
+        """``accelerators`` as floats."""
+        return _read_only(self.accelerators.astype(np.float64))
+
+    @cached_property
+    def idle_it_kw(self) -> np.ndarray:
+        """IT power of all the accelerators idling, kW."""
+        return _read_only(self.idle_kw * self.accelerators)
+
+    @cached_property
+    def standing_it_kw(self) -> np.ndarray:
+        """IT power with every accelerator powered and none busy, kW: the base load plus all
+        the accelerators idling."""
+        return _read_only(self.base_it_kw + self.idle_it_kw)
 
     @classmethod
     def from_scenario(cls, scenario: Scenario) -> FleetStatic:

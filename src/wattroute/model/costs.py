@@ -80,7 +80,7 @@ def busy_accelerator_hour_usd(
     """The energy cost of keeping one more accelerator busy for an hour, USD, when the extra
     facility power (:func:`~wattroute.model.power.busy_accelerator_kw`) costs
     ``energy_cost_usd_per_kwh``."""
-    return energy_cost_usd_per_kwh * pue * (fleet.busy_kw - fleet.idle_kw)
+    return energy_cost_usd_per_kwh * pue * fleet.busy_extra_kw
 
 
 def energy_cost_usd(

@@ -24,8 +24,10 @@ def it_kw(
 ) -> np.ndarray:
     """IT power, kW: the site's base load, ``powered`` accelerators idling (default: all of
     them) and ``busy`` of them working."""
-    on = fleet.accelerators if powered is None else powered
-    return fleet.base_it_kw + fleet.idle_kw * on + (fleet.busy_kw - fleet.idle_kw) * busy
+    standing = (
+        fleet.standing_it_kw if powered is None else fleet.base_it_kw + fleet.idle_kw * powered
+    )
+    return standing + fleet.busy_extra_kw * busy
 
 
 def facility_kw(
@@ -42,13 +44,14 @@ def standing_kw(
     fleet: FleetStatic, pue: np.ndarray, powered: np.ndarray | None = None
 ) -> np.ndarray:
     """Facility power with no accelerator busy, kW: base load and idle accelerators x PUE."""
-    on = fleet.accelerators if powered is None else powered
-    return pue * (fleet.base_it_kw + fleet.idle_kw * on)
+    if powered is None:
+        return pue * fleet.standing_it_kw
+    return pue * (fleet.base_it_kw + fleet.idle_kw * powered)
 
 
 def busy_accelerator_kw(fleet: FleetStatic, pue: np.ndarray) -> np.ndarray:
     """Facility power one more busy accelerator adds to an idle one, kW: PUE x (busy - idle)."""
-    return pue * (fleet.busy_kw - fleet.idle_kw)
+    return pue * fleet.busy_extra_kw
 
 
 def battery_discharge_room_kw(fleet: FleetStatic, soc_kwh: np.ndarray, step_h: float) -> np.ndarray:

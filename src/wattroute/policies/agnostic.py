@@ -39,11 +39,27 @@ class AgnosticPolicy:
     def __init__(self) -> None:
         self._routing: tuple[np.ndarray, ...] | None = None
         self._routed: tuple[tuple[str, bytes], ...] = ()  # the services it was computed for
+        self._seen: tuple[ServiceState, ...] = ()  # the last services found to be those
 
     def reset(self) -> None:
         """Forget the routing of a previous fleet."""
         self._routing = None
         self._routed = ()
+        self._seen = ()
+
+    def _same_services(self, services: tuple[ServiceState, ...]) -> bool:
+        """Whether ``services`` are those the routing was computed for: the same names and
+        SLO-feasible sites (the same arrays as last time are not compared again)."""
+        seen = self._seen
+        if len(services) == len(seen) and all(
+            s.name == t.name and s.feasible is t.feasible
+            for s, t in zip(services, seen, strict=True)
+        ):
+            return True
+        if tuple((s.name, s.feasible.tobytes()) for s in services) != self._routed:
+            return False
+        self._seen = services
+        return True
 
     def stats(self) -> dict[str, float]:
         """None kept."""
@@ -52,25 +68,26 @@ class AgnosticPolicy:
     def decide(self, observation: Observation) -> Decision:
         # Latency and SLOs do not change during a simulated run; a live fleet's services come
         # and go: route again when they are not the ones routed.
-        services = tuple((s.name, s.feasible.tobytes()) for s in observation.services)
-        if self._routing is None or services != self._routed:
-            self._routing = tuple(nearest_feasible_routing(s) for s in observation.services)
-            self._routed = services
+        services = observation.services
+        if self._routing is None or not self._same_services(services):
+            self._routing = tuple(nearest_feasible_routing(s) for s in services)
+            self._routed = tuple((s.name, s.feasible.tobytes()) for s in services)
+            self._seen = services
         routing = self._routing
         jobs = observation.jobs
         site = jobs.site.copy()
         acc = jobs.accelerators.copy()
         waiting = False
-        pending = np.flatnonzero(site < 0)
+        pending = (site < 0).nonzero()[0]
         if pending.size:
             # Room is accelerators a site can both hold and power now: placing work where
             # the power is not would only see it stopped again.
             free = observation.room(site, acc, routing)
             allowed = jobs.allowed
             min_acc, max_acc = jobs.min_accelerators, jobs.max_accelerators
-            for j in pending:
+            for j in pending.tolist():
                 room = np.where(allowed[j], free, -np.inf)
-                best = int(np.argmax(room))
+                best = int(room.argmax())
                 if room[best] >= min_acc[j]:
                     site[j] = best
                     acc[j] = int(min(max_acc[j], room[best]))

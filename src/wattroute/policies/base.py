@@ -191,6 +191,10 @@ class Observation:
     pue_now: np.ndarray
     history: History
     forecaster: Forecaster
+    firm_kw: np.ndarray | None = field(default=None, repr=False)
+    """Facility power each site can draw now without its battery, kW, ``(S,)`` — what
+    :meth:`supply_kw` gives with ``with_battery=False`` — if the caller has it at hand;
+    ``None``: computed when first needed."""
 
     @cached_property
     def _soc(self) -> np.ndarray:
@@ -385,6 +389,8 @@ class Observation:
     @cached_property
     def _firm_kw(self) -> np.ndarray:
         """Facility power each site can draw now without its battery, kW, ``(S,)``."""
+        if self.firm_kw is not None:
+            return self.firm_kw
         return self.supply_kw(with_battery=False)
 
     @cached_property
@@ -406,7 +412,8 @@ class Decision:
     routing
         Per service, the share of each demand point's requests sent to each site, shape
         ``(P, S)``, rows summing to at most 1 (the rest is dropped). Replicas follow from the
-        routed rate and the replica throughput.
+        routed rate and the replica throughput. The same tuple given again is taken to be
+        unchanged: give a new one when the shares change, rather than editing them in place.
     battery_kw
         Battery set-point per site, kW (positive charges), NaN for merit order; ``None`` for
         merit order everywhere.

@@ -42,14 +42,7 @@ class RoutedLoad:
 
     def head(self, length: int) -> RoutedLoad:
         """The first ``length`` steps."""
-        return RoutedLoad(
-            tuple(a[:length] for a in self.rate_rps),
-            tuple(a[:length] for a in self.routed_rps),
-            tuple(a[:length] for a in self.within_slo_rps),
-            self.need[:length],
-            self.busy[:length],
-            self.total_routed_rps[:length],
-        )
+        return _rows(self, 0, length)
 
 
 def route(
@@ -204,9 +197,9 @@ class Router:
 def _rows(load: RoutedLoad, offset: int, length: int) -> RoutedLoad:
     end = offset + length
     return RoutedLoad(
-        tuple(a[offset:end] for a in load.rate_rps),
-        tuple(a[offset:end] for a in load.routed_rps),
-        tuple(a[offset:end] for a in load.within_slo_rps),
+        tuple([a[offset:end] for a in load.rate_rps]),
+        tuple([a[offset:end] for a in load.routed_rps]),
+        tuple([a[offset:end] for a in load.within_slo_rps]),
         load.need[offset:end],
         load.busy[offset:end],
         load.total_routed_rps[offset:end],

@@ -8,6 +8,8 @@ Progress is linear in time at a constant allocation: a job with ``a`` accelerato
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
+
 import numpy as np
 
 from wattroute.model.arrays import JobArrays
@@ -40,13 +42,18 @@ class JobTable:
         self.remaining_at_deadline = np.full(n, np.nan)
         self.owed_at_deadline_h = np.full(n, np.nan)
         self.finished = np.zeros(n, dtype=bool)
-        self._history: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        # Allocation changes: (step, jobs, sites, accelerators).
+        self._history: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
         # Jobs by arrival; the active set grows at arrivals and shrinks at completions, so a
         # step costs time in the active jobs, not in all the jobs of the run.
         self._by_arrival = np.argsort(jobs.arrival_step, kind="stable")
-        self._arrival_sorted = jobs.arrival_step[self._by_arrival]
+        self._arrival_sorted: list[int] = jobs.arrival_step[self._by_arrival].tolist()
         self._arrived = 0
         self._active = np.zeros(0, dtype=np.int64)
+        # Every deadline of the run, sorted (NaN, never due, left out): a block in which none
+        # falls need not look for due jobs.
+        deadlines = jobs.deadline_h[~np.isnan(jobs.deadline_h)]
+        self._deadlines_sorted: list[float] = np.sort(deadlines).tolist()
 
     @property
     def remaining(self) -> np.ndarray:
@@ -63,7 +70,7 @@ class JobTable:
 
     def arrive_until(self, step: int) -> None:
         """Make every job whose arrival step is at or before ``step`` active."""
-        upto = int(np.searchsorted(self._arrival_sorted, step, side="right"))
+        upto = bisect_right(self._arrival_sorted, step)
         if upto > self._arrived:
             arriving = self._by_arrival[self._arrived : upto]
             self._active = np.concatenate([self._active, arriving])
@@ -91,18 +98,18 @@ class JobTable:
             accelerators[changed],
             old_site[changed],
         )
-        self._history.append((np.full(ids.size, step), ids, site, accelerators))
+        self._history.append((step, ids, site, accelerators))
         running_now = accelerators > 0
         site = np.where(running_now, site, -1)
         last_site = self.last_site[ids]
-        was_running = old_site >= 0
-        if not was_running.any() and not (last_site >= 0).any():
+        if old_site.max() < 0 and last_site.max() < 0:
             # Only first starts (or jobs left waiting that never ran): nothing is owed,
             # stopped or moved.
             self.site[ids] = site
             self.accelerators[ids] = np.where(running_now, accelerators, 0)
             self.last_site[ids] = np.where(running_now, site, last_site)
             return
+        was_running = old_site >= 0
         stopping = was_running & ~running_now
         moving = was_running & running_now & (site != old_site)
         restarting = moving | (~was_running & running_now & (last_site >= 0))
@@ -150,30 +157,76 @@ class JobTable:
             stopped, self.spec.checkpoint_overhead_h[ids], 0.0
         )
 
-    def hours_to_completion(self, ids: np.ndarray) -> np.ndarray:
-        """Hours from now until each running job finishes at its allocation (inf if paused)."""
-        acc = self.accelerators[ids]
-        with np.errstate(divide="ignore"):
-            return np.where(
-                acc > 0,
-                self.pending_overhead_h[ids] + self.remaining_of(ids) / np.maximum(acc, 1),
-                np.inf,
-            )
+    def state(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Jobs ``ids`` now: their accelerators, the overhead hours they owe, and their work
+        still to do (accelerator-hours)."""
+        return self.accelerators[ids], self.pending_overhead_h[ids], self.remaining_of(ids)
 
-    def advance(self, ids: np.ndarray, start_h: float, duration_h: float) -> None:
-        """Run the active jobs ``ids`` at their allocation for ``duration_h`` hours.
+    def hours_to_completion(
+        self, ids: np.ndarray, state: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    ) -> np.ndarray:
+        """Hours from now until each running job finishes at its allocation (inf if paused);
+        ``state`` is :meth:`state` of ``ids``, if already read."""
+        acc, overhead, remaining = self.state(ids) if state is None else state
+        return np.where(acc > 0, overhead + remaining / np.maximum(acc, 1), np.inf)
+
+    def advance(
+        self,
+        ids: np.ndarray,
+        start_h: float,
+        duration_h: float,
+        state: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    ) -> None:
+        """Run the active jobs ``ids`` at their allocation for ``duration_h`` hours (``state``
+        is :meth:`state` of ``ids`` at ``start_h``, if already read).
 
         Records completion times and the work still undone at each deadline that falls
         within ``[start_h, start_h + duration_h)``.
         """
         if ids.size == 0:
             return
-        acc = self.accelerators[ids]
-        overhead = self.pending_overhead_h[ids]
-        remaining = self.remaining_of(ids)
+        acc, overhead, remaining = self.state(ids) if state is None else state
+        end_h = start_h + duration_h
+        # Work undone at a deadline inside this interval (looked for only if some job of the
+        # run has its deadline there).
+        deadlines = self._deadlines_sorted
+        if bisect_left(deadlines, start_h) < bisect_left(deadlines, end_h):
+            self._close_due(ids, start_h, end_h, acc, overhead, remaining)
+        running = acc > 0
+        if overhead.any():
+            paid = np.minimum(overhead, duration_h) * running
+            work = np.minimum(acc * (duration_h - paid), remaining)
+            self.pending_overhead_h[ids] = overhead - paid
+            self.overhead_paid_h[ids] += paid
+        else:  # nothing owed: all the time is work
+            work = np.minimum(acc * duration_h, remaining)
+        self.done[ids] += work
+        finishing = running & (remaining - work <= EPS_WORK)
+        if finishing.any():
+            fin = ids[finishing]
+            self.completed_h[fin] = (
+                start_h + overhead[finishing] + remaining[finishing] / acc[finishing]
+            )
+            self.done[fin] = self.spec.work_accelerator_hours[fin]
+            self.finished[fin] = True
+            self.site[fin] = -1
+            self.accelerators[fin] = 0
+            self._active = self._active[~self.finished[self._active]]
+
+    def _close_due(
+        self,
+        ids: np.ndarray,
+        start_h: float,
+        end_h: float,
+        acc: np.ndarray,
+        overhead: np.ndarray,
+        remaining: np.ndarray,
+    ) -> None:
+        """Record the work and overhead undone at each deadline of jobs ``ids`` in
+        ``[start_h, end_h)``, for jobs running at ``acc`` owing ``overhead`` with
+        ``remaining`` work at ``start_h``."""
         deadline = self.spec.deadline_h[ids]
-        # Work undone at a deadline inside this interval.
-        due = (deadline >= start_h) & (deadline < start_h + duration_h)
+        due = (deadline >= start_h) & (deadline < end_h)
         if due.any():
             due &= np.isnan(self.remaining_at_deadline[ids])
             tau = deadline[due] - start_h
@@ -188,23 +241,6 @@ class JobTable:
             self.owed_at_deadline_h[ids[due]] = np.where(
                 ran, np.maximum(overhead[due] - tau, 0.0), overhead[due]
             )
-        running = acc > 0
-        paid = np.minimum(overhead, duration_h) * running
-        work = np.minimum(acc * (duration_h - paid), remaining)
-        self.pending_overhead_h[ids] = overhead - paid
-        self.overhead_paid_h[ids] += paid
-        self.done[ids] += work
-        finishing = running & (remaining - work <= EPS_WORK)
-        if finishing.any():
-            fin = ids[finishing]
-            self.completed_h[fin] = (
-                start_h + overhead[finishing] + remaining[finishing] / acc[finishing]
-            )
-            self.done[fin] = self.spec.work_accelerator_hours[fin]
-            self.finished[fin] = True
-            self.site[fin] = -1
-            self.accelerators[fin] = 0
-            self._active = self._active[~self.finished[self._active]]
 
     def allocation_history(self) -> dict[str, np.ndarray]:
         """Every allocation change: ``step`` from which job ``job`` ran at ``site`` (-1: not
@@ -212,7 +248,9 @@ class JobTable:
         if not self._history:
             empty = np.zeros(0, dtype=np.int64)
             return {"step": empty, "job": empty, "site": empty, "accelerators": empty}
-        step, job, site, acc = (np.concatenate(parts) for parts in zip(*self._history, strict=True))
+        steps, jobs, sites, accs = zip(*self._history, strict=True)
+        step = np.concatenate([np.full(ids.size, k) for k, ids in zip(steps, jobs, strict=True)])
+        job, site, acc = (np.concatenate(parts) for parts in (jobs, sites, accs))
         return {"step": step, "job": job, "site": np.where(acc > 0, site, -1), "accelerators": acc}
 
     def close_deadlines(self, end_h: float) -> None:

@@ -63,10 +63,12 @@ class Ledger:
         self.done = 0
         self.soc_kwh = fleet.battery_initial_kwh.copy()
         # Supply available without the battery: if demand stays below it, load is always served.
+        # Read-only: policies see its rows (Observation.firm_kw).
         self.firm_kw = np.minimum(
             fleet.power_cap_kw,
             signals.solar_kw + signals.wind_kw + fleet.import_limit_kw + fleet.genset_kw,
         )
+        self.firm_kw.setflags(write=False)
 
     def post(
         self,

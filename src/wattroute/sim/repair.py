@@ -52,7 +52,8 @@ class RepairCounts:
 
 @dataclass
 class Repaired:
-    """A feasible decision. ``accelerator_limit`` is how many accelerators may be powered."""
+    """A feasible decision. ``accelerator_limit`` is how many accelerators may be powered
+    (``powered_down``: fewer than all at some site)."""
 
     job_site: np.ndarray
     job_accelerators: np.ndarray
@@ -61,13 +62,20 @@ class Repaired:
     genset_kw: np.ndarray | None
     hold_steps: int
     accelerator_limit: np.ndarray
+    powered_down: bool
+    batch_accelerators: np.ndarray  # what the batch allocations occupy per site, (S,)
     changed: list[str] = field(default_factory=list)
 
 
 def check_shapes(
-    decision: Decision, n_jobs: int, shapes: list[tuple[int, int]], n_sites: int
+    decision: Decision,
+    n_jobs: int,
+    shapes: list[tuple[int, int]],
+    n_sites: int,
+    routing_checked: bool = False,
 ) -> None:
-    """Raise :class:`PolicyError` if the decision does not fit the observation."""
+    """Raise :class:`PolicyError` if the decision does not fit the observation
+    (``routing_checked``: its routing has passed before, and is not looked at again)."""
     sites, accs = decision.job_site, decision.job_accelerators
     if getattr(sites, "shape", None) != (n_jobs,) or getattr(accs, "shape", None) != (n_jobs,):
         raise PolicyError(
@@ -79,7 +87,9 @@ def check_shapes(
             f"decision routes {len(decision.routing)} services, expected {len(shapes)}"
         )
     for shares, shape in zip(decision.routing, shapes, strict=True):
-        if getattr(shares, "shape", None) != shape or not np.isfinite(shares).all():
+        if not routing_checked and (
+            getattr(shares, "shape", None) != shape or not np.isfinite(shares).all()
+        ):
             raise PolicyError(f"routing must be finite with shape {shape}, got {np.shape(shares)}")
     for name in ("battery_kw", "genset_kw"):
         value = getattr(decision, name)
@@ -182,6 +192,9 @@ def repair(
         genset_kw=None if decision.genset_kw is None else np.asarray(decision.genset_kw, float),
         hold_steps=int(decision.hold_steps),
         accelerator_limit=limit,
+        powered_down=limit is not fleet.accelerator_count
+        and bool((limit < fleet.accelerator_count).any()),
+        batch_accelerators=batch,
         changed=changed,
     )
 
@@ -197,21 +210,25 @@ def _fit_sites_and_parallelism(
     """Check 2: stop jobs asked to run where they may not or below their minimum
     parallelism, clip those above their maximum; which jobs run, ``(J,)`` (in place)."""
     valid = (site_of >= 0) & (site_of < n_sites) & (acc > 0)
-    idx = np.flatnonzero(valid)
+    idx = valid.nonzero()[0]
+    dropped = idx.size < valid.size
     if idx.size:
         allowed = jobs.allowed[idx, site_of[idx]]
         if not allowed.all():
             counts.jobs_moved_to_allowed += int((~allowed).sum())
             valid[idx[~allowed]] = False
             changed.append("site not allowed")
-        low = valid & (acc < jobs.min_accelerators)
-        high = valid & (acc > jobs.max_accelerators)
-        if low.any() or high.any():
+            dropped = True
+        min_acc, max_acc = jobs.min_accelerators, jobs.max_accelerators
+        if (valid & ((acc < min_acc) | (acc > max_acc))).any():
+            low = valid & (acc < min_acc)
+            high = valid & (acc > max_acc)
             counts.jobs_clamped += int(low.sum() + high.sum())
             valid &= ~low
-            np.minimum(acc, jobs.max_accelerators, out=acc)
+            np.minimum(acc, max_acc, out=acc)
             changed.append("parallelism out of bounds")
-    if idx.size < valid.size or not valid.all():
+            dropped = True
+    if dropped:
         invalid = ~valid
         acc[invalid] = 0
         site_of[invalid] = -1
@@ -235,7 +252,7 @@ def _fit_capacity(
     n_sites = fleet.n_sites
     batch = np.bincount(site_of[valid], weights=acc[valid], minlength=n_sites)
     over = batch + inference_need - fleet.accelerators
-    crowded = np.flatnonzero((over > 0) & (batch > 0))
+    crowded = ((over > 0) & (batch > 0)).nonzero()[0]
     order = np.argsort(-jobs.slack_h, kind="stable") if crowded.size else np.zeros(0, int)
     for s in crowded:
         _, stopped = _stop_most_flexible(order, site_of, acc, int(s), float(min(over[s], batch[s])))
@@ -263,13 +280,16 @@ def _fit_power(
 ) -> np.ndarray:
     """Check 4: within ``it_room`` (the IT power each site can draw now, kW), stop batch jobs
     (most slack first), then power down idle accelerators, then cap inference; the
-    accelerators each site may power, ``(S,)``."""
-    limit = fleet.accelerators.astype(np.float64)
-    delta_kw = fleet.busy_kw - fleet.idle_kw
-    demand_it = fleet.idle_kw * limit + delta_kw * (batch + inference_busy)
-    short = np.flatnonzero(demand_it > it_room + ROUNDING)
-    if short.size and not order.size:
-        order = np.argsort(-jobs.slack_h, kind="stable")
+    accelerators each site may power, ``(S,)`` (``fleet.accelerator_count`` itself where no
+    site is short)."""
+    limit = fleet.accelerator_count
+    delta_kw = fleet.busy_extra_kw
+    demand_it = fleet.idle_it_kw + delta_kw * (batch + inference_busy)
+    short = (demand_it > it_room + ROUNDING).nonzero()[0]
+    if short.size:
+        limit = limit.copy()
+        if not order.size:
+            order = np.argsort(-jobs.slack_h, kind="stable")
     for s in short:
         changed.append("power")
         counts.sites_short_of_power += 1

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import time
+from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -116,15 +117,23 @@ class Simulator:
             self._history_arrays[f"rate_rps:{service.name}"] = service.rate_rps
         self._published = published_ahead(scenario)  # day-ahead prices
         self._shapes = known_shapes(scenario)  # clear-sky solar
-        self.arrival_steps = np.unique(self.job_spec.arrival_step)  # steps where jobs arrive
+        # Steps where jobs arrive, ascending.
+        self.arrival_steps: list[int] = np.unique(self.job_spec.arrival_step).tolist()
 
     # -- observation -------------------------------------------------------------------------
 
     def observe(
-        self, k: int, jobs: JobTable, ids: np.ndarray, soc: Callable[[], np.ndarray]
+        self,
+        k: int,
+        jobs: JobTable,
+        ids: np.ndarray,
+        soc: Callable[[], np.ndarray],
+        firm_kw: np.ndarray | None = None,
     ) -> Observation:
         """What a policy sees at step ``k``: the active jobs ``ids``, the services, the signals
-        now and their history, and the battery state through ``soc`` (read on demand)."""
+        now and their history, and the battery state through ``soc`` (read on demand); and
+        ``firm_kw``, the supply without the battery now (:attr:`Observation.firm_kw`), if
+        known."""
         active = ActiveJobs(ids, partial(jobs.column, ids, k * self.step_h))
         services = tuple(
             ServiceState(
@@ -156,6 +165,7 @@ class Simulator:
             pue_now=np.array(sig.pue[k]),
             history=History(self._history_arrays, k, self._published, self._shapes),
             forecaster=self.options.forecaster,
+            firm_kw=firm_kw,
         )
 
     # -- the run -----------------------------------------------------------------------------
@@ -201,7 +211,7 @@ class _Run:
         self.decision_s: list[float] = []
         self.blocks = 0
         self.shapes = [(len(s.points), fleet.n_sites) for s in sim.services]
-        self.count = fleet.accelerators.astype(np.float64)
+        self.count = fleet.accelerator_count
         self.no_load = np.zeros(fleet.n_sites)
         # Steps where every site could power all its accelerators busy without its battery.
         worst_kw = facility_kw(fleet, sig.pue, self.count)
@@ -212,18 +222,17 @@ class _Run:
     def block(self, k: int) -> int:
         """Simulate the block starting at step ``k``; the step after it."""
         decided = self._decide(k)
-        length, running, hours_left = self._length(decided)
-        batch_acc = np.bincount(
-            self.jobs.site[running],
-            weights=self.jobs.accelerators[running],
-            minlength=self.sim.fleet.n_sites,
-        ).astype(np.float64)
+        jobs, ids = self.jobs, decided.ids
+        state = jobs.state(ids)  # the allocation holds for the block: read the jobs once
+        hours_left = jobs.hours_to_completion(ids, state)
+        length = self._length(decided, hours_left)
+        batch_acc = decided.fixed.batch_accelerators
         inference_room = decided.fixed.accelerator_limit - batch_acc
         length, load = self._cut_for_inference(decided, batch_acc, inference_room, length)
-        batch_busy = self._batch_busy(self.jobs, running, hours_left, batch_acc, length)
+        batch_busy = self._batch_busy(jobs, ids, hours_left, batch_acc, length)
         length, served = self._power(k, decided.fixed, load, inference_room, batch_busy, length)
         self._write(k, decided.fixed, batch_busy[:length], served)
-        self.jobs.advance(decided.ids, k * self.sim.step_h, length * self.sim.step_h)
+        jobs.advance(ids, k * self.sim.step_h, length * self.sim.step_h, state)
         self.blocks += 1
         return k + length
 
@@ -235,20 +244,23 @@ class _Run:
         sim, jobs, fleet = self.sim, self.jobs, self.sim.fleet
         jobs.arrive_until(k)
         ids = jobs.active_ids()
-        observation = sim.observe(k, jobs, ids, partial(self.ledger.soc_at, k))
+        ledger = self.ledger
+        observation = sim.observe(k, jobs, ids, partial(ledger.soc_at, k), ledger.firm_kw[k])
         t0 = time.perf_counter()
         decision = self.policy.decide(observation)
         self.decision_s.append(time.perf_counter() - t0)
-        check_shapes(decision, len(ids), self.shapes, fleet.n_sites)
+        # A routing seen before (the same tuple) was checked and cleaned then.
+        same_routing = decision.routing is self._raw_routing
+        check_shapes(decision, len(ids), self.shapes, fleet.n_sites, same_routing)
 
         # The longest the decision can stand: its hold, up to the next arrival.
         longest = min(decision.hold_steps, sim.n_steps - k)
-        nxt = np.searchsorted(sim.arrival_steps, k, side="right")
-        if nxt < sim.arrival_steps.size:
-            longest = min(longest, int(sim.arrival_steps[nxt]) - k)
+        nxt = bisect_right(sim.arrival_steps, k)
+        if nxt < len(sim.arrival_steps):
+            longest = min(longest, sim.arrival_steps[nxt] - k)
 
         # What the decision would need now, and what each site can draw now.
-        if decision.routing is not self._raw_routing:
+        if not same_routing:
             self._raw_routing = decision.routing
             self._routing = clean_routing(decision.routing, self.repairs)
         router = self.router
@@ -296,55 +308,57 @@ class _Run:
 
     # -- how long the decision stands --------------------------------------------------------
 
-    def _length(self, decided: _Decided) -> tuple[int, np.ndarray, np.ndarray]:
-        """Steps the decision stands — until a running job finishes, unless the policy says a
+    def _length(self, decided: _Decided, hours_left: np.ndarray) -> int:
+        """Steps the decision stands — until a running job finishes (``hours_left``: hours to
+        completion of the active jobs, inf if not running), unless the policy says a
         completion changes nothing; one step if it was repaired, so that the policy sees what
-        the repair did — with the running jobs and their hours to completion."""
-        jobs, ids = self.jobs, decided.ids
+        the repair did."""
         length = 1 if decided.fixed.changed else decided.longest
-        running = ids[jobs.site[ids] >= 0]
-        hours_left = jobs.hours_to_completion(running)
         if hours_left.size and decided.decision.revisit_on_completion:
-            steps = math.ceil(float(hours_left.min()) / self.sim.step_h - ROUNDING)
-            length = min(length, max(1, steps))
-        return length, running, hours_left
+            soonest = float(hours_left.min())
+            if soonest < math.inf:
+                steps = math.ceil(soonest / self.sim.step_h - ROUNDING)
+                length = min(length, max(1, steps))
+        return length
 
     def _cut_for_inference(
         self, decided: _Decided, batch_acc: np.ndarray, inference_room: np.ndarray, length: int
     ) -> tuple[int, RoutedLoad | None]:
         """End the block where inference would need accelerators that batch work or
         powered-down capacity holds: the policy (and repair) must look again there."""
-        if decided.load is None:
+        load = decided.load
+        if load is None:
             return length, None
-        load = decided.load.head(length)
-        limit = decided.fixed.accelerator_limit
-        reclaimable = (batch_acc > 0) | (limit < self.count)
-        short = (load.need > inference_room + ROUNDING) & reclaimable
-        short[0] = False
-        rows = np.flatnonzero(short.any(axis=1))
-        if rows.size:
-            length = int(rows[0])
-            load = load.head(length)
-        return length, load
+        if length > 1:  # the first step was repaired for
+            fixed = decided.fixed
+            reclaimable = batch_acc > 0
+            if fixed.powered_down:
+                reclaimable |= fixed.accelerator_limit < self.count
+            short = (load.need[1:length] > inference_room + ROUNDING) & reclaimable
+            rows = np.nonzero(short.any(axis=1))[0]
+            if rows.size:
+                length = int(rows[0]) + 1
+        return length, load if length == load.need.shape[0] else load.head(length)
 
     def _batch_busy(
         self,
         jobs: JobTable,
-        running: np.ndarray,
+        ids: np.ndarray,
         hours_left: np.ndarray,
         batch_acc: np.ndarray,
         length: int,
     ) -> np.ndarray:
-        """Batch accelerators busy per step, ``(length, S)``. A job that finishes inside the
+        """Batch accelerators busy per step, ``(length, S)``, for active jobs ``ids`` with
+        ``hours_left`` to completion (inf if not running). A job that finishes inside the
         block draws busy power for the part of its last step it runs, and none after."""
         busy = np.empty((length, batch_acc.size))
         busy[:] = batch_acc
-        if running.size:
+        if ids.size:
             end = hours_left / self.sim.step_h  # steps from the block's start to each finish
-            finishing = np.flatnonzero(end < length - 1e-12)
+            finishing = (end < length - 1e-12).nonzero()[0]
             # Few jobs finish in a block: each leaves the busy count in the step it ends in,
             # for the part of that step it no longer runs.
-            for j, job_end in zip(running[finishing], end[finishing], strict=True):
+            for j, job_end in zip(ids[finishing], end[finishing], strict=True):
                 last = int(job_end)
                 site, acc = jobs.site[j], float(jobs.accelerators[j])
                 busy[last, site] -= acc * (1.0 - (job_end - last))
@@ -368,7 +382,8 @@ class _Run:
         sim, router, ledger = self.sim, self.router, self.ledger
         served = router.serve(load, inference_room, k) if router and load else None
         inference_busy = served.busy_equivalent if served else 0.0
-        it = it_kw(sim.fleet, batch_busy + inference_busy, fixed.accelerator_limit)
+        powered = fixed.accelerator_limit if fixed.powered_down else None  # None: all
+        it = it_kw(sim.fleet, batch_busy + inference_busy, powered)
         demand = it * sim.signals.pue[k : k + length]
         ledger.post(k, demand, _held(fixed.battery_kw, length), _held(fixed.genset_kw, length))
         if not ledger.might_go_unserved(k, demand):
@@ -391,7 +406,7 @@ class _Run:
         """Record the block's accelerators and requests."""
         record = self.record
         record.write(k, batch_accelerators=batch_busy)
-        if (fixed.accelerator_limit < self.count).any():
+        if fixed.powered_down:
             powered = np.broadcast_to(fixed.accelerator_limit, batch_busy.shape)
             record.write(k, powered_accelerators=powered)
         if served is None:
