@@ -9,7 +9,7 @@ from benchmarks.policies import forecast_split, signal_groups
 from tests.builders import job, scenario, site, small_fleet
 from wattroute.optimise.oracle import capture_ratio
 from wattroute.policies.mpc import MPCPolicy
-from wattroute.signals.forecast import Blend, Clairvoyant
+from wattroute.signals.forecast import Blend, Clairvoyant, Forecaster
 from wattroute.sim import SimulationOptions, simulate, summarize
 
 
@@ -31,8 +31,8 @@ def test_a_perfect_forecast_of_the_one_signal_that_varies_is_a_perfect_forecast(
         n=n,
     )
 
-    def objective(forecaster: object) -> float:
-        options = SimulationOptions(forecaster=forecaster)  # type: ignore[arg-type]
+    def objective(forecaster: Forecaster) -> float:
+        options = SimulationOptions(forecaster=forecaster)
         return float(summarize(simulate(sc, MPCPolicy(), options))["objective_usd"])
 
     baseline, bound = 100.0, 10.0
