@@ -5,9 +5,10 @@ with latency-bound inference (``examples/multi_site_fleet.yaml``), (c) a strande
 (``benchmarks/scenarios/stranded_power.yaml``), (d) stress days (``stress_days.yaml``: tight
 deadlines, price spikes and negative prices): ``agnostic``, ``greedy``, ``mpc`` (with the
 default forecaster), ``mpc`` with perfect forecasts, and the oracle — and where ``mpc`` misses
-the target, ``mpc`` with perfect forecasts on the scenario with free checkpoints and migrations
-and the oracle's relaxation over receding horizons (:mod:`wattroute.optimise.receding`), to
-split the gap into its causes; then ``mpc`` on (b) with forecasts of known error.
+the target, ``mpc`` with perfect forecasts on the scenario with free checkpoints and migrations,
+the oracle's relaxation over receding horizons (:mod:`wattroute.optimise.receding`) and ``mpc``
+with one signal group at a time forecast perfectly (:class:`PerfectFor`), to split the gap into
+its causes; then ``mpc`` on (b) with forecasts of known error.
 Writes the tables into docs/benchmarks.md and the full bench output (summaries, time series,
 an HTML report) under ``out/bench-policies``.
 
