@@ -24,10 +24,15 @@ def it_kw(
 ) -> np.ndarray:
     """IT power, kW: the site's base load, ``powered`` accelerators idling (default: all of
     them) and ``busy`` of them working."""
-    standing = (
-        fleet.standing_it_kw if powered is None else fleet.base_it_kw + fleet.idle_kw * powered
-    )
-    return standing + fleet.busy_extra_kw * busy
+    return _standing_it_kw(fleet, powered) + fleet.busy_extra_kw * busy
+
+
+def _standing_it_kw(fleet: FleetStatic, powered: np.ndarray | None) -> np.ndarray:
+    """IT power with no accelerator busy, kW: the base load and ``powered`` accelerators
+    idling (``None``: all of them, kept on the fleet)."""
+    if powered is None:
+        return fleet.standing_it_kw
+    return fleet.base_it_kw + fleet.idle_kw * powered
 
 
 def facility_kw(
@@ -44,9 +49,7 @@ def standing_kw(
     fleet: FleetStatic, pue: np.ndarray, powered: np.ndarray | None = None
 ) -> np.ndarray:
     """Facility power with no accelerator busy, kW: base load and idle accelerators x PUE."""
-    if powered is None:
-        return pue * fleet.standing_it_kw
-    return pue * (fleet.base_it_kw + fleet.idle_kw * powered)
+    return pue * _standing_it_kw(fleet, powered)
 
 
 def busy_accelerator_kw(fleet: FleetStatic, pue: np.ndarray) -> np.ndarray:
