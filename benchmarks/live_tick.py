@@ -68,6 +68,8 @@ class TickRun:
     active: list[int] = field(default_factory=list)
     phases: list[dict[str, float]] = field(default_factory=list)
     totals: list[float] = field(default_factory=list)
+    plan_ages: list[int] = field(default_factory=list)  # steps since the plan in force was made
+    stats: dict[str, float] = field(default_factory=dict)  # the policy's, after the last tick
 
     def own(self) -> float:
         """The median over ticks of the tick's seconds but the policy's decision."""
@@ -157,15 +159,19 @@ def run_one(
         for j in cancel:
             seeding.cancel_job(f"seed-{int(j):06d}")
         started = time.perf_counter()
-        controller.tick()
+        tick = controller.tick()
         run.totals.append(time.perf_counter() - started)
         run.phases.append(dict(controller.status.phases))
         run.active.append(len(controller._active))
+        plan_step = getattr(controller.policy, "plan_step", None)
+        if plan_step is not None:
+            run.plan_ages.append(tick.step - plan_step)
         print(
             f"{policy:>9} {loading:>7} tick {t}: {run.totals[-1] * 1000:.0f} ms "
             + " ".join(f"{p}={v * 1000:.0f}" for p, v in controller.status.phases.items()),
             flush=True,
         )
+    run.stats = controller.policy.stats()
     engine.dispose()
     return run
 
@@ -214,6 +220,18 @@ def main(argv: list[str] | None = None) -> int:
             f"policy's decision {run.median('decide') * 1000:.0f} ms; the controller's own "
             f"part (the tick but the decision) {run.own() * 1000:.0f} ms."
         )
+        if "replans_in_background" in run.stats:
+            st = run.stats
+            verdicts[-1] += (
+                f" Re-plans: {st['replans']:.0f}, of which {st['replans_in_background']:.0f} "
+                f"solved on the worker thread while ticks went on (HiGHS "
+                f"{st['solve_s_total'] / max(st['replans'], 1):.2f} s on average); "
+                f"{st['replans_skipped_while_solving']:.0f} not started because the last was "
+                "still solving. The plan in force was made "
+                + ", ".join(str(a) for a in run.plan_ages)
+                + " steps before each measured tick (each tick here is a new hour, so a plan "
+                "solves across ticks; at 5-minute ticks it lands within one)."
+            )
         full = [r for r in runs if r.policy == run.policy and r.loading == "all"]
         if full:
             verdicts[-1] += (

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from typing import Any
+
 import numpy as np
 import pytest
 
 from tests.builders import Battery, DemandPoint, job, scenario, service, site
+from wattroute.errors import OptimisationError
 from wattroute.policies.base import Decision, Observation
 from wattroute.policies.mpc import MPCPolicy
 from wattroute.signals.forecast import Clairvoyant
@@ -173,3 +178,103 @@ def get_agnostic():
     from wattroute.policies import get_policy
 
     return get_policy("agnostic")
+
+
+class _Gated:
+    """``optimise`` for mpc that holds every solve after the first until ``gate`` is set (and
+    fails the second with ``fail``), noting the thread each ran on."""
+
+    def __init__(self, fail: bool = False) -> None:
+        from wattroute.optimise.plan import optimise
+
+        self.real = optimise
+        self.gate = threading.Event()
+        self.solved = threading.Event()
+        self.threads: list[str] = []
+        self.fail = fail
+
+    def __call__(self, problem, *args, **kwargs):
+        self.threads.append(threading.current_thread().name)
+        if len(self.threads) > 1:
+            assert self.gate.wait(30)
+            if self.fail and len(self.threads) == 2:
+                self.solved.set()
+                raise OptimisationError("time limit reached", 0.5)
+        plan = self.real(problem, *args, **kwargs)
+        if len(self.threads) > 1:
+            self.solved.set()
+        return plan
+
+
+class _Watching:
+    """Runs ``inner`` and notes, after each decision, the step of the plan in force; at
+    ``release`` it lets the held solve finish and waits until it has."""
+
+    def __init__(self, inner: MPCPolicy, gated: _Gated, release: int) -> None:
+        self.inner, self.gated, self.release = inner, gated, release
+        self.name = inner.name
+        self.plan_steps: dict[int, int | None] = {}
+
+    def reset(self) -> None:
+        self.inner.reset()
+
+    def stats(self) -> dict[str, float]:
+        return dict(self.inner.stats())
+
+    def decide(self, observation: Observation) -> Decision:
+        decision = self.inner.decide(observation)
+        self.plan_steps[observation.step] = self.inner.plan_step
+        if observation.step == self.release:
+            self.gated.gate.set()
+            assert self.gated.solved.wait(30)
+            while self.inner.replanning:
+                time.sleep(0.001)
+        return decision
+
+
+def _background_run(monkeypatch, gated: _Gated) -> tuple[_Watching, dict[str, Any]]:
+    from wattroute.policies import mpc
+
+    monkeypatch.setattr(mpc, "optimise", gated)
+    n = DAY
+    price = np.where((np.arange(n) // 12) % 24 < 8, 200.0, 10.0)
+    sc = scenario([site(price=price, n=n)], n=n, jobs=[job("j", 0.0, 6.0, 2, 20.0)])
+    watching = _Watching(MPCPolicy(background_replans=True), gated, release=30)
+    try:
+        s = _run(sc, watching)
+    finally:
+        gated.gate.set()
+    return watching, s
+
+
+def test_a_background_replan_is_followed_from_the_decision_after_it_is_solved(monkeypatch):
+    gated = _Gated()
+    watching, s = _background_run(monkeypatch, gated)
+    steps = watching.plan_steps
+    # The first plan is waited for; the hour's re-plan at step 12 solves on the worker thread
+    # while decisions follow the plan of step 0, and no second solve starts at step 24.
+    assert gated.threads[0] == threading.main_thread().name
+    assert all(name.startswith("mpc-replan") for name in gated.threads[1:])
+    assert [steps[k] for k in (0, 12, 24, 30)] == [0, 0, 0, 0]
+    assert steps[31] == 12  # solved at step 30: followed from the next decision
+    assert max(v for v in steps.values() if v is not None) > 12  # the re-plans go on
+    stats = s["policy_stats"]
+    # (A simulation does not wait between steps, so later solves may overlap re-plans too.)
+    assert stats["replans_skipped_while_solving"] >= 1
+    assert stats["replans_in_background"] == stats["replans"] - 1
+    assert s["batch"]["completed"] == 1
+    assert s["batch"]["deadline_misses"] == 0
+
+
+def test_a_background_replan_that_fails_hands_the_decisions_to_greedy_until_the_next(
+    monkeypatch,
+):
+    gated = _Gated(fail=True)
+    watching, s = _background_run(monkeypatch, gated)
+    steps = watching.plan_steps
+    assert steps[30] == 0
+    assert steps[31] is None  # greedy decides once the failure is known
+    assert steps[36] == 36  # until the next re-plan, which with no plan in force is waited for
+    assert s["policy_stats"]["fallbacks_to_greedy"] >= 1
+    assert s["batch"]["completed"] == 1
+    assert s["batch"]["deadline_misses"] == 0

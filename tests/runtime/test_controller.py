@@ -284,6 +284,20 @@ def test_a_service_created_mid_run_is_planned_for_at_once_by_mpc():
     assert controller.status.policy_failures == 0
 
 
+def test_mpc_under_the_controller_solves_its_replans_off_the_tick():
+    sc = small_fleet()
+    store = MemoryStore()
+    store.add_job(_job(0, sc, work=8.0, slack=12))
+    controller = _controller(sc, store, "mpc")
+    assert controller.policy.background_replans
+    for _ in range(3 * 12):
+        controller.tick()
+    stats = controller.policy.stats()
+    assert stats["replans_in_background"] >= 1
+    assert stats["replans_in_background"] + stats["replans_skipped_while_solving"] >= 2
+    assert controller.status.policy_failures == 0
+
+
 class _Broken:
     name = "broken"
 

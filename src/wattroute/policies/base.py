@@ -437,7 +437,12 @@ class Decision:
 
 
 class Policy(Protocol):
-    """Decides allocations, routing and set-points from an observation."""
+    """Decides allocations, routing and set-points from an observation.
+
+    A policy may also offer ``for_live_control()``, which the live controller calls before its
+    first tick: from then on the policy keeps long computations off its decisions (``mpc``
+    solves its re-plans on a worker thread), at the cost of runs that depend on timing.
+    """
 
     name: str
 

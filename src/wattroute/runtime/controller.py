@@ -189,6 +189,11 @@ class Controller:
         self.scenario = scenario
         self.store = store
         self.policy = policy
+        # A policy that can keep long computations off the tick (mpc solves its re-plans on a
+        # worker thread) is asked to: a tick must not wait for a solver.
+        live = getattr(policy, "for_live_control", None)
+        if callable(live):
+            live()
         self.provider = provider
         self.executor = executor
         self.clock = clock
