@@ -161,6 +161,51 @@ def test_no_deadline_the_continuation_keeps_is_missed(seed: int) -> None:
         assert misses <= bound, (name, misses, bound)
 
 
+def test_with_hundreds_of_jobs_the_coarser_search_still_misses_none_the_continuation_keeps(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Where a decision differs from the continuation's for 128 jobs or more, rule 5 narrows
+    how many follow the continuation to 1/64 of them, not to one job: the decision it takes
+    still passes the rollout (the search only ever keeps a passing count), so greedy still
+    misses no deadline the continuation keeps."""
+    rng = np.random.default_rng(7)
+    n = 12 * 12
+    jobs = []
+    for i in range(400):
+        most = int(rng.integers(1, 5))
+        run_h = float(rng.uniform(0.5, 4.0))
+        jobs.append(
+            job(
+                f"j{i}",
+                0.0,
+                run_h * most,
+                most,
+                run_h + float(rng.uniform(0.5, 8.0)),
+                checkpoint_h=0.17,
+                migration_h=0.5,
+            )
+        )
+    price = np.repeat(rng.uniform(-50.0, 3000.0, 4), n // 4)
+    sites = [
+        site(name, n=n, accelerators=160, idle_kw=0.1, price=np.roll(price, 36 * k))
+        for k, name in enumerate("abc")
+    ]
+    sc = scenario(sites, n=n, jobs=jobs, carbon_price=100.0)
+    differing: list[int] = []
+    real = Continuation.decide
+
+    def noting(self: Continuation) -> tuple[np.ndarray, np.ndarray]:
+        site_now, acc_now = real(self)
+        differing.append(int(((site_now >= 0) & (self.jobs.site < 0)).sum()))
+        return site_now, acc_now
+
+    monkeypatch.setattr(Continuation, "decide", noting)
+    summary = summarize(simulate(sc, get_policy("greedy")))
+    assert max(differing) >= 128  # the continuation starts that many where greedy waits
+    assert summary["batch"]["deadline_misses"] <= _continuation_misses(sc)
+    assert summary["batch"]["completed"] == 400
+
+
 def test_a_cheap_miss_penalty_is_no_licence_to_miss() -> None:
     """Power at 10,000 USD/MWh until after the deadline, below zero from then on, and a miss
     priced at a cent per accelerator-hour: waiting and finishing late is far cheaper, and
