@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.builders import START, job, scenario, site
+from wattroute.model import BatchJob
 from wattroute.model.arrays import JobArrays
 from wattroute.policies import get_policy
 from wattroute.policies.base import ActiveJobs
@@ -90,26 +91,41 @@ def test_a_decision_the_simulator_would_repair_is_played_as_repaired() -> None:
     assert carry_on.misses(np.array([0]), np.array([4]), STEP_H, np.zeros(1))[0] == 0
 
 
-def _known_from_the_start(rng: np.random.Generator):
-    """3-9 tight jobs, all arriving at the start, on two grid sites whose prices swing from
-    -50 to 3,000 USD/MWh in mirrored blocks: where saving money means waiting."""
-    n = 12 * 12
+def _tight_jobs(
+    rng: np.random.Generator,
+    count: int,
+    most: tuple[int, int],
+    run_h: tuple[float, float],
+    spare_h: tuple[float, float],
+    least: tuple[int, int] | None = None,
+) -> list[BatchJob]:
+    """``count`` jobs arriving at the start, each on up to ``most`` accelerators (drawn from
+    that range, as the others) for ``run_h`` hours at full parallelism, due ``spare_h`` hours
+    after it could be done, at least ``least`` accelerators (1 if not given)."""
     jobs = []
-    for i in range(int(rng.integers(3, 10))):
-        most = int(rng.integers(2, 7))
-        run_h = float(rng.uniform(0.5, 3.0))
+    for i in range(count):
+        widest = int(rng.integers(*most))
+        run = float(rng.uniform(*run_h))
         jobs.append(
             job(
                 f"j{i}",
                 0.0,
-                run_h * most,
-                most,
-                run_h + float(rng.uniform(0.3, 3.0)),
-                min_acc=min(int(rng.integers(1, 3)), most),
+                run * widest,
+                widest,
+                run + float(rng.uniform(*spare_h)),
+                min_acc=1 if least is None else min(int(rng.integers(*least)), widest),
                 checkpoint_h=0.17,
                 migration_h=0.5,
             )
         )
+    return jobs
+
+
+def _known_from_the_start(rng: np.random.Generator):
+    """3-9 tight jobs, all arriving at the start, on two grid sites whose prices swing from
+    -50 to 3,000 USD/MWh in mirrored blocks: where saving money means waiting."""
+    n = 12 * 12
+    jobs = _tight_jobs(rng, int(rng.integers(3, 10)), (2, 7), (0.5, 3.0), (0.3, 3.0), (1, 3))
     price = np.repeat(rng.uniform(-50.0, 3000.0, 4), n // 4)
     sites = [
         site("a", n=n, accelerators=8, idle_kw=0.1, price=price),
@@ -170,21 +186,7 @@ def test_with_hundreds_of_jobs_the_coarser_search_still_misses_none_the_continua
     misses no deadline the continuation keeps."""
     rng = np.random.default_rng(7)
     n = 12 * 12
-    jobs = []
-    for i in range(400):
-        most = int(rng.integers(1, 5))
-        run_h = float(rng.uniform(0.5, 4.0))
-        jobs.append(
-            job(
-                f"j{i}",
-                0.0,
-                run_h * most,
-                most,
-                run_h + float(rng.uniform(0.5, 8.0)),
-                checkpoint_h=0.17,
-                migration_h=0.5,
-            )
-        )
+    jobs = _tight_jobs(rng, 400, (1, 5), (0.5, 4.0), (0.5, 8.0))
     price = np.repeat(rng.uniform(-50.0, 3000.0, 4), n // 4)
     sites = [
         site(name, n=n, accelerators=160, idle_kw=0.1, price=np.roll(price, 36 * k))
