@@ -58,6 +58,19 @@ def test_a_pause_across_a_spike_pays_its_restore():
         assert s["objective_usd"] >= bound.objective_usd - 1e-6, name
 
 
+def test_a_search_stopped_at_once_still_bounds_by_the_lp_relaxation():
+    # Without time for branch and bound (as on a machine too loaded to finish the root), the
+    # bound is the program's LP relaxation, solved on its own: a bound every policy respects.
+    sc = _spike(0.5)
+    bound = solve_integer_bound(sc, time_limit_s=0.0)
+    assert "bound: the LP relaxation (Optimal)" in bound.status
+    assert bound.objective_usd == bound.relaxation_usd
+    assert 0.2 - 1e-6 <= bound.objective_usd <= 0.7 + 1e-6  # between the LP and the optimum
+    full = solve_integer_bound(sc, time_limit_s=30)
+    assert full.relaxation_usd == pytest.approx(bound.relaxation_usd, abs=1e-9)
+    assert full.objective_usd >= full.relaxation_usd
+
+
 def test_free_restores_leave_the_bound_at_the_lp():
     sc = _spike(0.0)
     _, lp = solve_oracle(sc)
