@@ -37,11 +37,11 @@ for nothing — which, in hours of negative prices, earns money no plan of work 
 LP plans exactly the work jobs need). No policy does this on purpose, but a bound must allow it.
 
 HiGHS stops at a time limit; the bound is then the **dual bound** it proved, never the
-incumbent (a schedule's cost, which may lie above the optimum) — or, where it is higher, the
-optimum of the program's LP relaxation, solved first on its own. The time limit is wall time,
-so how far the search gets depends on the machine's load; the relaxation does not, and it is a
-floor: on a busy machine the search once stopped before it had solved its own root LP, with a
-dual bound far below even the oracle's LP bound.
+incumbent (a schedule's cost, which may lie above the optimum). The time limit is wall time,
+so how far the search gets depends on the machine's load: on a busy machine it once stopped
+before it had solved its own root LP, with a dual bound far below even the oracle's LP bound.
+So where the dual bound is below the oracle's, the program's LP relaxation is solved on its
+own as well, and the bound is never under it.
 """
 
 from __future__ import annotations
@@ -68,9 +68,10 @@ class IntegerBound:
 
     ``objective_usd`` is the bound (USD, the same objective as a simulation's
     ``objective_usd``): HiGHS's proven dual bound, or the program's LP relaxation optimum
-    ``relaxation_usd`` where that is higher. ``incumbent_usd`` is the best solution HiGHS
-    found (not a bound), ``gap`` their relative gap, ``status`` HiGHS's model status,
-    ``lp_objective_usd`` the oracle's LP optimum on the same periods, for comparison.
+    ``relaxation_usd`` where that is higher (solved only where the dual bound is below the
+    oracle's LP bound; ``nan`` where it was not solved). ``incumbent_usd`` is the best
+    solution HiGHS found (not a bound), ``gap`` their relative gap, ``status`` HiGHS's model
+    status, ``lp_objective_usd`` the oracle's LP optimum on the same periods, for comparison.
     """
 
     objective_usd: float
@@ -321,29 +322,35 @@ def solve_integer_bound(
     threads: int = 1,
 ) -> IntegerBound:
     """Solve the bound on ``scenario`` (planning periods of ``period_h`` hours) with at most
-    ``time_limit_s`` seconds of branch and bound, after the program's LP relaxation (at most
-    ``max(time_limit_s, 600)`` seconds, as the oracle's LP).
+    ``time_limit_s`` seconds of branch and bound.
 
-    The bound is the higher of HiGHS's dual bound and the relaxation's optimum (both bounds):
-    where the search has not got past its root by the time limit, as on a loaded machine,
-    the relaxation is what holds.
+    Where HiGHS's dual bound is below the oracle's LP bound — as where the search has not got
+    past its root by the time limit, on a loaded machine — the program's LP relaxation is
+    solved too (at most ``max(time_limit_s, 600)`` seconds, as the oracle's LP), and the bound
+    is the higher of the two (both are bounds).
     """
     started = time.perf_counter()
     lp_limit_s = max(time_limit_s, 600.0)
     problem = oracle_problem(scenario, period_h)
     oracle_lp = solve(build(problem), time_limit_s=lp_limit_s, threads=threads)
+    lp_bound = oracle_lp.objective if oracle_lp.ok else float("nan")
     milp = build_integer_bound(problem)
-    relaxed = solve(replace(milp, integrality=None), lp_limit_s, threads)
-    relaxation = relaxed.objective if relaxed.ok else float("-inf")
     solution = solve(milp, time_limit_s=time_limit_s, threads=threads)
     bound, status = solution.dual_bound, solution.status
-    if not np.isfinite(bound) or bound < relaxation - 1e-9 * max(abs(relaxation), 1.0):
-        bound = relaxation
-        status = f"{status}; bound: the LP relaxation ({relaxed.status})"
+    relaxation = float("nan")
+    if not bound >= lp_bound:  # (also where either is nan)
+        # A search that got past its root is rarely below the oracle's LP; one that did not
+        # may be far below. Where below, the program's own LP relaxation is solved: the bound
+        # is never under it.
+        relaxed = solve(replace(milp, integrality=None), lp_limit_s, threads)
+        relaxation = relaxed.objective if relaxed.ok else float("-inf")
+        if not np.isfinite(bound) or bound < relaxation - 1e-9 * max(abs(relaxation), 1.0):
+            bound = relaxation
+            status = f"{status}; bound: the LP relaxation ({relaxed.status})"
     return IntegerBound(
         objective_usd=bound,
         relaxation_usd=relaxation,
-        lp_objective_usd=oracle_lp.objective if oracle_lp.ok else float("nan"),
+        lp_objective_usd=lp_bound,
         incumbent_usd=solution.objective,
         gap=solution.gap,
         status=status,
