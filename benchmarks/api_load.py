@@ -63,6 +63,10 @@ class LoadResult:
     submit_ms: np.ndarray
     read_ms: np.ndarray
     jobs_in_database: int
+    cpu_ms: dict[str, float]  # CPU ms per accepted submission: server, postgresql, clients
+
+    def cpu_cells(self) -> str:
+        return " | ".join(f"{self.cpu_ms.get(k, float('nan')):.2f}" for k in CPU_PARTS)
 
     @property
     def rate(self) -> float:
@@ -76,15 +80,68 @@ class LoadResult:
             f"| {self.rate:.0f} "
             f"| {np.percentile(s, 50):.1f} | {np.percentile(s, 99):.1f} | {s.max():.1f} "
             f"| {np.percentile(r, 50):.1f} | {np.percentile(r, 99):.1f} "
-            f"| {self.errors} | {self.jobs_in_database} |"
+            f"| {self.errors} | {self.jobs_in_database} | {self.cpu_cells()} |"
         )
+
+
+CPU_PARTS = ("server", "postgresql", "clients")
+"""Where the machine's CPU goes during a run, per accepted submission (warm-up included): the
+server's process group (API workers, controller), every PostgreSQL process on the machine
+(only the benchmark's own runs during it), and this process (the clients)."""
+
+
+def _cpu_s(pids: list[int]) -> float:
+    """User + system CPU seconds the processes ``pids`` have used (those still there)."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _pids(server_group: int) -> dict[str, list[int]]:
+    """The processes of each part of :data:`CPU_PARTS` but the clients."""
+    parts: dict[str, list[int]] = {"server": [], "postgresql": []}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            fields = (entry / "stat").read_text()
+            name = fields[fields.index("(") + 1 : fields.rindex(")")]
+            group = int(fields.rpartition(")")[2].split()[2])
+            if group == server_group:
+                parts["server"].append(int(entry.name))
+            elif name.startswith("postgres"):
+                parts["postgresql"].append(int(entry.name))
+    return parts
+
+
+class CpuMeter:
+    """CPU seconds of each part of :data:`CPU_PARTS` between :meth:`start` and :meth:`stop`
+    (processes that ended in between are not counted: none of these do)."""
+
+    def __init__(self, server_group: int) -> None:
+        self.group = server_group
+        self.begun: dict[str, float] = {}
+
+    def _now(self) -> dict[str, float]:
+        used = {part: _cpu_s(pids) for part, pids in _pids(self.group).items()}
+        return {**used, "clients": time.process_time()}
+
+    def start(self) -> None:
+        self.begun = self._now()
+
+    def stop(self) -> dict[str, float]:
+        return {k: v - self.begun.get(k, 0.0) for k, v in self._now().items()}
 
 
 @contextlib.contextmanager
 def _server(
     url: str, folder: Path, workers: int, speedup: float, policy: str
-) -> Iterator[tuple[str, str]]:
-    """A running server on ``url``'s database; yields its base URL and a submit token."""
+) -> Iterator[tuple[str, str, int]]:
+    """A running server on ``url``'s database; yields its base URL, a submit token and its
+    process group."""
     store = open_store(url)
     token = new_token()
     store.add_token("bench", "submit", token_hash(token), "api_load")
@@ -104,7 +161,7 @@ def _server(
     )
     process = start_server(config, port := free_port())
     try:
-        yield f"http://127.0.0.1:{port}", token
+        yield f"http://127.0.0.1:{port}", token, process.pid
     finally:
         stop_group(process)
 
@@ -178,10 +235,13 @@ def run_one(
     workers: int,
     args: argparse.Namespace,
 ) -> LoadResult:
-    with _server(url, folder, workers, args.speedup, policy) as (base, token):
+    with _server(url, folder, workers, args.speedup, policy) as (base, token, group):
+        meter = CpuMeter(group)
+        meter.start()
         submit_ms, read_ms, errors, window, accepted = asyncio.run(
             _load(base, token, args.clients, args.submissions, args.seconds, args.read_every)
         )
+        cpu = meter.stop()
     store = open_store(url)
     in_database = store.jobs(None, limit=1)[1]
     store.engine.dispose()
@@ -200,6 +260,7 @@ def run_one(
         np.array(submit_ms),
         np.array(read_ms),
         in_database,
+        {part: 1000 * seconds / max(accepted, 1) for part, seconds in cpu.items()},
     )
 
 
@@ -243,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     header = (
         "| trial | policy | database | API workers | clients | submissions | submissions/s "
         "| submit p50 ms | submit p99 ms | submit max ms | read p50 ms | read p99 ms | errors "
-        "| jobs stored |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        "| jobs stored | CPU ms per submission: server | PostgreSQL | clients |\n|" + "---|" * 17
     )
     medians = []
     for policy, database, workers in configs:
@@ -252,12 +313,17 @@ def main(argv: list[str] | None = None) -> int:
         ]
         rate = float(np.median([r.rate for r in runs]))
         p99 = float(np.median([np.percentile(r.submit_ms, 99) for r in runs]))
-        medians.append((policy, database, workers, rate, p99))
+        cpu = {k: float(np.median([r.cpu_ms[k] for r in runs])) for k in CPU_PARTS}
+        medians.append((policy, database, workers, rate, p99, cpu))
     summary = (
-        "| policy | database | API workers | submissions/s (median) | submit p99 ms (median) |\n"
-        "|---|---|---|---|---|\n"
+        "| policy | database | API workers | submissions/s (median) | submit p99 ms (median) "
+        "| CPU ms per submission: server / PostgreSQL / clients (median) |\n"
+        "|---|---|---|---|---|---|\n"
         + "\n".join(
-            f"| {p} | {d} | {w} | {rate:.0f} | {p99:.1f} |" for p, d, w, rate, p99 in medians
+            f"| {p} | {d} | {w} | {rate:.0f} | {p99:.1f} | "
+            + " / ".join(f"{cpu[k]:.2f}" for k in CPU_PARTS)
+            + " |"
+            for p, d, w, rate, p99, cpu in medians
         )
     )
     verdicts = []
@@ -265,13 +331,19 @@ def main(argv: list[str] | None = None) -> int:
         pgs = [m for m in medians if m[1] == "postgresql" and m[0] == policy]
         if not pgs:
             continue
-        _, _, workers, rate, p99 = max(pgs, key=lambda m: m[3])
+        _, _, workers, rate, p99, cpu = max(pgs, key=lambda m: m[3])
         met = rate >= TARGET_RATE and p99 < TARGET_P99_MS
+        per_submission = sum(cpu.values())
+        cores = os.cpu_count() or 1
         verdicts.append(
             f"- controller on `{policy}`: **{'met' if met else 'missed'}** with {workers} API "
             f"worker(s): a median of {rate:.0f}/s ({rate / TARGET_RATE:.2f} times the "
             f"target) over {args.trials} trials, p99 {p99:.1f} ms "
-            f"({p99 / TARGET_P99_MS:.2f} times the bound)."
+            f"({p99 / TARGET_P99_MS:.2f} times the bound). Each submission took "
+            f"{per_submission:.2f} ms of CPU in all ({cpu['server']:.2f} in the server, "
+            f"{cpu['postgresql']:.2f} in PostgreSQL, {cpu['clients']:.2f} in the clients): "
+            f"{cores} cores fully busy would carry at most "
+            f"{1000 * cores / per_submission:.0f}/s at that cost."
         )
     verdict = (
         f"Target (PostgreSQL: ≥ {TARGET_RATE:.0f} submissions/s with p99 < "
