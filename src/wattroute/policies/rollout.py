@@ -121,6 +121,7 @@ class Continuation:
         self._advance(state, 0.0, step_h)
         t = step_h
         self._act(state, t)
+        settled = self._settled(state)
         while True:
             running = np.flatnonzero((state.site >= 0) & np.isinf(state.finish))
             if running.size == 0:
@@ -131,7 +132,9 @@ class Continuation:
             until = max(until, t + step_h) if until <= t + ROUNDING else until
             self._advance(state, t, until - t, running)
             t = until
-            self._act(state, t)
+            if not settled:  # once settled, every step of the continuation leaves it as it is
+                self._act(state, t)
+                settled = self._settled(state)
         deadline = jobs.deadline_h
         finish = np.where(np.isinf(state.finish), t + 24.0, state.finish)
         late = int((finish > deadline + ROUNDING).sum())
@@ -275,6 +278,21 @@ class Continuation:
                     np.maximum(most, with_none[sites[:, k]], out=most)
                 best[self._confined] = most
         return best
+
+    def _settled(self, state: _State) -> bool:
+        """Whether no later step of the continuation (:meth:`_act`) can change ``state``: no
+        job waits to start and every running job runs on its most accelerators. A step only
+        starts waiting jobs and grows running ones; nothing in the continuation stops a job,
+        and a job's accelerators never shrink, so once it holds it holds until the end (a
+        rollout's last completions then skip the step: most of them, once every job has
+        started)."""
+        most = self._bounds[1]
+        active = np.isinf(state.finish)
+        running = state.site >= 0
+        if (active & ~running).any():
+            return False
+        grows = active & running
+        return not (state.acc[grows] < most[grows]).any()
 
     def _act(self, state: _State, t: float) -> None:
         """The continuation's step at ``t`` hours from now: start waiting jobs and grow
