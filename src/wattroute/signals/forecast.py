@@ -122,18 +122,24 @@ class SeasonalNaive:
         return days_back * steps_per_day + 1
 
     def forecast(self, past: np.ndarray, horizon: int, steps_per_day: int) -> np.ndarray:
-        return past[_seasonal_rows(past.shape[0], horizon, steps_per_day)]
+        rows = _seasonal_rows(past.shape[0], horizon, steps_per_day)
+        # A forecast is the caller's to change: a slice of the past is copied out of it.
+        return past[rows].copy() if isinstance(rows, slice) else past[rows]
 
 
 @functools.cache
-def _seasonal_rows(n: int, horizon: int, steps_per_day: int) -> np.ndarray:
+def _seasonal_rows(n: int, horizon: int, steps_per_day: int) -> slice | np.ndarray:
     """The row of ``n`` past rows that :class:`SeasonalNaive` repeats at each lead
-    ``1 .. horizon``, ``(horizon,)``: made once per shape, since policies forecast every signal
-    at every step with the same ``n`` and ``horizon`` (read-only, being shared)."""
+    ``1 .. horizon``: a slice where they follow one another (a day of history for at most a
+    day ahead: the usual case, read without a gather), else an index array ``(horizon,)``
+    (read-only, being shared). Made once per shape, since policies forecast every signal at
+    every step with the same ``n`` and ``horizon``."""
     leads = np.arange(1, horizon + 1)
     days_back = -(-leads // steps_per_day)
     index = n - 1 + leads - days_back * steps_per_day
     index = np.where(index >= 0, index, n - 1)
+    if index.size and (np.diff(index) == 1).all():
+        return slice(int(index[0]), int(index[-1]) + 1)
     index.flags.writeable = False
     return index
 
@@ -190,11 +196,12 @@ class Blend:
 
     def forecast(self, past: np.ndarray, horizon: int, steps_per_day: int) -> np.ndarray:
         # weight x persistence + (1 - weight) x seasonal-naive, the same operations on the
-        # same values as forming each forecast in full, with the weights made once and the
-        # last row broadcast rather than repeated (a tenth of greedy's decision went here).
+        # same values as forming each forecast in full, with the weights made once, the last
+        # row broadcast rather than repeated and the seasonal rows read in place (a tenth of
+        # greedy's decision went here).
         weight, rest = _blend_weights(horizon, steps_per_day, self.tau_h)
         blended = weight * past[-1]
-        blended += rest * SeasonalNaive().forecast(past, horizon, steps_per_day)
+        blended += rest * past[_seasonal_rows(past.shape[0], horizon, steps_per_day)]
         return blended
 
 
