@@ -239,10 +239,10 @@ class _Plain(Continuation):
         return False
 
     @staticmethod
-    def _advance(state, t, dt, ids=None) -> None:
+    def _advance(state, t, dt, ids=None) -> np.ndarray:
         run = (state.site >= 0) & np.isinf(state.finish)
         if not run.any():
-            return
+            return np.flatnonzero(run)
         owed, rem, acc = state.owed[run], state.remaining[run], state.acc[run]
         done_at = t + owed + rem / acc
         paid = np.minimum(owed, dt)
@@ -254,6 +254,7 @@ class _Plain(Continuation):
         state.finish[ids[finished]] = done_at[finished]
         state.site[ids[finished]] = -1
         state.acc[ids[finished]] = 0.0
+        return np.flatnonzero((state.site >= 0) & np.isinf(state.finish))
 
     def _act(self, state, t) -> None:
         jobs = self.jobs
