@@ -232,13 +232,17 @@ def test_a_cheap_miss_penalty_is_no_licence_to_miss() -> None:
 class _Plain(Continuation):
     """The continuation step written out plainly — every waiting and running job tried in
     order, each waiting one at the allowed site with most room — and every running job
-    advanced from its mask: what the faster step must match exactly."""
+    advanced from its mask, and a step taken at every completion (settled or not): what the
+    faster rollout must match exactly."""
+
+    def _settled(self, state) -> bool:
+        return False
 
     @staticmethod
-    def _advance(state, t, dt, ids=None) -> None:
+    def _advance(state, t, dt, ids=None) -> np.ndarray:
         run = (state.site >= 0) & np.isinf(state.finish)
         if not run.any():
-            return
+            return np.flatnonzero(run)
         owed, rem, acc = state.owed[run], state.remaining[run], state.acc[run]
         done_at = t + owed + rem / acc
         paid = np.minimum(owed, dt)
@@ -250,6 +254,7 @@ class _Plain(Continuation):
         state.finish[ids[finished]] = done_at[finished]
         state.site[ids[finished]] = -1
         state.acc[ids[finished]] = 0.0
+        return np.flatnonzero((state.site >= 0) & np.isinf(state.finish))
 
     def _act(self, state, t) -> None:
         jobs = self.jobs

@@ -58,6 +58,25 @@ def test_blend_starts_near_persistence_and_ends_near_seasonal():
     np.testing.assert_allclose(blend[-1], seas[-1], atol=1e-4 * (1 + np.abs(seas[-1]).max()))
 
 
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, DAY * 3), horizon=st.integers(1, 2 * DAY), data=st.data())
+def test_blend_is_its_weighted_sum_of_persistence_and_seasonal_naive_to_the_last_bit(
+    n, horizon, data
+):
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    past = rng.normal(size=(n, 3))
+    tau_h = data.draw(st.floats(0.5, 12.0))
+    leads_h = np.arange(1, horizon + 1) * (24.0 / DAY)
+    weight = np.exp(-leads_h / tau_h)[:, np.newaxis]
+    expected = weight * Persistence().forecast(past, horizon, DAY) + (
+        1.0 - weight
+    ) * SeasonalNaive().forecast(past, horizon, DAY)
+    out = Blend(tau_h).forecast(past, horizon, DAY)
+    assert out.tobytes() == expected.tobytes()
+    out[:] = np.nan  # what a caller does with its forecast is no business of the next one's
+    assert Blend(tau_h).forecast(past, horizon, DAY).tobytes() == expected.tobytes()
+
+
 def test_history_hands_out_copies_of_the_past_only():
     values = np.arange(10, dtype=float)[:, None]
     h = _history(values, 4)
@@ -161,6 +180,29 @@ def test_columns_without_a_shape_are_forecast_as_they_are():
     now = DAY * 2
     out = History({"s": values}, now, shapes={"s": shape}).forecast("s", 5, Persistence(), DAY)
     np.testing.assert_array_equal(out[:, 1], values[now, 1])
+
+
+@pytest.mark.parametrize("name", sorted(FORECASTERS))
+def test_columns_with_and_without_a_shape_are_forecast_as_each_would_be_alone(name):
+    """Sites with solar and sites without, side by side, get to the last bit the forecast
+    each column gets in a fleet of its own kind."""
+    forecaster = FORECASTERS[name]
+    n = DAY * 4
+    rng = np.random.default_rng(3)
+    sun = _sun(n)[:, None] * rng.uniform(0.5, 2.0, size=(1, 3))
+    shape = np.column_stack([sun[:, 0], np.zeros(n), sun[:, 1], np.zeros(n), sun[:, 2]])
+    values = np.abs(shape + rng.normal(0.0, 5.0, size=shape.shape))
+    for now in (DAY // 2, DAY * 2 + 3, DAY * 3 + 11):
+        out = History({"s": values}, now, shapes={"s": shape}).forecast(
+            "s", DAY + 5, forecaster, DAY
+        )
+        lit, dark = [0, 2, 4], [1, 3]
+        alone_lit = History({"s": values[:, lit]}, now, shapes={"s": shape[:, lit]})
+        alone_dark = History({"s": values[:, dark]}, now)
+        assert out[:, lit].tobytes() == alone_lit.forecast("s", DAY + 5, forecaster, DAY).tobytes()
+        assert (
+            out[:, dark].tobytes() == alone_dark.forecast("s", DAY + 5, forecaster, DAY).tobytes()
+        )
 
 
 @settings(max_examples=60, deadline=None)

@@ -212,8 +212,26 @@ class Observation:
         ``name`` is one of ``price_usd_per_mwh``, ``carbon_g_per_kwh``, ``solar_kw``,
         ``wind_kw``, ``pue``, ``export_price_usd_per_mwh`` (shape ``(horizon, S)``), or
         ``rate_rps:<service>`` for a service's request rates (shape ``(horizon, P)``).
+
+        Each forecast is made once per observation (:attr:`_forecasts`) and handed out as a
+        copy, so a caller may change what it gets.
         """
-        return self.history.forecast(name, horizon, self.forecaster, self.steps_per_day)
+        key = (name, horizon)
+        made = self._forecasts.get(key)
+        if made is None:
+            made = self._forecasts[key] = self.history.forecast(
+                name, horizon, self.forecaster, self.steps_per_day
+            )
+        return made.copy()
+
+    @cached_property
+    def _forecasts(self) -> dict[tuple[str, int], np.ndarray]:
+        """The forecasts made so far from this observation, by signal name and horizon
+        (steps). Never stale: an observation is one step's view, its history hands out only
+        what was known then, and the forecaster is fixed, so a forecast asked for again is the
+        one already made (``greedy`` asks for the day-ahead prices, intensity and PUE, and
+        :meth:`accelerator_cost_usd_per_h` for them again)."""
+        return {}
 
     def _inference(self, routing: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
         """Accelerators a routing's replicas occupy at each site now, and their utilisation-

@@ -121,17 +121,23 @@ class Continuation:
         self._advance(state, 0.0, step_h)
         t = step_h
         self._act(state, t)
-        while True:
-            running = np.flatnonzero((state.site >= 0) & np.isinf(state.finish))
-            if running.size == 0:
-                break
+        settled = self._settled(state)
+        running = np.flatnonzero((state.site >= 0) & np.isinf(state.finish))
+        while running.size:
             left = state.owed[running] + state.remaining[running] / state.acc[running]
             # Room a job leaves is taken at the next step, when the next decision is made.
             until = math.ceil((t + float(left.min())) / step_h - ROUNDING) * step_h
             until = max(until, t + step_h) if until <= t + ROUNDING else until
-            self._advance(state, t, until - t, running)
+            still = self._advance(state, t, until - t, running)
             t = until
-            self._act(state, t)
+            if settled:
+                # Every step of the continuation leaves it as it is: no job starts, so the
+                # jobs running are those that ran and did not finish.
+                running = still
+            else:
+                self._act(state, t)
+                settled = self._settled(state)
+                running = np.flatnonzero((state.site >= 0) & np.isinf(state.finish))
         deadline = jobs.deadline_h
         finish = np.where(np.isinf(state.finish), t + 24.0, state.finish)
         late = int((finish > deadline + ROUNDING).sum())
@@ -187,13 +193,13 @@ class Continuation:
         return site_of, acc_of
 
     @staticmethod
-    def _advance(state: _State, t: float, dt: float, ids: np.ndarray | None = None) -> None:
+    def _advance(state: _State, t: float, dt: float, ids: np.ndarray | None = None) -> np.ndarray:
         """Run the running jobs (``ids``, if the caller has them) for ``dt`` hours from
-        ``t``."""
+        ``t``; the ones still running then, in the same order."""
         if ids is None:
             ids = np.flatnonzero((state.site >= 0) & np.isinf(state.finish))
         if ids.size == 0:
-            return
+            return ids
         owed, rem, acc = state.owed[ids], state.remaining[ids], state.acc[ids]
         done_at = t + owed + rem / acc
         paid = np.minimum(owed, dt)
@@ -201,11 +207,13 @@ class Continuation:
         finished = rem <= EPS_WORK * np.maximum(acc, 1.0)
         state.owed[ids] = owed - paid
         state.remaining[ids] = np.maximum(rem, 0.0)
-        if finished.any():
-            done = ids[finished]
-            state.finish[done] = done_at[finished]
-            state.site[done] = -1
-            state.acc[done] = 0.0
+        if not finished.any():
+            return ids
+        done = ids[finished]
+        state.finish[done] = done_at[finished]
+        state.site[done] = -1
+        state.acc[done] = 0.0
+        return ids[~finished]
 
     @cached_property
     def _allowed(self) -> np.ndarray:
@@ -275,6 +283,21 @@ class Continuation:
                     np.maximum(most, with_none[sites[:, k]], out=most)
                 best[self._confined] = most
         return best
+
+    def _settled(self, state: _State) -> bool:
+        """Whether no later step of the continuation (:meth:`_act`) can change ``state``: no
+        job waits to start and every running job runs on its most accelerators. A step only
+        starts waiting jobs and grows running ones; nothing in the continuation stops a job,
+        and a job's accelerators never shrink, so once it holds it holds until the end (a
+        rollout's last completions then skip the step: most of them, once every job has
+        started)."""
+        most = self._bounds[1]
+        active = np.isinf(state.finish)
+        running = state.site >= 0
+        if (active & ~running).any():
+            return False
+        grows = active & running
+        return not (state.acc[grows] < most[grows]).any()
 
     def _act(self, state: _State, t: float) -> None:
         """The continuation's step at ``t`` hours from now: start waiting jobs and grow

@@ -122,12 +122,26 @@ class SeasonalNaive:
         return days_back * steps_per_day + 1
 
     def forecast(self, past: np.ndarray, horizon: int, steps_per_day: int) -> np.ndarray:
-        n = past.shape[0]
-        leads = np.arange(1, horizon + 1)
-        days_back = -(-leads // steps_per_day)
-        index = n - 1 + leads - days_back * steps_per_day
-        index = np.where(index >= 0, index, n - 1)
-        return past[index]
+        rows = _seasonal_rows(past.shape[0], horizon, steps_per_day)
+        # A forecast is the caller's to change: a slice of the past is copied out of it.
+        return past[rows].copy() if isinstance(rows, slice) else past[rows]
+
+
+@functools.cache
+def _seasonal_rows(n: int, horizon: int, steps_per_day: int) -> slice | np.ndarray:
+    """The row of ``n`` past rows that :class:`SeasonalNaive` repeats at each lead
+    ``1 .. horizon``: a slice where they follow one another (a day of history for at most a
+    day ahead: the usual case, read without a gather), else an index array ``(horizon,)``
+    (read-only, being shared). Made once per shape, since policies forecast every signal at
+    every step with the same ``n`` and ``horizon``."""
+    leads = np.arange(1, horizon + 1)
+    days_back = -(-leads // steps_per_day)
+    index = n - 1 + leads - days_back * steps_per_day
+    index = np.where(index >= 0, index, n - 1)
+    if index.size and (np.diff(index) == 1).all():
+        return slice(int(index[0]), int(index[-1]) + 1)
+    index.flags.writeable = False
+    return index
 
 
 @dataclass(frozen=True)
@@ -181,12 +195,27 @@ class Blend:
         return SeasonalNaive().history_needed(horizon, steps_per_day)
 
     def forecast(self, past: np.ndarray, horizon: int, steps_per_day: int) -> np.ndarray:
-        step_h = 24.0 / steps_per_day
-        leads_h = np.arange(1, horizon + 1) * step_h
-        weight = np.exp(-leads_h / self.tau_h)[:, np.newaxis]
-        return weight * Persistence().forecast(past, horizon, steps_per_day) + (
-            1.0 - weight
-        ) * SeasonalNaive().forecast(past, horizon, steps_per_day)
+        # weight x persistence + (1 - weight) x seasonal-naive, the same operations on the
+        # same values as forming each forecast in full, with the weights made once, the last
+        # row broadcast rather than repeated and the seasonal rows read in place (a tenth of
+        # greedy's decision went here).
+        weight, rest = _blend_weights(horizon, steps_per_day, self.tau_h)
+        blended = weight * past[-1]
+        blended += rest * past[_seasonal_rows(past.shape[0], horizon, steps_per_day)]
+        return blended
+
+
+@functools.cache
+def _blend_weights(horizon: int, steps_per_day: int, tau_h: float) -> tuple[np.ndarray, np.ndarray]:
+    """:class:`Blend`'s weight on persistence at leads ``1 .. horizon`` and the rest, one
+    minus it, ``(horizon, 1)`` each (read-only, being shared)."""
+    step_h = 24.0 / steps_per_day
+    leads_h = np.arange(1, horizon + 1) * step_h
+    weight = np.exp(-leads_h / tau_h)[:, np.newaxis]
+    rest = 1.0 - weight
+    weight.flags.writeable = False
+    rest.flags.writeable = False
+    return weight, rest
 
 
 @dataclass(frozen=True)
@@ -385,20 +414,31 @@ class History:
         shape to come. The index is read where the shape is at least
         :data:`SHAPE_FLOOR_SHARE` of its peak (dawn and dusk make it noise); in between it
         holds its last value, and before any it is 1. Columns without a shape are forecast
-        as they are."""
+        as they are.
+
+        The two kinds of column are forecast apart, each kind only once: every forecaster
+        predicts a column from that column's past alone, so this is what forecasting all
+        columns both ways and keeping each column's own gives, to the last bit, at half the
+        work where half the sites have no solar."""
         past = self.last(name, forecaster.history_needed(horizon, steps_per_day) + steps_per_day)
         first = self._step + 1 - past.shape[0]
         peak = shape.max(axis=0)
         has = peak > 0
-        seen = shape[first : self._step + 1]
-        lit = (seen >= SHAPE_FLOOR_SHARE * peak) & has
-        index = np.full(past.shape, np.nan)
-        index[lit] = past[lit] / seen[lit]
-        index = _hold_forward(index, fill=1.0)
-        ratio = np.clip(forecaster.forecast(index, horizon, steps_per_day), 0.0, MAX_INDEX)
-        predicted = ratio * _rows_ahead(shape, self._step, horizon)
+        # Plain slices where every column has a shape: no copies.
+        lit_columns: slice | np.ndarray = slice(None) if has.all() else has
+        predicted = np.empty((horizon, past.shape[1]))
+        if has.any():
+            seen = shape[first : self._step + 1][:, lit_columns]
+            lit = seen >= SHAPE_FLOOR_SHARE * peak[lit_columns]
+            index = np.full(seen.shape, np.nan)
+            np.divide(past[:, lit_columns], seen, out=index, where=lit)
+            index = _hold_forward(index, fill=1.0)
+            ratio = np.clip(forecaster.forecast(index, horizon, steps_per_day), 0.0, MAX_INDEX)
+            predicted[:, lit_columns] = (
+                ratio * _rows_ahead(shape, self._step, horizon)[:, lit_columns]
+            )
         if not has.all():
-            predicted[:, ~has] = forecaster.forecast(past, horizon, steps_per_day)[:, ~has]
+            predicted[:, ~has] = forecaster.forecast(past[:, ~has], horizon, steps_per_day)
         return predicted
 
 
@@ -411,9 +451,12 @@ MAX_INDEX = 1.5
 
 def _hold_forward(values: np.ndarray, fill: float) -> np.ndarray:
     """Replace NaNs by the last value before them in each column (``fill`` if none)."""
-    rows = np.where(np.isnan(values), 0, np.arange(values.shape[0])[:, np.newaxis])
+    n_rows, n_columns = values.shape
+    rows = np.where(np.isnan(values), 0, np.arange(n_rows)[:, np.newaxis])
     np.maximum.accumulate(rows, axis=0, out=rows)
-    held = values[rows, np.arange(values.shape[1])]
+    # One gather from the flat array by position (row x columns + column): the same entries
+    # as indexing by (row, column) pairs, with a quarter less work.
+    held = values.ravel()[rows * n_columns + np.arange(n_columns)]
     return np.where(np.isnan(held), fill, held)
 
 
