@@ -17,6 +17,21 @@ from wattroute.model.tolerances import ROUNDING
 from wattroute.signals.publication import known_until
 
 
+def any_set(mask: np.ndarray) -> bool:
+    """Whether any element of ``mask`` is true (non-zero): ``mask.any()``.
+
+    For the small arrays of a decision (a value per site or per active job):
+    :func:`numpy.count_nonzero` is one call into C, where ``ndarray.any`` goes through a
+    Python-level reduction wrapper that costs about four times as much on ten elements."""
+    return bool(np.count_nonzero(mask))
+
+
+def all_set(mask: np.ndarray) -> bool:
+    """Whether every element of ``mask`` is true (non-zero): ``mask.all()``, as fast as
+    :func:`any_set`."""
+    return int(np.count_nonzero(mask)) == mask.size
+
+
 def _read_only(values: np.ndarray) -> np.ndarray:
     values.setflags(write=False)
     return values

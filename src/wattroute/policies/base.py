@@ -14,12 +14,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Protocol
+from typing import Any, Generic, Protocol, TypeVar, overload
 
 import numpy as np
 import pandas as pd
 
-from wattroute.model.arrays import FleetStatic
+from wattroute.model.arrays import FleetStatic, all_set, any_set
 from wattroute.model.costs import (
     energy_costs,
     genset_cost_usd_per_kwh,
@@ -32,6 +32,35 @@ from wattroute.signals.forecast import Forecaster, History
 
 _PRICING_SIGNALS = ("pue", "price_usd_per_mwh", "carbon_g_per_kwh")
 """The signals that set what bought power costs at a site."""
+
+_T = TypeVar("_T")
+
+
+class _cached(Generic[_T]):  # noqa: N801 - used as a decorator, like functools.cached_property
+    """:func:`functools.cached_property` without its lock.
+
+    On Python 3.11 ``cached_property`` takes a lock, shared by every instance, on each first
+    read: about 2 us, several times what the values cached here cost to compute, and a
+    simulated decision reads two of them. Without the lock, two threads reading the value
+    at once may both compute it (the same value); nothing worse."""
+
+    def __init__(self, func: Callable[[Any], _T]) -> None:
+        self.func = func
+        self.name = func.__name__
+        self.__doc__ = func.__doc__
+
+    @overload
+    def __get__(self, instance: None, owner: type | None = None) -> _cached[_T]: ...
+
+    @overload
+    def __get__(self, instance: object, owner: type | None = None) -> _T: ...
+
+    def __get__(self, instance: object | None, owner: type | None = None) -> _T | _cached[_T]:
+        if instance is None:
+            return self
+        value = instance.__dict__[self.name] = self.func(instance)
+        return value
+
 
 HOLD_FOREVER = 2**62
 """``Decision.hold_steps`` meaning "until something changes" (an arrival, or a completion
@@ -196,7 +225,7 @@ class Observation:
     :meth:`supply_kw` gives with ``with_battery=False`` — if the caller has it at hand;
     ``None``: computed when first needed."""
 
-    @cached_property
+    @_cached
     def _soc(self) -> np.ndarray:
         return self.soc_source()
 
@@ -272,7 +301,7 @@ class Observation:
         ``with_grid=False`` leaves out imports and the genset (what the site has of its own)."""
         fleet = self.fleet
         room = np.zeros(fleet.n_sites)
-        if with_battery and (fleet.battery_max_kwh > 0).any():
+        if with_battery and any_set(fleet.battery_max_kwh > 0):
             room = battery_discharge_room_kw(fleet, self.soc_kwh, self.step_h)
             if battery_setpoint is not None:
                 forced = ~np.isnan(battery_setpoint)
@@ -306,10 +335,13 @@ class Observation:
         ``(S,)`` (for a caller that keeps the per-site totals as it changes allocations)."""
         fleet = self.fleet
         need, busy = self._inference(routing)
-        free = np.maximum(fleet.accelerators - np.minimum(need, fleet.accelerators) - batch, 0.0)
+        count = fleet.accelerator_count
+        free = np.maximum(count - np.minimum(need, count) - batch, 0.0)
         demand = self._facility_kw(batch + busy)
         per_acc = self._busy_accelerator_kw
-        if battery_setpoint is None and (self._firm_kw - demand >= per_acc * free - ROUNDING).all():
+        if battery_setpoint is None and all_set(
+            self._firm_kw - demand >= per_acc * free - ROUNDING
+        ):
             return free  # power is no constraint: no need to read the battery
         headroom = self.supply_kw(battery_setpoint) - demand
         return np.clip(np.floor(headroom / per_acc + ROUNDING), 0.0, free)
@@ -404,14 +436,14 @@ class Observation:
         )
         return usd_per_kwh * per_acc_kw
 
-    @cached_property
+    @_cached
     def _firm_kw(self) -> np.ndarray:
         """Facility power each site can draw now without its battery, kW, ``(S,)``."""
         if self.firm_kw is not None:
             return self.firm_kw
         return self.supply_kw(with_battery=False)
 
-    @cached_property
+    @_cached
     def _busy_accelerator_kw(self) -> np.ndarray:
         """Facility power one more busy accelerator draws now at each site, kW, ``(S,)``."""
         return busy_accelerator_kw(self.fleet, self.pue_now)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from wattroute.model.arrays import ServiceArrays
+from wattroute.model.arrays import ServiceArrays, all_set
 from wattroute.model.tolerances import ROUNDING
 
 MAX_WINDOW = 8192
@@ -161,7 +161,7 @@ class Router:
 
     def serve(self, load: RoutedLoad, capacity: np.ndarray, first: int) -> Served:
         """Serve a block's load with at most ``capacity`` accelerators per site."""
-        if not (load.need <= capacity + ROUNDING).all() or self._load is None:
+        if not all_set(load.need <= capacity + ROUNDING) or self._load is None:
             return serve(self.services, load, capacity, self.step_s)
         # Nothing is capacity-limited: counts over the block from prefix sums.
         if self._prefix is None:

@@ -12,7 +12,7 @@ from bisect import bisect_left, bisect_right
 
 import numpy as np
 
-from wattroute.model.arrays import JobArrays
+from wattroute.model.arrays import JobArrays, any_set
 from wattroute.model.tolerances import ROUNDING
 
 EPS_WORK = ROUNDING  # accelerator-hours treated as zero
@@ -90,7 +90,7 @@ class JobTable:
             return
         old_site = self.site[ids]
         changed = (old_site != site) | (self.accelerators[ids] != accelerators)
-        if not changed.any():
+        if not any_set(changed):
             return
         ids, site, accelerators, old_site = (
             ids[changed],
@@ -158,9 +158,11 @@ class JobTable:
         )
 
     def state(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Jobs ``ids`` now: their accelerators, the overhead hours they owe, and their work
-        still to do (accelerator-hours)."""
-        return self.accelerators[ids], self.pending_overhead_h[ids], self.remaining_of(ids)
+        """Jobs ``ids`` now: their accelerators (as floats: they are only computed with), the
+        overhead hours they owe, and their work still to do (accelerator-hours)."""
+        # Float once here rather than an int-to-float cast in every operation on them after.
+        acc = self.accelerators[ids].astype(np.float64)
+        return acc, self.pending_overhead_h[ids], self.remaining_of(ids)
 
     def hours_to_completion(
         self, ids: np.ndarray, state: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
@@ -168,7 +170,7 @@ class JobTable:
         """Hours from now until each running job finishes at its allocation (inf if paused);
         ``state`` is :meth:`state` of ``ids``, if already read."""
         acc, overhead, remaining = self.state(ids) if state is None else state
-        return np.where(acc > 0, overhead + remaining / np.maximum(acc, 1), np.inf)
+        return np.where(acc > 0, overhead + remaining / np.maximum(acc, 1.0), np.inf)
 
     def advance(
         self,
@@ -193,7 +195,7 @@ class JobTable:
         if bisect_left(deadlines, start_h) < bisect_left(deadlines, end_h):
             self._close_due(ids, start_h, end_h, acc, overhead, remaining)
         running = acc > 0
-        if overhead.any():
+        if any_set(overhead):
             paid = np.minimum(overhead, duration_h) * running
             work = np.minimum(acc * (duration_h - paid), remaining)
             self.pending_overhead_h[ids] = overhead - paid
@@ -202,7 +204,7 @@ class JobTable:
             work = np.minimum(acc * duration_h, remaining)
         self.done[ids] += work
         finishing = running & (remaining - work <= EPS_WORK)
-        if finishing.any():
+        if any_set(finishing):
             fin = ids[finishing]
             self.completed_h[fin] = (
                 start_h + overhead[finishing] + remaining[finishing] / acc[finishing]
@@ -227,7 +229,7 @@ class JobTable:
         ``remaining`` work at ``start_h``."""
         deadline = self.spec.deadline_h[ids]
         due = (deadline >= start_h) & (deadline < end_h)
-        if due.any():
+        if any_set(due):
             due &= np.isnan(self.remaining_at_deadline[ids])
             tau = deadline[due] - start_h
             work_by_deadline = acc[due] * np.maximum(tau - overhead[due], 0.0)

@@ -15,7 +15,7 @@ from dataclasses import fields
 import numpy as np
 
 from wattroute.model import costs
-from wattroute.model.arrays import FleetSignals, FleetStatic
+from wattroute.model.arrays import FleetSignals, FleetStatic, any_set
 from wattroute.model.tolerances import ROUNDING
 from wattroute.sim.dispatch import DispatchResult, GridTerms, check_energy_balance, dispatch
 from wattroute.sim.record import SiteRecorder
@@ -99,7 +99,7 @@ class Ledger:
         """Whether any step of the block needs more than the firm supply (it may need the
         battery, and the battery may be empty)."""
         firm = self.firm_kw[first : first + demand_kw.shape[0]]
-        return bool((demand_kw > firm + ROUNDING).any())
+        return any_set(demand_kw > firm + ROUNDING)
 
     def soc_at(self, step: int) -> np.ndarray:
         """Battery energy at the start of ``step``, kWh (dispatching up to it if needed)."""

@@ -26,7 +26,7 @@ from typing import cast
 import numpy as np
 
 from wattroute.errors import PolicyError
-from wattroute.model.arrays import FleetStatic
+from wattroute.model.arrays import FleetStatic, all_set, any_set
 from wattroute.model.summary import Repairs
 from wattroute.model.tolerances import ROUNDING
 from wattroute.policies.base import ActiveJobs, Decision
@@ -214,13 +214,13 @@ def _fit_sites_and_parallelism(
     dropped = idx.size < valid.size
     if idx.size:
         allowed = jobs.allowed[idx, site_of[idx]]
-        if not allowed.all():
+        if not all_set(allowed):
             counts.jobs_moved_to_allowed += int((~allowed).sum())
             valid[idx[~allowed]] = False
             changed.append("site not allowed")
             dropped = True
         min_acc, max_acc = jobs.min_accelerators, jobs.max_accelerators
-        if (valid & ((acc < min_acc) | (acc > max_acc))).any():
+        if any_set(valid & ((acc < min_acc) | (acc > max_acc))):
             low = valid & (acc < min_acc)
             high = valid & (acc > max_acc)
             counts.jobs_clamped += int(low.sum() + high.sum())
@@ -251,7 +251,7 @@ def _fit_capacity(
     (empty if no site was crowded)."""
     n_sites = fleet.n_sites
     batch = np.bincount(site_of[valid], weights=acc[valid], minlength=n_sites)
-    over = batch + inference_need - fleet.accelerators
+    over = batch + inference_need - fleet.accelerator_count
     crowded = ((over > 0) & (batch > 0)).nonzero()[0]
     order = np.argsort(-jobs.slack_h, kind="stable") if crowded.size else np.zeros(0, int)
     for s in crowded:

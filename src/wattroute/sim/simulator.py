@@ -29,6 +29,7 @@ from wattroute.model.arrays import (
     FleetStatic,
     JobArrays,
     ServiceArrays,
+    any_set,
     known_shapes,
     published_ahead,
     steps_per_day,
@@ -138,7 +139,7 @@ class Simulator:
         services = tuple(
             ServiceState(
                 name=s.name,
-                rate_rps=np.array(s.rate_rps[k]),
+                rate_rps=s.rate_rps[k].copy(),
                 rtt_ms=s.rtt_ms,
                 feasible=s.feasible,
                 replica_throughput_rps=s.replica_throughput_rps,
@@ -158,11 +159,11 @@ class Simulator:
             jobs=active,
             services=services,
             soc_source=soc,
-            price_now=np.array(sig.price_usd_per_mwh[k]),
-            carbon_now=np.array(sig.carbon_g_per_kwh[k]),
-            solar_now=np.array(sig.solar_kw[k]),
-            wind_now=np.array(sig.wind_kw[k]),
-            pue_now=np.array(sig.pue[k]),
+            price_now=sig.price_usd_per_mwh[k].copy(),
+            carbon_now=sig.carbon_g_per_kwh[k].copy(),
+            solar_now=sig.solar_kw[k].copy(),
+            wind_now=sig.wind_kw[k].copy(),
+            pue_now=sig.pue[k].copy(),
             history=History(self._history_arrays, k, self._published, self._shapes),
             forecaster=self.options.forecaster,
             firm_kw=firm_kw,
@@ -301,7 +302,7 @@ class _Run:
             fleet, self.sim.signals.pue[k], np.maximum(batch_asked, 0.0) + inference_busy
         )
         short = (demand_bound > firm + ROUNDING) & (fleet.battery_discharge_kw > 0)
-        if not short.any():
+        if not any_set(short):
             return firm
         room = battery_discharge_room_kw(fleet, ledger.soc_at(k), self.sim.step_h)
         return np.minimum(fleet.power_cap_kw, firm + room)
@@ -335,7 +336,7 @@ class _Run:
             if fixed.powered_down:
                 reclaimable |= fixed.accelerator_limit < self.count
             short = (load.need[1:length] > inference_room + ROUNDING) & reclaimable
-            rows = np.nonzero(short.any(axis=1))[0]
+            rows = short.nonzero()[0]  # row of each true element, ascending
             if rows.size:
                 length = int(rows[0]) + 1
         return length, load if length == load.need.shape[0] else load.head(length)
