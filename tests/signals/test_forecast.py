@@ -11,6 +11,7 @@ from wattroute.signals.forecast import (
     FORECASTERS,
     Blend,
     History,
+    KnownShape,
     PerfectFor,
     Persistence,
     SeasonalNaive,
@@ -158,6 +159,18 @@ def test_solar_forecast_made_at_night_expects_the_sun_at_the_clear_sky_index_see
     # The raw signal's forecast from midnight would be nearly dark in the morning.
     raw = History({"s": actual}, now).forecast("s", DAY, Blend(), DAY)
     assert raw[6, 0] < out[6, 0]
+
+
+def test_a_shape_made_once_with_its_peak_forecasts_as_its_values_do():
+    n = DAY * 4
+    shape = np.column_stack([_sun(n), np.zeros(n), 0.5 * _sun(n)])
+    actual = shape * np.array([0.6, 1.0, 0.9]) + np.array([0.0, 40.0, 0.0])
+    known = KnownShape.of(shape)
+    np.testing.assert_array_equal(known.peak, [100.0, 0.0, 50.0])
+    for now in (DAY * 2, DAY * 2 + 9):
+        a = History({"s": actual}, now, shapes={"s": known}).forecast("s", DAY, Blend(), DAY)
+        b = History({"s": actual}, now, shapes={"s": shape}).forecast("s", DAY, Blend(), DAY)
+        np.testing.assert_array_equal(a, b)
 
 
 def test_a_cloudy_morning_scales_the_day_and_fades_back_towards_yesterday():

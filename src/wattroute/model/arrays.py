@@ -14,6 +14,7 @@ import numpy as np
 
 from wattroute.model.scenario import Scenario
 from wattroute.model.tolerances import ROUNDING
+from wattroute.signals.forecast import KnownShape
 from wattroute.signals.publication import known_until
 
 
@@ -206,7 +207,7 @@ def published_ahead(scenario: Scenario) -> dict[str, np.ndarray]:
     }
 
 
-def known_shapes(scenario: Scenario) -> dict[str, np.ndarray]:
+def known_shapes(scenario: Scenario) -> dict[str, KnownShape]:
     """Shapes known ahead that signals follow, in the form
     :class:`~wattroute.signals.forecast.History` takes: ``solar_kw`` under a cloudless sky,
     ``(N, S)`` kW (zero at sites without solar or a clear-sky model). Empty when none is."""
@@ -214,7 +215,7 @@ def known_shapes(scenario: Scenario) -> dict[str, np.ndarray]:
     if all(c is None for c in clear):
         return {}
     zeros = np.zeros(scenario.n_steps)
-    return {"solar_kw": np.column_stack([zeros if c is None else c for c in clear])}
+    return {"solar_kw": KnownShape.of(np.column_stack([zeros if c is None else c for c in clear]))}
 
 
 @dataclass(frozen=True, eq=False)

@@ -31,7 +31,7 @@ import pandas as pd
 
 from wattroute.runtime.providers import SIGNAL_NAMES, SignalProvider
 from wattroute.runtime.providers.values import Provenance
-from wattroute.signals.forecast import History
+from wattroute.signals.forecast import History, KnownShape
 
 log = logging.getLogger("wattroute.controller")
 
@@ -56,7 +56,8 @@ class SignalIntake:
     n_steps
         Steps in the period.
     shapes
-        Shapes known ahead (clear-sky solar), ``(N, S)`` per signal.
+        Shapes known ahead (clear-sky solar) per signal
+        (:func:`~wattroute.model.arrays.known_shapes`).
     """
 
     provider: SignalProvider
@@ -64,7 +65,7 @@ class SignalIntake:
     start: pd.Timestamp
     step: pd.Timedelta
     n_steps: int
-    shapes: Mapping[str, np.ndarray] = field(default_factory=dict)
+    shapes: Mapping[str, KnownShape] = field(default_factory=dict)
     received: dict[str, np.ndarray] = field(init=False)
     published: dict[str, np.ndarray] = field(init=False, default_factory=dict)
     forecasts: dict[str, np.ndarray] = field(init=False, default_factory=dict)

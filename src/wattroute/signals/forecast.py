@@ -310,6 +310,21 @@ def get_forecaster(name: str, field: str = "--forecaster") -> Forecaster:
     return FORECASTERS[name]
 
 
+@dataclass(frozen=True, eq=False)
+class KnownShape:
+    """A shape known ahead that a signal follows (solar under a cloudless sky): ``values``
+    ``(N, S)`` in the signal's unit, and ``peak`` ``(S,)``, each column's largest value (0: the
+    column has no shape). Made once per scenario (:meth:`of`): a forecast reads the peak, and
+    finding it anew over a year of steps at every decision cost more than the forecast."""
+
+    values: np.ndarray
+    peak: np.ndarray
+
+    @classmethod
+    def of(cls, values: np.ndarray) -> KnownShape:
+        return cls(values, values.max(axis=0))
+
+
 class History:
     """Read-only access to signals as known at the current step.
 
@@ -326,7 +341,8 @@ class History:
         ``k`` the rows before ``published[name][k, s]`` of column ``s`` are known.
     shapes
         For signals that follow a shape known ahead (solar under a clear sky), per name the
-        shape, ``(N, S)`` in the signal's unit; columns that are all zero have none.
+        shape (:class:`KnownShape`, or its values ``(N, S)`` in the signal's unit); columns
+        that are all zero have none.
     forecasts
         Forecasts a provider gave (a numerical weather forecast turned into solar output), per
         name the rows ``(N, S)`` (NaN: none) and the step each row was received at ``(N, S)``:
@@ -340,7 +356,7 @@ class History:
         signals: Mapping[str, np.ndarray],
         step: int,
         published: Mapping[str, np.ndarray] | None = None,
-        shapes: Mapping[str, np.ndarray] | None = None,
+        shapes: Mapping[str, KnownShape | np.ndarray] | None = None,
         forecasts: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
     ) -> None:
         self._signals = signals
@@ -384,6 +400,8 @@ class History:
             forecaster = forecaster.rest
         shape = self._shapes.get(name)
         if shape is not None:
+            if not isinstance(shape, KnownShape):
+                shape = KnownShape.of(shape)
             predicted = self._forecast_by_shape(name, shape, horizon, forecaster, steps_per_day)
         else:
             past = self.last(name, forecaster.history_needed(horizon, steps_per_day))
@@ -405,7 +423,7 @@ class History:
     def _forecast_by_shape(
         self,
         name: str,
-        shape: np.ndarray,
+        known: KnownShape,
         horizon: int,
         forecaster: Forecaster,
         steps_per_day: int,
@@ -422,7 +440,7 @@ class History:
         work where half the sites have no solar."""
         past = self.last(name, forecaster.history_needed(horizon, steps_per_day) + steps_per_day)
         first = self._step + 1 - past.shape[0]
-        peak = shape.max(axis=0)
+        shape, peak = known.values, known.peak
         has = peak > 0
         # Plain slices where every column has a shape: no copies.
         lit_columns: slice | np.ndarray = slice(None) if has.all() else has
