@@ -265,6 +265,11 @@ class MPCPolicy:
         self._greedy.reset()
 
     @property
+    def replans(self) -> int:
+        """Re-plans begun so far (:meth:`stats` has it too, with percentiles it works out)."""
+        return self._stats.replans
+
+    @property
     def plan_step(self) -> int | None:
         """The step the plan in force was made for (``None``: none is, greedy decides)."""
         return None if self._committed is None else self._committed.step
