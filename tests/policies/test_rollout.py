@@ -177,13 +177,12 @@ def test_no_deadline_the_continuation_keeps_is_missed(seed: int) -> None:
         assert misses <= bound, (name, misses, bound)
 
 
-def test_with_hundreds_of_jobs_the_coarser_search_still_misses_none_the_continuation_keeps(
+def test_with_hundreds_of_jobs_greedy_still_misses_none_the_continuation_keeps(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Where a decision differs from the continuation's for 128 jobs or more, rule 5 narrows
-    how many follow the continuation to 1/64 of them, not to one job: the decision it takes
-    still passes the rollout (the search only ever keeps a passing count), so greedy still
-    misses no deadline the continuation keeps."""
+    """Where a decision differs from the continuation's for a hundred jobs or more, rule 5's
+    search over how many follow the continuation still ends on a decision the rollout passes,
+    so greedy misses no deadline the continuation keeps."""
     rng = np.random.default_rng(7)
     n = 12 * 12
     jobs = _tight_jobs(rng, 400, (1, 5), (0.5, 4.0), (0.5, 8.0))

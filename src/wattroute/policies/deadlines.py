@@ -46,10 +46,6 @@ from wattroute.model.tolerances import ROUNDING
 from wattroute.policies.base import ActiveJobs, Observation
 from wattroute.policies.rollout import Continuation, owed_after
 
-SEARCH_PARTS = 64
-"""Rule 5's search over how many jobs follow the continuation stops once it has narrowed them
-to ``1/SEARCH_PARTS`` of the jobs the decisions treat differently (to one job below 128)."""
-
 
 @dataclass(frozen=True)
 class Reserve:
@@ -127,7 +123,7 @@ class Reserve:
         inside their reserve or late, than the continuation's own decision, take the
         continuation's choice for the fewest jobs that makes it no worse (earliest deadline
         first: a binary search over how many of the jobs the two decisions treat differently
-        follow the continuation, to :data:`SEARCH_PARTS`); the number of jobs changed."""
+        follow the continuation); the number of jobs changed."""
         jobs = obs.jobs
         nobody = np.full(len(jobs), -1)
         capacity = obs.room(nobody, np.zeros(len(jobs), np.int64), routing, battery_setpoint)
@@ -160,10 +156,7 @@ class Reserve:
             return carry_on.enacted(mix_site, mix_acc)
 
         low, high = 0, order.size  # the proposal fails, the continuation's decision passes
-        # Down to one job where few differ; where many do, to 1/SEARCH_PARTS of them (each
-        # rollout at 10,000 jobs costs tens of milliseconds, so a few are saved; the jobs left
-        # over follow the continuation, the safer side).
-        while high - low > max(1, order.size // SEARCH_PARTS):
+        while high - low > 1:
             middle = (low + high) // 2
             if no_worse(carry_on.misses(*mixed(middle), obs.step_h, reserve_h)):
                 high = middle
