@@ -37,8 +37,9 @@ Live control solves re-plans on a worker thread (:meth:`MPCPolicy.for_live_contr
 builds the planning problem from its observation and hands the solve to HiGHS, which releases
 the interpreter while it works, and decides at once against the plan in force; the new plan is
 followed from the first tick after it is solved, at the period of the step it was made for. So a
-tick never waits for the solver (at 10,000 jobs over 100 sites a solve takes about a second),
-and a plan is at most one tick late. Simulation solves in line, so runs stay reproducible.
+tick never waits for the solver; at 10,000 jobs over 100 sites a solve takes about a second, so
+with 5-minute ticks the plan is followed from the next tick. Simulation solves in line, so runs
+stay reproducible.
 """
 
 from __future__ import annotations
@@ -293,12 +294,12 @@ class MPCPolicy:
     def decide(self, observation: Observation) -> Decision:
         k = self._steps_per_period(observation)
         last = self._last_attempt
+        self._collect()
         # A service created, changed or deleted since the plan was made (live control):
         # the plan has no routing for it, so plan again now.
         services_changed = self._committed is not None and self._committed.services != (
             _service_key(observation)
         )
-        self._collect()
         if (
             last is None
             or observation.step - last >= k
