@@ -117,49 +117,6 @@ class _Stats:
 
 
 @dataclass(frozen=True, eq=False)
-class _Committed:
-    """A solved plan and how its job rows map to the jobs active when it was made."""
-
-    plan: Plan
-    step: int
-    services: tuple[tuple[str, int], ...]  # (name, demand points) planned for
-    job_ids: np.ndarray  # active job ids at planning time
-    row_of: np.ndarray  # plan row of each of those jobs
-    remaining: np.ndarray  # their remaining work then, accelerator-hours
-
-    @cached_property
-    def _position(self) -> dict[int, int]:
-        """Index of each job id in ``job_ids``."""
-        return {int(j): i for i, j in enumerate(self.job_ids)}
-
-    @cached_property
-    def _sizes(self) -> np.ndarray:
-        """Jobs per plan row."""
-        if not self.row_of.size:
-            return np.zeros(0)
-        return np.bincount(self.row_of, minlength=self.plan.work.shape[0])
-
-    def rows_of(self, ids: np.ndarray) -> np.ndarray:
-        """Plan row of each job (-1 for jobs that arrived after the plan was made)."""
-        position = self._position
-        return np.array(
-            [self.row_of[position[j]] if j in position else -1 for j in ids.tolist()],
-            dtype=np.int64,
-        )
-
-    def start_remaining(self, ids: np.ndarray) -> np.ndarray:
-        """Remaining work of each job when the plan was made (its current one if unplanned)."""
-        position = self._position
-        return np.array(
-            [self.remaining[position[j]] if j in position else np.inf for j in ids.tolist()]
-        )
-
-    def is_single(self, row: int) -> bool:
-        """Whether a plan row is one job (not a class)."""
-        return bool(self._sizes[row] == 1)
-
-
-@dataclass(frozen=True, eq=False)
 class _Made:
     """The state a plan is made from: the step, the services and the active jobs then."""
 
@@ -180,6 +137,48 @@ class _Made:
             row_of,
             jobs.remaining_accelerator_hours.copy(),
         )
+
+
+@dataclass(frozen=True, eq=False)
+class _Committed:
+    """A solved plan and how its job rows map to the jobs active when it was made."""
+
+    plan: Plan
+    made: _Made
+
+    @property
+    def step(self) -> int:
+        """The step the plan was made for."""
+        return self.made.step
+
+    @cached_property
+    def _position(self) -> dict[int, int]:
+        """Index of each job id in ``made.job_ids``."""
+        return {int(j): i for i, j in enumerate(self.made.job_ids)}
+
+    @cached_property
+    def _sizes(self) -> np.ndarray:
+        """Jobs per plan row."""
+        if not self.made.row_of.size:
+            return np.zeros(0)
+        return np.bincount(self.made.row_of, minlength=self.plan.work.shape[0])
+
+    def rows_of(self, ids: np.ndarray) -> np.ndarray:
+        """Plan row of each job (-1 for jobs that arrived after the plan was made)."""
+        position, row_of = self._position, self.made.row_of
+        return np.array(
+            [row_of[position[j]] if j in position else -1 for j in ids.tolist()],
+            dtype=np.int64,
+        )
+
+    def start_remaining(self, ids: np.ndarray) -> np.ndarray:
+        """Remaining work of each job when the plan was made (its current one if unplanned)."""
+        position, remaining = self._position, self.made.remaining
+        return np.array([remaining[position[j]] if j in position else np.inf for j in ids.tolist()])
+
+    def is_single(self, row: int) -> bool:
+        """Whether a plan row is one job (not a class)."""
+        return bool(self._sizes[row] == 1)
 
 
 @dataclass(frozen=True, eq=False)
@@ -297,7 +296,7 @@ class MPCPolicy:
         self._collect()
         # A service created, changed or deleted since the plan was made (live control):
         # the plan has no routing for it, so plan again now.
-        services_changed = self._committed is not None and self._committed.services != (
+        services_changed = self._committed is not None and self._committed.made.services != (
             _service_key(observation)
         )
         if (
@@ -368,9 +367,7 @@ class MPCPolicy:
             return
         self._stats.solve_s.append(plan.solution.seconds)
         self._stats.columns = max(self._stats.columns, plan.solution.x.size)
-        self._committed = _Committed(
-            plan, made.step, made.services, made.job_ids, made.row_of, made.remaining
-        )
+        self._committed = _Committed(plan, made)
 
     def _horizon_signals(self, obs: Observation, k: int, h_n: int) -> dict[str, np.ndarray]:
         """Per-period values over the horizon from the value now and the forecast: means of
