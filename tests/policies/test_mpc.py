@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
+import yaml
 
 from tests.builders import Battery, DemandPoint, job, scenario, service, site
 from wattroute.errors import OptimisationError
 from wattroute.policies.base import Decision, Observation
 from wattroute.policies.mpc import MPCPolicy
+from wattroute.scenario import load_scenario
 from wattroute.signals.forecast import Clairvoyant
 from wattroute.sim import SimulationOptions, simulate, summarize
 
@@ -280,3 +284,57 @@ def test_a_background_replan_that_fails_hands_the_decisions_to_greedy_until_the_
     assert s["policy_stats"]["fallbacks_to_greedy"] >= 1
     assert s["batch"]["completed"] == 1
     assert s["batch"]["deadline_misses"] == 0
+
+
+class _Pauses:
+    """An MPC policy that notes, per pause of a running job, how many steps it waited before
+    it ran again, and how long it had left to run when it paused (h)."""
+
+    def __init__(self, policy: MPCPolicy) -> None:
+        self.policy = policy
+        self.name = policy.name
+        self.paused: dict[int, int] = {}
+        self.waits: list[int] = []
+        self.left_h: list[float] = []
+
+    def reset(self) -> None:
+        self.policy.reset()
+
+    def stats(self) -> dict[str, float]:
+        return self.policy.stats()
+
+    def decide(self, obs: Observation) -> Decision:
+        decision = self.policy.decide(obs)
+        jobs = obs.jobs
+        running, runs = jobs.site >= 0, decision.job_site >= 0
+        for j in np.flatnonzero(running & ~runs):
+            self.paused[int(jobs.ids[j])] = obs.step
+            self.left_h.append(
+                float(jobs.remaining_accelerator_hours[j] / max(jobs.accelerators[j], 1))
+            )
+        for j in np.flatnonzero(~running & runs):
+            since = self.paused.pop(int(jobs.ids[j]), None)
+            if since is not None:
+                self.waits.append(obs.step - since)
+        return decision
+
+
+def test_mpc_pauses_no_job_for_a_step_or_two_nor_one_about_to_finish(tmp_path):
+    # Three days of the temporal-shifting example (its shipped data): 32 accelerators, jobs
+    # with a day of slack and 10-minute checkpoints. The plan may pause work across dear
+    # hours, but a job the deadline reserve had to start is not paused again only for the
+    # reserve to restart it (a restore paid for a five-minute pause), and a job that would
+    # finish within its checkpoint's time finishes.
+    root = Path(__file__).resolve().parents[2] / "examples"
+    spec = yaml.safe_load((root / "temporal_shifting.yaml").read_text())
+    spec["end"] = (pd.Timestamp(spec["start"]) + pd.Timedelta(days=3)).isoformat()
+    spec["data_dir"] = str(root / "data")
+    path = tmp_path / "three_days.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    policy = _Pauses(MPCPolicy())
+    s = summarize(simulate(load_scenario(path), policy))
+    assert s["batch"]["deadline_misses"] == 0
+    assert policy.waits  # (the case has pauses)
+    assert min(policy.waits) > 2
+    checkpoint_h = spec["batch_trace"]["checkpoint_overhead_h"]
+    assert all(left > checkpoint_h for left in policy.left_h)

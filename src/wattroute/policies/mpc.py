@@ -262,6 +262,7 @@ class MPCPolicy:
         self._pending: _Pending | None = None
         self._last_attempt: int | None = None
         self._stats = _Stats()
+        self._started_by_reserve: set[int] = set()
         self._greedy.reset()
 
     @property
@@ -528,11 +529,18 @@ class MPCPolicy:
                 (rows >= 0) & (target.max(axis=1) > ROUNDING), target.argmax(axis=1), -1
             )
         self._run_urgent(obs, rows, planned_site, site_of, acc_of, room, routing)
+        self._keep_running_reserve_starts(obs, site_of, acc_of, room)
         self._fit_power(obs, site_of, acc_of, routing, battery)
         self._soak_surplus(obs, site_of, acc_of, routing)
+        proposed = site_of.copy()
         self._stats.kept_for_deadlines += DEADLINES.keep_deadlines(
             obs, site_of, acc_of, routing, battery
         )
+        started = (jobs.site < 0) & (proposed < 0) & (site_of >= 0)
+        if started.any():
+            self._started_by_reserve.update(jobs.ids[started].tolist())
+            if len(self._started_by_reserve) > len(jobs):  # forget jobs no longer active
+                self._started_by_reserve.intersection_update(jobs.ids.tolist())
         return Decision(
             site_of, acc_of, routing, battery_kw=battery, genset_kw=genset, hold_steps=1
         )
@@ -554,8 +562,9 @@ class MPCPolicy:
         A job runs on ``ceil`` of its planned mean accelerators (a plan of 0.3 accelerators for
         an hour is 18 minutes on one), at the site the plan uses most, and keeps the site it
         runs at if the plan uses it. A job row whose work for the period is done pauses —
-        unless it would finish within a checkpoint's time, which is cheaper than a pause. Rows
-        are served most urgent first; a class row is shared earliest deadline first.
+        unless it would finish within a checkpoint's time, which is cheaper than a pause (a
+        running job that would does so, too, in a period the plan gives it nothing). Rows are
+        served most urgent first; a class row is shared earliest deadline first.
         """
         jobs = obs.jobs
         plan = committed.plan
@@ -592,9 +601,14 @@ class MPCPolicy:
             if pace[row] * period_left_h >= left[row] - ROUNDING and not finishing[j]:
                 continue  # the class's work for the period is covered
             sites = target[row] * jobs.allowed[j]
-            if sites.max() <= ROUNDING:
-                continue
             here = int(jobs.site[j])
+            if sites.max() <= ROUNDING:
+                if soon[j] and here >= 0:  # finishing costs less than its restore would
+                    give = int(min(jobs.accelerators[j], room[here]))
+                    if give >= jobs.min_accelerators[j]:
+                        site_of[j], acc_of[j] = here, give
+                        room[here] -= give
+                continue
             # Stay where it runs if the plan uses that site, or if the plan never had it
             # running (it started since, to keep a deadline): moving costs a migration.
             started_since = here >= 0 and plan.problem.jobs.current_site[row] < 0
@@ -614,6 +628,33 @@ class MPCPolicy:
             site_of[j], acc_of[j] = s, give
             room[s] -= give
             pace[row] += give
+
+    def _keep_running_reserve_starts(
+        self, obs: Observation, site_of: np.ndarray, acc_of: np.ndarray, room: np.ndarray
+    ) -> None:
+        """Jobs the deadline reserve started keep running where they run, on the accelerators
+        they have (as far as ``room``, updated, holds them), whatever the plan gives them.
+
+        The reserve starts a job the plan leaves waiting when, without it, the jobs would fall
+        deeper into their reserves (rule 5, ``docs/optimiser.md``). A plan that pauses it again
+        — the LP prices a restart at a fraction of its cost where it plans fractions of an
+        accelerator, and not at all beyond the first hours — only has the reserve start it a
+        step or two later, and each such pause costs a checkpoint restore for nothing: on the
+        temporal-shifting benchmark 243 of `mpc`'s 583 stops were pauses of one or two steps
+        of jobs the reserve then started again. The next plans see such a job running (its
+        accelerators now, and the restart a pause would cost)."""
+        if not self._started_by_reserve:
+            return
+        jobs = obs.jobs
+        for j in np.flatnonzero((site_of < 0) & (jobs.site >= 0)):
+            if int(jobs.ids[j]) not in self._started_by_reserve:
+                continue
+            s = int(jobs.site[j])
+            give = int(min(jobs.accelerators[j], room[s]))
+            if give < jobs.min_accelerators[j]:
+                continue
+            site_of[j], acc_of[j] = s, give
+            room[s] -= give
 
     def _wait_for_sun(
         self,
