@@ -635,8 +635,8 @@ class MPCPolicy:
         """Jobs the deadline reserve started keep running where they run, on the accelerators
         they have (as far as ``room``, updated, holds them), whatever the plan gives them.
 
-        The reserve starts a job the plan leaves waiting when, without it, the jobs would fall
-        deeper into their reserves (rule 5, ``docs/optimiser.md``). A plan that pauses it again
+        The reserve starts a job the plan leaves waiting where a deadline needs it (``Deadlines
+        first`` in ``docs/optimiser.md``). A plan that pauses it again
         — the LP prices a restart at a fraction of its cost where it plans fractions of an
         accelerator, and not at all beyond the first hours — only has the reserve start it a
         step or two later, and each such pause costs a checkpoint restore for nothing: on the
