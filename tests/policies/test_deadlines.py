@@ -11,7 +11,7 @@ from tests.builders import Genset, job, scenario, site
 from wattroute.model import Scenario
 from wattroute.model.tolerances import ROUNDING
 from wattroute.policies.base import ActiveJobs, Decision, Observation
-from wattroute.policies.deadlines import DEADLINES, fits, slack_after_step
+from wattroute.policies.deadlines import DEADLINES, ReserveStarts, fits, slack_after_step
 from wattroute.signals.forecast import Clairvoyant
 from wattroute.sim import SimulationOptions, simulate, summarize
 from wattroute.sim.jobs import JobTable
@@ -225,3 +225,33 @@ def test_fits_agrees_with_its_definition_on_random_job_sets() -> None:
         assert fits(work, full, deadline, capacity) == expected
         answers.append(expected)
     assert 0.2 < np.mean(answers) < 0.8  # both answers are exercised
+
+
+def test_reserve_starts_are_kept_where_they_run_within_the_room_left():
+    waiting = _jobs(site=np.full(4, -1), accelerators=np.zeros(4, np.int64))
+    kept = ReserveStarts()
+    # The proposal left every job waiting; the reserve started 0, 1 and 2 (3 still waits).
+    kept.note(waiting, np.full(4, -1), np.array([0, 0, 1, -1]))
+    assert kept.ids == {0, 1, 2}
+    # A step later they run; the next proposal runs 1 itself and leaves 0 and 2 out.
+    jobs = _jobs(
+        site=np.array([0, 0, 1, -1]),
+        accelerators=np.array([4, 2, 3, 0]),
+        min_accelerators=np.array([2, 2, 1, 1]),
+    )
+    site_of, acc_of = np.array([-1, 0, -1, -1]), np.array([0, 2, 0, 0])
+    free = np.array([3.0, 1.0])
+    kept.keep_running(jobs, site_of, acc_of, free)
+    # 0 gets what site 0 has left (3 of its 4, not below its minimum); 2 the 1 left at 1.
+    assert site_of.tolist() == [0, 0, 1, -1]
+    assert acc_of.tolist() == [3, 2, 1, 0]
+    assert free.tolist() == [0.0, 0.0]
+    # Below its minimum parallelism a job is not kept.
+    site_of, acc_of, free = np.full(4, -1), np.zeros(4, np.int64), np.array([1.0, 5.0])
+    kept.keep_running(jobs, site_of, acc_of, free)
+    assert site_of.tolist() == [-1, -1, 1, -1]
+    assert acc_of.tolist() == [0, 0, 3, 0]
+    # Only the reserve's starts are noted: not the proposal's, nor jobs already running.
+    fresh = ReserveStarts()
+    fresh.note(jobs, np.array([-1, -1, -1, 1]), np.array([0, 0, 1, 1]))
+    assert fresh.ids == set()

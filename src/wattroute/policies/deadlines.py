@@ -38,7 +38,7 @@ docs/optimiser.md, "Deadlines first".
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -170,6 +170,55 @@ class Reserve:
 
 
 DEADLINES = Reserve()
+
+
+@dataclass
+class ReserveStarts:
+    """The jobs the reserve started, which the policy that owns this keeps running.
+
+    The reserve starts a job the policy left waiting where a deadline needs it. A policy that
+    leaves it out again at the next decision — `mpc`'s plan, whose LP prices a restart by the
+    rise in *mean* accelerators (a plan of 0.3 accelerators pays 0.3 of a restore) and prices
+    none beyond its first hours; `greedy`'s price threshold — only has the reserve start it a
+    step or two later, and each such pause costs a whole checkpoint restore for nothing: on
+    the temporal-shifting benchmark 243 of `mpc`'s 583 stops were such pauses. So a policy
+    proposes such a job where it runs, on the accelerators it has, before the reserve
+    checks the decision (which may still stop it, for a job with less slack).
+
+    ``ids`` are job ids; jobs no longer active are forgotten as more are noted.
+    """
+
+    ids: set[int] = field(default_factory=set)
+
+    def keep_running(
+        self, jobs: ActiveJobs, site_of: np.ndarray, acc_of: np.ndarray, free: np.ndarray
+    ) -> None:
+        """Propose (in place) each such job the proposal left out where it runs, on the
+        accelerators it has, as far as ``free`` (accelerators per site the proposal leaves,
+        updated) holds them at its minimum parallelism."""
+        if not self.ids:
+            return
+        for j in np.flatnonzero((site_of < 0) & (jobs.site >= 0)):
+            if int(jobs.ids[j]) not in self.ids:
+                continue
+            s = int(jobs.site[j])
+            give = int(min(jobs.accelerators[j], free[s]))
+            if give < jobs.min_accelerators[j]:
+                continue
+            site_of[j], acc_of[j] = s, give
+            free[s] -= give
+
+    def note(self, jobs: ActiveJobs, proposed: np.ndarray, site_of: np.ndarray) -> None:
+        """Note the jobs the reserve started: waiting before, left waiting by the proposal
+        (``proposed``: sites before the reserve), run by the decision (``site_of``)."""
+        started = (jobs.site < 0) & (proposed < 0) & (site_of >= 0)
+        if not started.any():
+            return
+        self.ids.update(jobs.ids[started].tolist())
+        if len(self.ids) > len(jobs):  # forget jobs no longer active
+            self.ids.intersection_update(jobs.ids.tolist())
+
+
 """The reserve ``greedy`` and ``mpc`` pass every decision through."""
 
 

@@ -38,7 +38,7 @@ from wattroute.model.power import busy_accelerator_kw, standing_kw
 from wattroute.model.tolerances import ROUNDING
 from wattroute.policies.agnostic import nearest_feasible_routing
 from wattroute.policies.base import Decision, Observation
-from wattroute.policies.deadlines import DEADLINES
+from wattroute.policies.deadlines import DEADLINES, ReserveStarts
 
 
 def distinct_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -181,9 +181,11 @@ class GreedyPolicy:
         self.urgency_steps = urgency_steps
         self.urgency_share = urgency_share
         self.pressure = pressure
+        self.reset()
 
     def reset(self) -> None:
-        """No state to forget."""
+        """Forget the jobs the deadline reserve started."""
+        self._reserve_starts = ReserveStarts()
 
     def stats(self) -> dict[str, float]:
         """None kept."""
@@ -349,7 +351,12 @@ class GreedyPolicy:
                 free[site] -= n
                 most_free = float(free.max())
                 slots.take(site, n)
+            # Jobs the reserve started run on where they run (a pause would only have the
+            # reserve restart them, paying a restore).
+            self._reserve_starts.keep_running(jobs, site_of, acc_of, free)
+            proposed = site_of.copy()
             DEADLINES.keep_deadlines(obs, site_of, acc_of, tuple(routing))
+            self._reserve_starts.note(jobs, proposed, site_of)
         return Decision(
             job_site=site_of, job_accelerators=acc_of, routing=tuple(routing), hold_steps=1
         )

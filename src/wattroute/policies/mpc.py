@@ -72,7 +72,7 @@ from wattroute.optimise.problem import (
 )
 from wattroute.policies.agnostic import nearest_feasible_routing
 from wattroute.policies.base import Decision, Observation
-from wattroute.policies.deadlines import DEADLINES, cheapest_first
+from wattroute.policies.deadlines import DEADLINES, ReserveStarts, cheapest_first
 from wattroute.policies.greedy import GreedyPolicy
 
 SIGNALS = FleetSignals.NAMES
@@ -262,7 +262,7 @@ class MPCPolicy:
         self._pending: _Pending | None = None
         self._last_attempt: int | None = None
         self._stats = _Stats()
-        self._started_by_reserve: set[int] = set()
+        self._reserve_starts = ReserveStarts()
         self._greedy.reset()
 
     @property
@@ -529,18 +529,14 @@ class MPCPolicy:
                 (rows >= 0) & (target.max(axis=1) > ROUNDING), target.argmax(axis=1), -1
             )
         self._run_urgent(obs, rows, planned_site, site_of, acc_of, room, routing)
-        self._keep_running_reserve_starts(obs, site_of, acc_of, room)
+        self._reserve_starts.keep_running(jobs, site_of, acc_of, room)
         self._fit_power(obs, site_of, acc_of, routing, battery)
         self._soak_surplus(obs, site_of, acc_of, routing)
         proposed = site_of.copy()
         self._stats.kept_for_deadlines += DEADLINES.keep_deadlines(
             obs, site_of, acc_of, routing, battery
         )
-        started = (jobs.site < 0) & (proposed < 0) & (site_of >= 0)
-        if started.any():
-            self._started_by_reserve.update(jobs.ids[started].tolist())
-            if len(self._started_by_reserve) > len(jobs):  # forget jobs no longer active
-                self._started_by_reserve.intersection_update(jobs.ids.tolist())
+        self._reserve_starts.note(jobs, proposed, site_of)
         return Decision(
             site_of, acc_of, routing, battery_kw=battery, genset_kw=genset, hold_steps=1
         )
@@ -628,33 +624,6 @@ class MPCPolicy:
             site_of[j], acc_of[j] = s, give
             room[s] -= give
             pace[row] += give
-
-    def _keep_running_reserve_starts(
-        self, obs: Observation, site_of: np.ndarray, acc_of: np.ndarray, room: np.ndarray
-    ) -> None:
-        """Jobs the deadline reserve started keep running where they run, on the accelerators
-        they have (as far as ``room``, updated, holds them), whatever the plan gives them.
-
-        The reserve starts a job the plan leaves waiting where a deadline needs it (``Deadlines
-        first`` in ``docs/optimiser.md``). A plan that pauses it again
-        — the LP prices a restart at a fraction of its cost where it plans fractions of an
-        accelerator, and not at all beyond the first hours — only has the reserve start it a
-        step or two later, and each such pause costs a checkpoint restore for nothing: on the
-        temporal-shifting benchmark 243 of `mpc`'s 583 stops were pauses of one or two steps
-        of jobs the reserve then started again. The next plans see such a job running (its
-        accelerators now, and the restart a pause would cost)."""
-        if not self._started_by_reserve:
-            return
-        jobs = obs.jobs
-        for j in np.flatnonzero((site_of < 0) & (jobs.site >= 0)):
-            if int(jobs.ids[j]) not in self._started_by_reserve:
-                continue
-            s = int(jobs.site[j])
-            give = int(min(jobs.accelerators[j], room[s]))
-            if give < jobs.min_accelerators[j]:
-                continue
-            site_of[j], acc_of[j] = s, give
-            room[s] -= give
 
     def _wait_for_sun(
         self,
