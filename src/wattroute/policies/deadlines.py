@@ -170,6 +170,7 @@ class Reserve:
 
 
 DEADLINES = Reserve()
+"""The reserve ``greedy`` and ``mpc`` pass every decision through."""
 
 
 @dataclass
@@ -217,9 +218,6 @@ class ReserveStarts:
         self.ids.update(jobs.ids[started].tolist())
         if len(self.ids) > len(jobs):  # forget jobs no longer active
             self.ids.intersection_update(jobs.ids.tolist())
-
-
-"""The reserve ``greedy`` and ``mpc`` pass every decision through."""
 
 
 def slack_after_step(
