@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from wattroute.model.arrays import any_set
 from wattroute.model.tolerances import ROUNDING
 from wattroute.policies.base import ActiveJobs, Observation
 from wattroute.policies.rollout import Continuation, owed_after
@@ -200,24 +201,33 @@ class ReserveStarts:
         if not self.ids:
             return
         for j in np.flatnonzero((site_of < 0) & (jobs.site >= 0)):
-            if int(jobs.ids[j]) not in self.ids:
-                continue
-            s = int(jobs.site[j])
-            give = int(min(jobs.accelerators[j], free[s]))
-            if give < jobs.min_accelerators[j]:
-                continue
-            site_of[j], acc_of[j] = s, give
-            free[s] -= give
+            if int(jobs.ids[j]) in self.ids:
+                keep_where_it_runs(jobs, int(j), site_of, acc_of, free)
 
     def note(self, jobs: ActiveJobs, proposed: np.ndarray, site_of: np.ndarray) -> None:
         """Note the jobs the reserve started: waiting before, left waiting by the proposal
         (``proposed``: sites before the reserve), run by the decision (``site_of``)."""
         started = (jobs.site < 0) & (proposed < 0) & (site_of >= 0)
-        if not started.any():
+        if not any_set(started):
             return
         self.ids.update(jobs.ids[started].tolist())
         if len(self.ids) > len(jobs):  # forget jobs no longer active
             self.ids.intersection_update(jobs.ids.tolist())
+
+
+def keep_where_it_runs(
+    jobs: ActiveJobs, j: int, site_of: np.ndarray, acc_of: np.ndarray, free: np.ndarray
+) -> bool:
+    """Propose running job ``j`` where it runs, on the accelerators it has, as far as
+    ``free`` (accelerators per site, updated) holds them at its minimum parallelism (in
+    place); whether it was."""
+    s = int(jobs.site[j])
+    give = int(min(jobs.accelerators[j], free[s]))
+    if give < jobs.min_accelerators[j]:
+        return False
+    site_of[j], acc_of[j] = s, give
+    free[s] -= give
+    return True
 
 
 def slack_after_step(

@@ -72,7 +72,12 @@ from wattroute.optimise.problem import (
 )
 from wattroute.policies.agnostic import nearest_feasible_routing
 from wattroute.policies.base import Decision, Observation
-from wattroute.policies.deadlines import DEADLINES, ReserveStarts, cheapest_first
+from wattroute.policies.deadlines import (
+    DEADLINES,
+    ReserveStarts,
+    cheapest_first,
+    keep_where_it_runs,
+)
 from wattroute.policies.greedy import GreedyPolicy
 
 SIGNALS = FleetSignals.NAMES
@@ -600,10 +605,7 @@ class MPCPolicy:
             here = int(jobs.site[j])
             if sites.max() <= ROUNDING:
                 if soon[j] and here >= 0:  # finishing costs less than its restore would
-                    give = int(min(jobs.accelerators[j], room[here]))
-                    if give >= jobs.min_accelerators[j]:
-                        site_of[j], acc_of[j] = here, give
-                        room[here] -= give
+                    keep_where_it_runs(jobs, int(j), site_of, acc_of, room)
                 continue
             # Stay where it runs if the plan uses that site, or if the plan never had it
             # running (it started since, to keep a deadline): moving costs a migration.
