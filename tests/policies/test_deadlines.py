@@ -56,6 +56,15 @@ def test_slack_after_a_step_counts_what_each_choice_costs() -> None:
     assert stopped[0] == pytest.approx(5.5 - 0.25 - 0.5 - 2.0)
 
 
+def test_a_running_job_without_slack_for_a_move_is_tied_to_its_site() -> None:
+    # 8 accelerator-hours on 4 (2 h at full parallelism); a move costs a step (0.5 h), a
+    # restore (0.25 h) and a migration (0.5 h), and the reserve keeps a step plus a tenth of
+    # the run (0.5 + 0.2 h) beside it: a running job needs 1.25 + 0.7 h of slack to move.
+    jobs = _jobs(deadline_h=np.array([2.0 + 1.95 - 0.01, 2.0 + 1.95 + 0.01, 2.5, 2.5]))
+    np.testing.assert_array_equal(DEADLINES.tied(jobs, 0.5), [True, False, False, False])
+    np.testing.assert_allclose(DEADLINES.reserve_h(jobs, 0.5), 0.5 + 0.1 * 2.0)
+
+
 def test_fits_is_earliest_deadline_first_with_parallelism_caps() -> None:
     # Two jobs of 8 accelerator-hours on at most 4 each, due in 2 h: 8 accelerators carry them.
     work, full = np.array([8.0, 8.0]), np.array([4.0, 4.0])

@@ -338,3 +338,42 @@ def test_mpc_pauses_no_job_for_a_step_or_two_nor_one_about_to_finish(tmp_path):
     assert min(policy.waits) > 2
     checkpoint_h = spec["batch_trace"]["checkpoint_overhead_h"]
     assert all(left > checkpoint_h for left in policy.left_h)
+
+
+class _Planned(MPCPolicy):
+    """``mpc``, noting the sites each plan allows each running job."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.allowed: list[np.ndarray] = []
+
+    def _problem(self, obs: Observation, k: int) -> Any:
+        problem, row_of = super()._problem(obs, k)
+        running = obs.jobs.site >= 0
+        if running.any():
+            self.allowed.append(problem.jobs.allowed[row_of[running]])
+        return problem, row_of
+
+
+def test_mpc_plans_no_move_of_a_job_the_deadline_reserve_keeps_where_it_runs():
+    # Site a is cheap for the first two hours, b after them. The job (16 accelerator-hours
+    # on 4, 0.6 h of slack) starts at a; moving to b would cost a restore and a migration it
+    # has no slack for, so the reserve keeps it at a, and each plan made while it runs knows.
+    n = DAY
+    hours = np.arange(n) / 12
+    sc = scenario(
+        [
+            site("a", n=n, accelerators=8, price=np.where(hours < 2, 10.0, 300.0)),
+            site("b", n=n, accelerators=8, price=np.where(hours < 2, 300.0, 10.0)),
+        ],
+        n=n,
+        jobs=[job("tight", 0.0, 16.0, 4, 4.6, checkpoint_h=0.17, migration_h=0.5)],
+    )
+    policy = _Planned()
+    record = simulate(sc, policy)
+    history = record.jobs.allocation_history()
+    assert set(history["site"][history["accelerators"] > 0].tolist()) == {0}
+    assert summarize(record)["batch"]["deadline_misses"] == 0
+    assert len(policy.allowed) >= 3  # re-planned every hour while it ran
+    for allowed in policy.allowed:
+        np.testing.assert_array_equal(allowed, [[True, False]])

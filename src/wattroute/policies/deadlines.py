@@ -66,6 +66,20 @@ class Reserve:
     reserve_steps: float = 1.0
     run_share: float = 0.1
 
+    def reserve_h(self, jobs: ActiveJobs, step_h: float) -> np.ndarray:
+        """The slack each job keeps after the next step, hours: ``reserve_steps`` steps and
+        ``run_share`` of its remaining run at full parallelism."""
+        run_h = jobs.remaining_accelerator_hours / np.maximum(jobs.max_accelerators, 1)
+        return self.reserve_steps * step_h + self.run_share * run_h
+
+    def tied(self, jobs: ActiveJobs, step_h: float) -> np.ndarray:
+        """Running jobs that cannot afford to move, ``(J,)`` bool: a move costs a step, a
+        restore and a migration, and would leave them less slack than their reserve. Rule 1
+        keeps each of them where it runs, so a plan that moves one plans work that does not
+        happen (and leaves its own accelerators elsewhere idle)."""
+        move_h = step_h + jobs.checkpoint_overhead_h + jobs.migration_overhead_h
+        return (jobs.site >= 0) & (jobs.slack_h - move_h < self.reserve_h(jobs, step_h))
+
     def keep_deadlines(
         self,
         obs: Observation,
@@ -79,8 +93,7 @@ class Reserve:
         jobs = obs.jobs
         if len(jobs) == 0:
             return 0
-        run_h = jobs.remaining_accelerator_hours / np.maximum(jobs.max_accelerators, 1)
-        reserve_h = self.reserve_steps * obs.step_h + self.run_share * run_h
+        reserve_h = self.reserve_h(jobs, obs.step_h)
         # What the fit tests hold back: the reserve, or as much of it as a job's slack still
         # allows (a job with less slack than its reserve must still count there).
         held_h = np.clip(reserve_h, 0.0, np.maximum(jobs.slack_h, 0.0))

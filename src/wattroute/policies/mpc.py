@@ -467,6 +467,14 @@ class MPCPolicy:
         available = window_shares(np.zeros(n), deadline, period_h, h_n)
         deferrable = np.minimum(work, max_acc * np.maximum(deadline - end_h, 0.0))
         allowed = self._candidates(jobs.allowed, available, acc_cost, jobs.site)
+        # A running job too tight to move is kept where it runs by the deadline reserve: the
+        # plan must not count on moving it (it would keep its site's accelerators free for
+        # nothing and fill another site's with work that never comes).
+        tied = np.flatnonzero(DEADLINES.tied(jobs, obs.step_h))
+        if tied.size:
+            allowed = allowed.copy()  # may be the observation's own
+            allowed[tied] = False
+            allowed[tied, jobs.site[tied]] = True
         deferral = deferral_cost(allowed, acc_cost)
         current = np.where(jobs.site >= 0, jobs.site, jobs.last_site)
         moving_h = jobs.checkpoint_overhead_h + jobs.migration_overhead_h
