@@ -97,6 +97,33 @@ def test_a_move_pays_its_restore_and_migration():
         assert s["objective_usd"] >= bound.objective_usd - 1e-6, name
 
 
+def test_a_wide_job_with_an_hour_of_slack_cannot_hop_between_sites_every_hour():
+    # Two sites whose cheap hours alternate; 32 accelerator-hours on 8 accelerators, due in
+    # 5 h: an hour of slack. The LP hops to the cheap site every hour (3.2 USD). Each hop
+    # costs a 15-minute restore and a 15-minute migration during which the job does no work,
+    # so it has time for two at most; and going to the other site and back within an hour is
+    # two hops, not one. The bound counts both, and stays below every policy.
+    hours = np.arange(72) // 12
+    cheap_a = np.where(hours % 2 == 0, 100.0, 1000.0)
+    sites = [
+        site("a", n=72, accelerators=8, price=cheap_a, carbon=0.0),
+        site("b", n=72, accelerators=8, price=1100.0 - cheap_a, carbon=0.0),
+    ]
+    sc = scenario(
+        sites,
+        n=72,
+        jobs=[job("j", 0, 32.0, 8, 5.0, min_acc=1, checkpoint_h=0.25, migration_h=0.25)],
+    )
+    _, lp = solve_oracle(sc)
+    assert lp["objective_usd"] == pytest.approx(3.2, abs=1e-6)
+    bound = solve_integer_bound(sc, time_limit_s=30)
+    assert bound.status == "Optimal"
+    assert bound.objective_usd > 4.0  # 3.3 when hops cost only energy and returns were free
+    for name in ("agnostic", "greedy", "mpc"):
+        s = summarize(simulate(sc, get_policy(name), SimulationOptions()))
+        assert s["objective_usd"] >= bound.objective_usd - 1e-6, name
+
+
 def test_the_bound_needs_the_jobs_overheads():
     problem = oracle_problem(_spike(0.5))
     stripped = JobBlock(

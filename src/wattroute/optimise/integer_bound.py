@@ -14,11 +14,15 @@ solves it as a mixed-integer program on HiGHS, charging:
   ``min_accelerators`` accelerators, busy and making no progress;
 * **moves**: every site beyond the first a job runs at within a period, and a segment at a site
   the job did not run at in the period before while it ran elsewhere, adds
-  ``migration_overhead_h`` hours on at least ``min_accelerators`` accelerators;
+  ``migration_overhead_h`` hours on at least ``min_accelerators`` accelerators; a job that
+  runs at a site across both boundaries of a period and at another inside it went and came
+  back, one segment and one move more;
 * **time and power**: that overhead takes accelerators and power like work (capacity, power
   balance, power cap), and with the work fits in the job's parallelism in its window (``work +
   overhead <= max_accelerators x share of the period x y``); a job runs at one site at a time
-  across a boundary.
+  across a boundary; and it does no work while it restores or migrates, so its work and its
+  overhead *hours* at full parallelism fit in its window (``work + max_accelerators x
+  (checkpoint x (segments - 1) + migration x moves) <= max_accelerators x window``).
 
 Every schedule the simulator runs satisfies these constraints, so the bound stays below every
 policy, as long as the overhead a job owes is paid inside its window: true of every job that
@@ -125,7 +129,9 @@ def build_integer_bound(problem: PlanningProblem) -> LinearProgram:
     m.boundaries()
     m.starts_in_periods()
     m.moves_in_periods()
+    m.returns_in_periods()
     m.overhead_paid()
+    m.time_in_window()
     return m.program()
 
 
@@ -255,6 +261,36 @@ class _IntegerModel:
             hit = found & (c.site[idx] != other)
             t.entries(row[hit], self.y[where[hit]], 1.0)
 
+    def returns_in_periods(self) -> None:
+        """A job that runs at a site across both boundaries of a period and at another site
+        inside it went and came back: one segment and one move more than the rows above count
+        (they count each site once per period). Per such cell, with ``k`` other sites it runs
+        at in the period, ``starts >= sites - crossings + z(h) + z(h+1) + k / (sites
+        allowed - 1) - 2``, and ``moves >= sites - 1 + ...`` likewise; the share ``k / (sites
+        allowed - 1)`` is at most 1, and ``starts`` and ``moves`` are whole numbers, so a
+        return counts once however many sites it visited."""
+        c, t = self.cells, self.rows
+        h_n, s_n = self.problem.n_periods, self.problem.n_sites
+        idx = np.flatnonzero(self.multi[c.job] & self.has_prev & self.has_next)
+        others = 1.0 / np.maximum(self.problem.jobs.allowed.sum(axis=1) - 1, 1)
+        for family, column, lower in (
+            ("returns_starts", self.starts, -2.0),
+            ("returns_moves", self.moves, -3.0),
+        ):
+            row = t.new(family, idx.size, lower, np.inf) + np.arange(idx.size)
+            t.entries(row, column[self.jh_of_cell[idx]], 1.0)
+            t.entries(row, self.z[idx], -1.0)
+            t.entries(row, self.z[self.next[idx]], -1.0)
+            for other in range(s_n):
+                wanted = (c.job[idx] * s_n + other) * h_n + c.period[idx]
+                found, where = _find(self.keys, self.order, wanted)
+                away = found & (c.site[idx] != other)
+                t.entries(row[found], self.y[where[found]], -1.0)
+                t.entries(row[away], self.y[where[away]], -others[c.job[idx[away]]])
+                if family == "returns_starts":
+                    crossing = found & self.has_prev[where]
+                    t.entries(row[crossing], self.z[where[crossing]], 1.0)
+
     def overhead_paid(self) -> None:
         """Overhead paid in the window covers a restore for every segment but the first, and
         a migration for every move, each on at least the least parallelism."""
@@ -266,6 +302,26 @@ class _IntegerModel:
         job_of_jh = self.jh // self.problem.n_periods
         t.entries(first + job_of_jh, self.starts, -restore[job_of_jh])
         t.entries(first + job_of_jh, self.moves, -(least * self.migration)[job_of_jh])
+
+    def time_in_window(self) -> None:
+        """A job does no work while it restores or migrates, and at most its full parallelism
+        while it works, all within its window: work done + max accelerators x overhead hours
+        <= max accelerators x (window + one restore, the first segment's, which is free).
+
+        The overhead rows above charge overhead as accelerator-hours on the least parallelism,
+        which on a wide job is a small share of its window: without this row, a job with an
+        hour of slack could move a dozen times. Here each restore and move takes its hours of
+        the window from the work, as in the simulator."""
+        c, t, jobs = self.cells, self.rows, self.problem.jobs
+        period_h = self.problem.period_h
+        full = jobs.max_accelerators
+        window_h = jobs.available.sum(axis=1) * period_h
+        upper = full * (window_h + self.checkpoint)
+        first = t.new("time_in_window", len(jobs), -np.inf, upper)
+        t.entries(first + c.job, c.column, period_h)
+        job_of_jh = self.jh // self.problem.n_periods
+        t.entries(first + job_of_jh, self.starts, (full * self.checkpoint)[job_of_jh])
+        t.entries(first + job_of_jh, self.moves, (full * self.migration)[job_of_jh])
 
     def program(self) -> LinearProgram:
         """The LP with the columns and rows added, and the integer columns marked."""
@@ -300,6 +356,7 @@ class _IntegerModel:
         integrality[self.y] = True
         integrality[self.z] = True
         integrality[self.starts] = True
+        integrality[self.moves] = True
         families = {**lp.row_families, **t.families}
         return LinearProgram(
             cost=np.concatenate([lp.cost, np.zeros(self.n_cols - n0)]),
