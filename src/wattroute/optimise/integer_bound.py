@@ -356,7 +356,7 @@ class _IntegerModel:
         integrality[self.y] = True
         integrality[self.z] = True
         integrality[self.starts] = True
-        integrality[self.moves] = True
+        integrality[self.moves[self.multi[self.jh // self.problem.n_periods]]] = True
         families = {**lp.row_families, **t.families}
         return LinearProgram(
             cost=np.concatenate([lp.cost, np.zeros(self.n_cols - n0)]),
