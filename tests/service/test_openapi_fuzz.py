@@ -34,6 +34,7 @@ def fuzzed(tmp_path) -> Iterator[Service]:
         yield service
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 def test_no_request_makes_the_service_fail(fuzzed: Service, mode: GenerationMode) -> None:
     # Invalid data is rejected with any 4xx that says why, 413 (a body over the size limit)

@@ -141,6 +141,7 @@ def _cli(*args: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
+@pytest.mark.slow
 def test_a_revoked_token_is_refused_at_once_by_every_worker(tmp_path):
     database = f"sqlite:///{tmp_path / 'state.db'}"
     config = _config(tmp_path, database, workers=2)

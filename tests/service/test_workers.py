@@ -110,6 +110,7 @@ def _write_config(tmp_path: Path) -> Path:
     return config
 
 
+@pytest.mark.slow
 def test_two_workers_share_jobs_time_health_and_metrics_and_stop_together(tmp_path: Path):
     config = tmp_path / "service.yaml"
     config.write_text(textwrap.dedent(CONFIG))
@@ -255,6 +256,7 @@ def test_a_port_that_stays_busy_is_an_input_error_after_the_wait(tmp_path: Path)
             stop_group(second, signal.SIGKILL)
 
 
+@pytest.mark.slow
 def test_a_start_waits_for_a_port_released_within_the_window(tmp_path: Path):
     config = _write_config(tmp_path)
     log = tmp_path / "serve.log"
