@@ -77,8 +77,7 @@ class Reserve:
         restore and a migration, and would leave them less slack than their reserve. Rule 1
         keeps each of them where it runs, so a plan that moves one plans work that does not
         happen (and leaves its own accelerators elsewhere idle)."""
-        move_h = step_h + jobs.checkpoint_overhead_h + jobs.migration_overhead_h
-        return (jobs.site >= 0) & (jobs.slack_h - move_h < self.reserve_h(jobs, step_h))
+        return _tied(jobs, step_h, self.reserve_h(jobs, step_h))
 
     def keep_deadlines(
         self,
@@ -106,6 +105,7 @@ class Reserve:
         slack = slack_after_step(jobs, site_of, acc_of, obs.step_h)
         must = slack < reserve_h - ROUNDING
         must |= _pressed_together(obs, site_of, acc_of, float(capacity.sum()), held_h)
+        tied = _tied(jobs, obs.step_h, reserve_h)
         for j in np.argsort(slack, kind="stable"):
             if must[j] and _run_fully(
                 obs,
@@ -118,6 +118,7 @@ class Reserve:
                 reserve_h,
                 held_h,
                 capacity,
+                bool(tied[j]),
             ):
                 changed += 1
         return changed + self._no_worse_than_carrying_on(
@@ -241,6 +242,13 @@ def keep_where_it_runs(
     site_of[j], acc_of[j] = s, give
     free[s] -= give
     return True
+
+
+def _tied(jobs: ActiveJobs, step_h: float, reserve_h: np.ndarray) -> np.ndarray:
+    """Running jobs whose slack cannot pay for a move (a step, a restore and a migration)
+    and still keep ``reserve_h`` hours, ``(J,)`` bool."""
+    move_h = step_h + jobs.checkpoint_overhead_h + jobs.migration_overhead_h
+    return (jobs.site >= 0) & (jobs.slack_h - move_h < reserve_h)
 
 
 def slack_after_step(
@@ -464,12 +472,14 @@ def _run_fully(
     reserve_h: np.ndarray,
     held_h: np.ndarray,
     capacity: np.ndarray,
+    tied: bool,
 ) -> bool:
     """Run job ``j`` at full parallelism where it costs the least time: where it runs now (or
     last ran, sparing a migration), else at the site where its run costs least
     (:func:`cheapest_first`) among those that can still carry its work beside the work there,
     else wherever it can run at all; stop work that can afford it at that site if it must.
-    Whether the allocation changed."""
+    ``tied``: it runs and has no slack to move (:func:`_tied`). Whether the allocation
+    changed."""
     jobs = obs.jobs
     before = (int(site_of[j]), int(acc_of[j]))
     here = int(jobs.site[j]) if jobs.site[j] >= 0 else int(jobs.last_site[j])
@@ -478,9 +488,7 @@ def _run_fully(
     by_cost = cheapest_first(obs, j, site_of, acc_of, routing, room)
     order = list(dict.fromkeys([here, *by_cost] if here >= 0 else by_cost))
     want, least = int(jobs.max_accelerators[j]), int(jobs.min_accelerators[j])
-    running = jobs.site[j] >= 0
-    move_h = obs.step_h + jobs.checkpoint_overhead_h[j] + jobs.migration_overhead_h[j]
-    if running and jobs.slack_h[j] - move_h < reserve_h[j]:
+    if tied:
         # Moving would cost it more time than it has: it stays, and work due later at its
         # site (earliest deadline first) gives way, what can afford a stop first.
         free = int(room[here])
