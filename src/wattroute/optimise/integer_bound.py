@@ -174,6 +174,7 @@ class _IntegerModel:
         self.has_next, self.next = _find(self.keys, self.order, self.keys + 1)
         self.has_next &= cells.period < h_n - 1
         self.jh, self.jh_of_cell = np.unique(cells.job * h_n + cells.period, return_inverse=True)
+        self.job_of_jh = self.jh // h_n
         self.multi = problem.jobs.allowed.sum(axis=1) > 1
 
         n0, n_jh = lp.cost.size, self.jh.size
@@ -237,7 +238,7 @@ class _IntegerModel:
         c, t, n_jh = self.cells, self.rows, self.jh.size
         h_n, s_n = self.problem.n_periods, self.problem.n_sites
         multi = self.multi[c.job]
-        jh_multi = self.multi[self.jh // h_n]
+        jh_multi = self.multi[self.job_of_jh]
         first = t.new("moves_sites", n_jh, -np.inf, np.where(jh_multi, 1.0, np.inf))
         t.entries(first + self.jh_of_cell[multi], self.y[multi], 1.0)
         t.entries(first + np.arange(n_jh), self.moves, -1.0)
@@ -299,7 +300,7 @@ class _IntegerModel:
         restore = least * self.checkpoint
         first = t.new("overhead_paid", len(self.problem.jobs), -restore, np.inf)
         t.entries(first + c.job, self.ov, self.problem.period_h)
-        job_of_jh = self.jh // self.problem.n_periods
+        job_of_jh = self.job_of_jh
         t.entries(first + job_of_jh, self.starts, -restore[job_of_jh])
         t.entries(first + job_of_jh, self.moves, -(least * self.migration)[job_of_jh])
 
@@ -319,7 +320,7 @@ class _IntegerModel:
         upper = full * (window_h + self.checkpoint)
         first = t.new("time_in_window", len(jobs), -np.inf, upper)
         t.entries(first + c.job, c.column, period_h)
-        job_of_jh = self.jh // self.problem.n_periods
+        job_of_jh = self.job_of_jh
         t.entries(first + job_of_jh, self.starts, (full * self.checkpoint)[job_of_jh])
         t.entries(first + job_of_jh, self.moves, (full * self.migration)[job_of_jh])
 
@@ -356,7 +357,7 @@ class _IntegerModel:
         integrality[self.y] = True
         integrality[self.z] = True
         integrality[self.starts] = True
-        integrality[self.moves[self.multi[self.jh // self.problem.n_periods]]] = True
+        integrality[self.moves[self.multi[self.job_of_jh]]] = True
         families = {**lp.row_families, **t.families}
         return LinearProgram(
             cost=np.concatenate([lp.cost, np.zeros(self.n_cols - n0)]),
