@@ -46,7 +46,7 @@ unit: $(STAMP)
 
 test: lint typecheck unit
 
-# The core alone, in about a minute: no servers, subprocesses, PostgreSQL or Ray (marked system).
+# The core alone, in about two minutes: no servers, subprocesses, PostgreSQL or Ray (marked system).
 test-core: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_PARALLEL) -m "not system and not slow"
 
