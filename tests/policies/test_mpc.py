@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.builders import Battery, DemandPoint, job, scenario, service, site
+from tests.builders import Battery, DemandPoint, Genset, job, scenario, service, site
 from wattroute.errors import OptimisationError
 from wattroute.policies.base import Decision, Observation
 from wattroute.policies.mpc import MPCPolicy
@@ -105,6 +105,36 @@ def test_mpc_starts_work_planned_on_a_morning_hour_as_the_sun_rises_not_before()
     # Never more than the one accelerator the step's sun cannot quite cover.
     assert grid.max() <= 1.0 + 1e-6
     assert grid.sum() / 12 < 0.5  # kWh
+
+
+def test_mpc_plans_a_genset_site_on_the_sun_it_has_at_every_step_of_the_hour():
+    # Site a has sun for the first half of every hour and a genset behind no import; site b
+    # buys from the grid. The hour's mean sun (4 kW) would draw the plan to a, and the dark
+    # half of every hour would run the genset, at five times the grid's price; so at a site
+    # with a genset a plan counts only on the hour's least output, and the work runs at b.
+    n = DAY
+    sun = np.tile(np.repeat([1.0, 0.0], 6), n // 12)
+    sc = scenario(
+        [
+            site(
+                "a",
+                n=n,
+                solar_kw=8.0,
+                solar_profile=sun,
+                import_limit_kw=0.0,
+                genset=Genset(8.0, 0.5, 700.0),
+            ),
+            site("b", n=n, price=100.0, carbon=300.0),
+        ],
+        n=n,
+        jobs=[job("j", 0.0, 16.0, 4, 12.0)],
+        carbon_price=100.0,
+    )
+    s = summarize(simulate(sc, MPCPolicy(), SimulationOptions(forecaster=Clairvoyant())))
+    assert s["batch"]["deadline_misses"] == 0
+    assert s["energy_kwh"]["genset"] == pytest.approx(0.0, abs=1e-9)
+    at_b = 16.0 * (100.0 + 100.0 * 300.0 / 1000.0) / 1000.0  # USD: 16 kWh at b
+    assert s["objective_usd"] <= at_b + 1e-6
 
 
 def test_mpc_routes_inference_within_the_slo_to_the_cheaper_site():

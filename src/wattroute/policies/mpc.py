@@ -52,7 +52,7 @@ from functools import cached_property
 import numpy as np
 
 from wattroute.errors import OptimisationError
-from wattroute.model.arrays import FleetSignals
+from wattroute.model.arrays import FleetSignals, any_set
 from wattroute.model.costs import (
     bought_power_cost_usd_per_kwh,
     busy_accelerator_hour_usd,
@@ -81,6 +81,8 @@ from wattroute.policies.deadlines import (
 from wattroute.policies.greedy import GreedyPolicy
 
 SIGNALS = FleetSignals.NAMES
+RENEWABLES = ("solar_kw", "wind_kw")
+"""Signals of on-site renewable output, kW."""
 
 CLASS_PLAN_RESTART_PERIODS = 2
 """Periods over which plans of job classes price restarts (with ``fast_class_plans``; single
@@ -380,7 +382,12 @@ class MPCPolicy:
         prices, intensity and renewable output, but the *highest* PUE within each period.
         (Planning on the least renewable output of each period, so that a plan could be
         powered at every step, left the sun of every morning ramp unplanned: the dispatcher
-        sheds work at the steps short of power instead.)"""
+        sheds work at the steps short of power instead.)
+
+        Except at sites with a genset: there the steps of a period short of renewables run
+        the genset, at several times the grid's price, so plans count only on the *least*
+        renewable output of each period."""
+        backed = obs.fleet.genset_kw > 0
         out = {}
         for name in SIGNALS:
             now = obs.history.now(name)[np.newaxis, :]
@@ -388,6 +395,8 @@ class MPCPolicy:
             series = np.concatenate([now, ahead]).reshape(h_n, k, -1)
             how = "max" if name == "pue" else "mean"
             out[name] = getattr(series, how)(axis=1)
+            if name in RENEWABLES and any_set(backed):
+                out[name] = np.where(backed, series.min(axis=1), out[name])
         return out
 
     def _rates(self, obs: Observation, k: int, h_n: int) -> list[np.ndarray]:
