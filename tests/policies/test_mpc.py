@@ -110,7 +110,7 @@ def test_mpc_starts_work_planned_on_a_morning_hour_as_the_sun_rises_not_before()
 def test_mpc_plans_a_genset_site_on_the_sun_it_has_at_every_step_of_the_hour():
     # Site a has sun for the first half of every hour and a genset behind no import; site b
     # buys from the grid. The hour's mean sun (4 kW) would draw the plan to a, and the dark
-    # half of every hour would run the genset, at five times the grid's price; so at a site
+    # half of every hour would run the genset, at over four times the grid's cost; so at a site
     # with a genset a plan counts only on the hour's least output, and the work runs at b.
     n = DAY
     sun = np.tile(np.repeat([1.0, 0.0], 6), n // 12)
