@@ -579,10 +579,14 @@ class MPCPolicy:
 
         A job runs on ``ceil`` of its planned mean accelerators (a plan of 0.3 accelerators for
         an hour is 18 minutes on one), at the site the plan uses most, and keeps the site it
-        runs at if the plan uses it. A job row whose work for the period is done pauses —
-        unless it would finish within a checkpoint's time, which is cheaper than a pause (a
-        running job that would does so, too, in a period the plan gives it nothing). Rows are
-        served most urgent first; a class row is shared earliest deadline first.
+        runs at if the plan uses it. Where that, or the room at the site, is below the job's
+        minimum parallelism, the job does not run on the plan's account this period (starting
+        it at its minimum instead cost more on the benchmark scenarios; see
+        docs/optimiser.md): the reserve still starts it if its deadline needs it. A job row
+        whose work for the period is done pauses — unless it would finish within a
+        checkpoint's time, which is cheaper than a pause (a running job that would does so,
+        too, in a period the plan gives it nothing). Rows are served most urgent first; a
+        class row is shared earliest deadline first.
         """
         jobs = obs.jobs
         plan = committed.plan
