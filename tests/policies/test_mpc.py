@@ -152,6 +152,29 @@ def test_mpc_routes_inference_within_the_slo_to_the_cheaper_site():
     assert s["sites"]["far"]["energy_kwh"]["load"] > s["sites"]["near"]["energy_kwh"]["load"]
 
 
+def test_mpc_serves_a_request_surge_its_plan_did_not_forecast_at_another_site_with_room():
+    # 30 rps for 13 hours, then 110 rps (11 replicas). The plan, forecasting from the past,
+    # routes everything to the cheap site; its 8 accelerators cannot serve the surge until the
+    # next plan, so the requests beyond its replicas go to the dear site, within the SLO.
+    n = DAY
+    rate = np.where(np.arange(n) < 13 * 12 + 5, 30.0, 110.0)
+    near_dear = site("near", n=n, price=300.0, accelerators=8)
+    far_cheap = site("far", n=n, price=20.0, accelerators=8, latitude=41.0)
+    sc = scenario(
+        [near_dear, far_cheap],
+        n=n,
+        points=[DemandPoint("p", 40.0, -100.0)],
+        services=[service("v", "p", rate, slo_ms=20, throughput=10)],
+    )
+    run = simulate(sc, MPCPolicy(), SimulationOptions(check_energy_balance=True))
+    s = summarize(run)
+    assert s["inference"]["dropped"] == pytest.approx(0.0, abs=1e-6)
+    assert s["inference"]["slo_violation_fraction"] == pytest.approx(0.0, abs=1e-9)
+    replicas = np.asarray(run.sites.data["inference_accelerators"])
+    assert replicas[:, 1].max() <= 8  # the cheap site never asked for more than it has
+    assert replicas[13 * 12 + 5, :].sum() == 11  # the surge is served from its first step
+
+
 def test_a_solver_failure_falls_back_to_greedy_and_is_counted():
     sc = scenario([site()], jobs=[job("j", 0, 4.0, 2, 10.0)])
     s = _run(sc, MPCPolicy(time_limit_s=0.0))

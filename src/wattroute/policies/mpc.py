@@ -79,6 +79,7 @@ from wattroute.policies.deadlines import (
     keep_where_it_runs,
 )
 from wattroute.policies.greedy import GreedyPolicy
+from wattroute.policies.serving import fit_routing
 
 SIGNALS = FleetSignals.NAMES
 RENEWABLES = ("solar_kw", "wind_kw")
@@ -700,6 +701,10 @@ class MPCPolicy:
                 site_of[j] = -1
 
     def _routing(self, obs: Observation, plan: Plan, period: int) -> tuple[np.ndarray, ...]:
+        """The plan's routing for ``period`` as shares of each demand point's requests, fitted
+        to the accelerators each site can hold and power now, batch work aside (inference comes
+        first; :func:`fit_routing`): the plan routed the rates it forecast, and the rates now
+        may need more replicas at a site than it has."""
         routing = []
         for service, routed, block in zip(
             obs.services, plan.route, plan.problem.services, strict=True
@@ -714,7 +719,11 @@ class MPCPolicy:
             # Serve everything the plan serves; where it planned nothing, the nearest site.
             shares = np.where(total > 1e-6, shares / np.maximum(total, 1.0), nearest)
             routing.append(shares)
-        return tuple(routing)
+        if not routing:
+            return ()
+        idle = tuple(np.zeros_like(shares) for shares in routing)
+        capacity = obs.room_beside(np.zeros(obs.fleet.n_sites), idle)
+        return fit_routing(obs.services, tuple(routing), capacity)
 
     def _run_urgent(
         self,

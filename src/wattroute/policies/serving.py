@@ -1,0 +1,85 @@
+"""Inference routing that fits the accelerators each site can hold and power now.
+
+A plan routes each demand point's requests in the shares it found for the request rates it
+forecast. Applied to the rates now, those shares can ask a site for more replicas than it has
+accelerators for — the forecast was low, or the plan filled a cheap site to its last
+accelerator and the simulator rounds replicas up — and the requests beyond its replicas are
+dropped, while other sites within the SLO stand idle. :func:`fit_routing` moves that excess,
+before the decision is made, to the nearest other SLO-feasible sites with room.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from wattroute.model.tolerances import ROUNDING
+from wattroute.policies.base import ServiceState
+
+
+def fit_routing(
+    services: tuple[ServiceState, ...],
+    routing: tuple[np.ndarray, ...],
+    capacity: np.ndarray,
+) -> tuple[np.ndarray, ...]:
+    """``routing`` (shares ``(P, S)`` per service, as a decision carries them) with the
+    requests a site could not serve moved to other sites.
+
+    Each site serves a service with ``ceil(routed rate / replica throughput)`` replicas of
+    ``accelerators_per_replica`` accelerators each, within ``capacity`` accelerators ``(S,)``
+    for all services together (taken by the services in order). Where the rate now routed to a
+    site needs more, the requests of its demand points (the largest first) go to the nearest
+    other sites within their SLO that still have room for whole replicas, until the site's
+    replicas fit. Requests no feasible site has room for stay where they were (they are
+    dropped there, as they would have been). Shares that fit are returned unchanged; the
+    arrays given are never written.
+    """
+    left = np.asarray(capacity, dtype=float).copy()
+    fitted = []
+    for service, shares in zip(services, routing, strict=True):
+        rate = service.rate_rps
+        throughput = service.replica_throughput_rps
+        per_replica = service.accelerators_per_replica
+        routed = rate @ shares  # (S,) requests per second
+        most = np.floor(left / per_replica + ROUNDING) * throughput  # servable, rps
+        over = np.flatnonzero(routed > most + ROUNDING)
+        if over.size:
+            shares = shares.copy()
+            _move_excess(service, shares, routed, most, over)
+        left = np.maximum(left - np.ceil(routed / throughput - ROUNDING) * per_replica, 0.0)
+        fitted.append(shares)
+    return tuple(fitted)
+
+
+def _move_excess(
+    service: ServiceState,
+    shares: np.ndarray,
+    routed: np.ndarray,
+    most: np.ndarray,
+    over: np.ndarray,
+) -> None:
+    """Move requests from the sites ``over`` to the nearest feasible sites with room;
+    ``shares`` and ``routed`` are updated in place."""
+    rate = service.rate_rps
+    rtt = np.where(service.feasible, service.rtt_ms, np.inf)
+    nearest = np.argsort(rtt, axis=1, kind="stable")
+    for s in over:
+        excess = routed[s] - most[s]
+        for p in np.argsort(-(rate * shares[:, s]), kind="stable"):
+            here = rate[p] * shares[p, s]
+            if excess <= ROUNDING or here <= ROUNDING:
+                break
+            for t in nearest[p]:
+                if not np.isfinite(rtt[p, t]):
+                    break  # the rest are infeasible too
+                spare = most[t] - routed[t]
+                if t == s or spare <= ROUNDING:
+                    continue
+                move = min(excess, here, spare)
+                shares[p, s] -= move / rate[p]
+                shares[p, t] += move / rate[p]
+                routed[s] -= move
+                routed[t] += move
+                excess -= move
+                here -= move
+                if excess <= ROUNDING or here <= ROUNDING:
+                    break
