@@ -63,6 +63,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.policies --write docs/benchmarks.md
 	$(BIN)/python -m benchmarks.deadlines --write docs/benchmarks.md
 	$(BIN)/python -m benchmarks.stress_weeks --write docs/benchmarks.md
+	$(BIN)/python -m benchmarks.fleet_service --write docs/benchmarks.md
 	$(BIN)/python -m benchmarks.sweep --write docs/benchmarks.md
 	$(BIN)/python -m benchmarks.api_load --write docs/benchmarks.md
 	$(BIN)/python -m benchmarks.live_tick --write docs/benchmarks.md

@@ -28,7 +28,7 @@ import pandas as pd
 import yaml
 
 from benchmarks.machine import describe_machine, replace_section
-from benchmarks.shared_data import SHARED_DATA
+from benchmarks.shared_data import add_data_dir_argument
 from wattroute.model.arrays import JobArrays
 from wattroute.model.scenario import Scenario
 from wattroute.policies import get_policy
@@ -178,12 +178,7 @@ def main() -> int:
     parser.add_argument("--days", type=float, default=7.0, help="days in each window")
     parser.add_argument("--windows", type=int, default=4, help="windows spread over the year")
     parser.add_argument("--policies", default="greedy,mpc", help="comma-separated policies")
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        default=SHARED_DATA,
-        help="data folder (default: ../shared/data, or $WATTROUTE_DATA_DIR)",
-    )
+    add_data_dir_argument(parser)
     parser.add_argument("--write", type=Path, help="markdown file whose section to replace")
     args = parser.parse_args()
     start, end, step = year_of_scenario()

@@ -4,6 +4,7 @@ worktree that has no ``shared`` folder beside it)."""
 
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
 
@@ -21,3 +22,13 @@ def shared_data_dir() -> Path:
 
 
 SHARED_DATA = shared_data_dir()
+
+
+def add_data_dir_argument(parser: argparse.ArgumentParser) -> None:
+    """Give a benchmark's command line ``--data-dir`` (default: :data:`SHARED_DATA`)."""
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=SHARED_DATA,
+        help=f"data folder (default: ../shared/data, or ${DATA_DIR_VARIABLE})",
+    )

@@ -22,7 +22,7 @@ import numpy as np
 import yaml
 
 from benchmarks.machine import describe_machine, replace_section
-from benchmarks.shared_data import SHARED_DATA
+from benchmarks.shared_data import add_data_dir_argument
 from benchmarks.vessim_twin import TwinBattery, run_vessim
 from wattroute.policies import get_policy
 from wattroute.scenario import build_scenario, parse_scenario
@@ -55,12 +55,7 @@ def run_ours(scenario):
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs per case (median is kept)")
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        default=SHARED_DATA,
-        help="data folder (default: ../shared/data, or $WATTROUTE_DATA_DIR)",
-    )
+    add_data_dir_argument(parser)
     parser.add_argument("--write", type=Path, help="markdown file whose section to replace")
     args = parser.parse_args()
 
