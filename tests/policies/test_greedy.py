@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.builders import job, scenario, site
+from tests.builders import DemandPoint, job, scenario, service, site
 from wattroute.policies import get_policy
 from wattroute.policies.greedy import _Slots, distinct_rows, window_quantiles
 from wattroute.sim import SimulationOptions, simulate, summarize
+from wattroute.sim.summary import job_frame
 
 DAY = 288
 
@@ -106,3 +107,28 @@ def test_slots_keep_the_next_cost_as_a_fresh_look_finds_it():
             fresh = _Slots.__new__(_Slots)
             fresh.slots, fresh.cost = slots.slots, slots.cost
             assert slots.next_cost.tolist() == fresh._next(np.arange(n_sites)).tolist()
+
+
+def test_greedy_serves_inference_beside_running_work_rather_than_displace_it():
+    # Two sites within the SLO, 8 accelerators each, whose prices swap every 15 minutes. The
+    # stream needs 6 accelerators; a job of 4 runs for 2 hours with an hour of slack. Routed
+    # to whichever site is cheaper now, the stream would land on the job every other quarter
+    # hour and push it off (a restore and a migration each time) until it missed its deadline.
+    n = DAY
+    cheap_a = (np.arange(n) // 3) % 2 == 0
+    sc = scenario(
+        [
+            site("a", n=n, price=np.where(cheap_a, 20.0, 60.0), accelerators=8),
+            site("b", n=n, price=np.where(cheap_a, 60.0, 20.0), accelerators=8, latitude=41.0),
+        ],
+        n=n,
+        jobs=[job("j", 0.0, 8.0, 4, 3.0, min_acc=4, checkpoint_h=0.1, migration_h=0.1)],
+        points=[DemandPoint("p", 40.0, -100.0)],
+        services=[service("v", "p", np.full(n, 60.0), slo_ms=20, throughput=10)],
+    )
+    run = simulate(sc, get_policy("greedy"), SimulationOptions(check_energy_balance=True))
+    s, jobs = summarize(run), job_frame(run)
+    assert s["batch"]["deadline_misses"] == 0
+    assert s["inference"]["slo_violation_fraction"] == pytest.approx(0.0, abs=1e-9)
+    assert jobs.loc[0, "stops"] == 0
+    assert jobs.loc[0, "moves"] == 0

@@ -230,6 +230,23 @@ class GreedyPolicy:
     def _route_inference(
         self, obs: Observation, slots: _Slots, free: np.ndarray
     ) -> list[np.ndarray]:
+        """Each demand point's requests to the cheapest SLO-feasible site with room for its
+        replicas beside the batch work running there, else beside none of it (inference
+        comes first), else to the nearest feasible site; ``free`` (accelerators per site) is
+        updated.
+
+        Room beside running work comes first because inference takes its accelerators before
+        batch work does: a stream that follows the cheapest site from step to step stops the
+        jobs running at each site it moves to and resumes them when it leaves, each time a
+        checkpoint restore, and on the 100-site fleet (``benchmarks/fleet_service.py``) such
+        streams of 40-60 accelerators stopped jobs with a day's slack until they missed
+        their deadlines.
+        """
+        jobs = obs.jobs
+        running = jobs.site >= 0
+        beside = free - np.bincount(
+            jobs.site[running], weights=jobs.accelerators[running], minlength=free.size
+        )
         routing = []
         for service in obs.services:
             near = nearest_feasible_routing(service)
@@ -238,15 +255,19 @@ class GreedyPolicy:
                 acc = np.ceil(rate / service.replica_throughput_rps - ROUNDING) * (
                     service.accelerators_per_replica
                 )
-                options = np.where(service.feasible[p] & (free >= acc), slots.next_cost, np.inf)
+                options = np.where(service.feasible[p] & (beside >= acc), slots.next_cost, np.inf)
+                if not np.isfinite(options).any():
+                    options = np.where(service.feasible[p] & (free >= acc), slots.next_cost, np.inf)
                 if np.isfinite(options).any():
                     site = int(np.argmin(options))
                     shares[p, site] = 1.0
                     free[site] -= acc
+                    beside[site] -= acc
                     slots.take(site, acc)
                 elif near[p].any():
                     shares[p] = near[p]
                     free[int(np.argmax(near[p]))] -= acc
+                    beside[int(np.argmax(near[p]))] -= acc
             routing.append(shares)
         return routing
 
