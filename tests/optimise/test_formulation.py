@@ -108,6 +108,15 @@ def test_a_running_job_pauses_only_if_the_cheaper_hour_pays_for_the_restart(rest
     assert plan.solution.objective == pytest.approx(objective, abs=1e-4)
 
 
+def test_a_negative_restart_cost_is_refused_with_the_field_named():
+    # Rises have no upper bound: priced below zero, the plan would be unbounded.
+    with pytest.raises(ValueError, match="restart_cost_usd_per_accelerator must be >= 0"):
+        dataclasses.replace(
+            _jobs([1.0], [1], [[1, 1]], [[True]]),
+            restart_cost_usd_per_accelerator=np.array([-0.001]),
+        )
+
+
 def test_parallelism_limits_force_work_into_dearer_hours():
     fleet = _fleet(site(accelerators=8, busy_kw=1.0, idle_kw=0.0))
     problem = _problem(fleet, [100.0, 20.0, 50.0], jobs=_jobs([6.0], [4], [[1, 1, 1]], [[True]]))

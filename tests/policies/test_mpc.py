@@ -175,6 +175,21 @@ def test_mpc_serves_a_request_surge_its_plan_did_not_forecast_at_another_site_wi
     assert replicas[13 * 12 + 5, :].sum() == 11  # the surge is served from its first step
 
 
+def test_mpc_plans_through_negative_prices_without_falling_back_to_greedy():
+    # A day of negative prices (net of nothing: no carbon price) and jobs that pay a
+    # checkpoint to restart. Overheads priced at a negative energy cost once made every plan
+    # unbounded (a restart "earned"), and the day ran on greedy.
+    price = np.where((np.arange(DAY) // 12) % 24 < 12, -80.0, -20.0)
+    sc = scenario(
+        [site("s", price=price, accelerators=8)],
+        jobs=[job(f"j{i}", 2.0 * i, 6.0, 4, 2.0 * i + 12.0, checkpoint_h=0.1) for i in range(4)],
+    )
+    s = _run(sc, MPCPolicy())
+    assert s["policy_stats"]["fallbacks_to_greedy"] == 0
+    assert s["policy_stats"]["replans"] > 0
+    assert s["batch"]["deadline_misses"] == 0
+
+
 def test_a_solver_failure_falls_back_to_greedy_and_is_counted():
     sc = scenario([site()], jobs=[job("j", 0, 4.0, 2, 10.0)])
     s = _run(sc, MPCPolicy(time_limit_s=0.0))

@@ -73,6 +73,15 @@ class JobBlock:
     checkpoint_overhead_h: np.ndarray | None = None
     migration_overhead_h: np.ndarray | None = None
 
+    def __post_init__(self) -> None:
+        restart = self.restart_cost_usd_per_accelerator
+        if restart is not None and bool((restart < 0).any()):
+            # Each rise column has no upper bound: at a negative cost the plan is unbounded.
+            raise ValueError(
+                "restart_cost_usd_per_accelerator must be >= 0 (a restart never earns), "
+                f"got a least value of {float(restart.min()):g}"
+            )
+
     def __len__(self) -> int:
         return int(self.work_accelerator_hours.shape[0])
 

@@ -488,10 +488,17 @@ class MPCPolicy:
         deferral = deferral_cost(allowed, acc_cost)
         current = np.where(jobs.site >= 0, jobs.site, jobs.last_site)
         moving_h = jobs.checkpoint_overhead_h + jobs.migration_overhead_h
-        switch = self.move_cost_factor * moving_h * max_acc * deferral / np.maximum(work, ROUNDING)
+        # Overheads are accelerator-hours that do no work, priced at what an accelerator-hour
+        # is expected to cost, but never below zero: where power has a negative price the
+        # same energy could be used doing work, so an overhead never earns. (Priced below
+        # zero, a restart's rise is a column the plan gains by raising without end: on the
+        # 100-site fleet, DE-LU's negative prices of 2 July 2023 made 25 plans in a row
+        # unbounded, and those hours ran on greedy.)
+        overhead = np.maximum(deferral, 0.0)
+        switch = self.move_cost_factor * moving_h * max_acc * overhead / np.maximum(work, ROUNDING)
         # A pause and resume costs a checkpoint's run time on each accelerator; a fresh start
         # costs it too in the plan, so deferring a job past the horizon carries the same cost.
-        restart = jobs.checkpoint_overhead_h * deferral
+        restart = jobs.checkpoint_overhead_h * overhead
         deferral = deferral + restart * max_acc / np.maximum(work, ROUNDING)
         block = JobBlock(
             work,
