@@ -7,7 +7,7 @@ import pytest
 
 from tests.builders import DemandPoint, job, scenario, service, site
 from wattroute.policies import get_policy
-from wattroute.policies.greedy import _Slots, distinct_rows, window_quantiles
+from wattroute.policies.greedy import _Slots, distinct_rows, resume_site, window_quantiles
 from wattroute.sim import SimulationOptions, simulate, summarize
 from wattroute.sim.summary import job_frame
 
@@ -132,3 +132,18 @@ def test_greedy_serves_inference_beside_running_work_rather_than_displace_it():
     assert s["inference"]["slo_violation_fraction"] == pytest.approx(0.0, abs=1e-9)
     assert jobs.loc[0, "stops"] == 0
     assert jobs.loc[0, "moves"] == 0
+
+
+def test_a_job_resumes_where_it_last_ran_unless_elsewhere_pays_for_the_move():
+    fits = np.ones(3, dtype=bool)
+    # A move adds a tenth of the run in overhead: 9 USD/h elsewhere costs 9.9, not 10.
+    assert resume_site(np.array([10.0, 10.0, 9.0]), fits, 0, 0.1) == 2
+    assert resume_site(np.array([10.0, 10.0, 9.5]), fits, 0, 0.1) == 0
+    # At equal negative prices a move earns nothing: it resumes where it ran.
+    assert resume_site(np.array([-10.0, -10.0, -10.0]), fits, 1, 0.1) == 1
+    assert resume_site(np.array([-10.0, -10.0, -10.0]), fits, 2, 0.5) == 2
+    # Only where it fits; a job that never ran takes the cheapest.
+    assert resume_site(np.array([-10.0, -10.0, -9.0]), np.array([False, True, True]), 0, 0.1) == 1
+    assert resume_site(np.array([3.0, -1.0, 2.0]), fits, -1, 0.5) == 1
+    # A site with no power to offer costs without bound, where it last ran too.
+    assert resume_site(np.array([np.inf, 5.0, np.inf]), fits, 0, 0.0) == 1

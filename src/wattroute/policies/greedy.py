@@ -109,6 +109,24 @@ def window_quantiles(
     return out
 
 
+def resume_site(cost: np.ndarray, fits: np.ndarray, last_site: int, overhead_share: float) -> int:
+    """The site among ``fits`` (``(S,)`` bool, at least one set) where a job's run costs least,
+    from the cost of an accelerator-hour now at each site ``cost`` (``(S,)``, USD): resuming
+    anywhere but ``last_site`` (-1: it never ran, so it pays none anywhere) adds the migration
+    overhead, ``overhead_share`` of its run, priced at that site's cost but never below zero
+    (where power has a negative price the same energy could do work, so an overhead never
+    earns; priced below zero, negative prices made a move look cheaper than resuming in
+    place). Ties go to ``last_site``."""
+    if last_site >= 0:
+        moved = np.arange(cost.size) != last_site
+        cost = np.where(moved & (cost > 0.0), cost * (1.0 + overhead_share), cost)
+    options = np.where(fits, cost, np.inf)
+    site = int(np.argmin(options))
+    if last_site >= 0 and options[last_site] <= options[site]:
+        return last_site
+    return site
+
+
 class _Slots:
     """Accelerator slots per tier (renewable, grid, genset) and site, cheapest first."""
 
@@ -354,14 +372,9 @@ class GreedyPolicy:
                 if here >= 0 and fits[here]:
                     site = here  # stay: moving costs a checkpoint and a migration
                 elif fits.any():
-                    # Resuming anywhere but where it last ran adds the migration overhead,
-                    # which costs energy in proportion to the run it adds to (a job that
-                    # never ran pays none anywhere).
-                    cost = slots.next_cost
-                    if last_site[j] >= 0:
-                        moved = np.arange(fits.size) != last_site[j]
-                        cost = cost * (1.0 + moved * migration_h[j] / run_h[j])
-                    site = int(np.argmin(np.where(fits, cost, np.inf)))
+                    site = resume_site(
+                        slots.next_cost, fits, int(last_site[j]), migration_h[j] / run_h[j]
+                    )
                 else:
                     continue
                 if not (keep[j] or slots.next_cost[site] <= threshold[j] + 1e-12):
