@@ -147,3 +147,4 @@ def test_a_job_resumes_where_it_last_ran_unless_elsewhere_pays_for_the_move():
     assert resume_site(np.array([3.0, -1.0, 2.0]), fits, -1, 0.5) == 1
     # A site with no power to offer costs without bound, where it last ran too.
     assert resume_site(np.array([np.inf, 5.0, np.inf]), fits, 0, 0.0) == 1
+    assert resume_site(np.full(3, np.inf), np.array([False, False, True]), 0, 0.1) == 2

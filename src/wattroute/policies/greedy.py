@@ -120,9 +120,9 @@ def resume_site(cost: np.ndarray, fits: np.ndarray, last_site: int, overhead_sha
     if last_site >= 0:
         moved = np.arange(cost.size) != last_site
         cost = np.where(moved & (cost > 0.0), cost * (1.0 + overhead_share), cost)
-    options = np.where(fits, cost, np.inf)
-    site = int(np.argmin(options))
-    if last_site >= 0 and options[last_site] <= options[site]:
+    candidates = np.flatnonzero(fits)
+    site = int(candidates[np.argmin(cost[candidates])])  # a site that fits, even at no power
+    if last_site >= 0 and fits[last_site] and cost[last_site] <= cost[site]:
         return last_site
     return site
 
