@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     rows = []
     worse = dict.fromkeys(POLICIES[1:], 0)
+    replans = fallbacks = 0
     for i in range(args.windows):
         window = load_window(round(i * spacing), args.days, args.data_dir)
         print(f"{window.label}: {window.jobs:,} jobs arriving", flush=True)
@@ -57,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
         for name in POLICIES:
             s = summarize(simulate(window.scenario, get_policy(name)))
             results[name] = s
+            stats = s.get("policy_stats", {})
+            replans += int(stats.get("replans", 0))
+            fallbacks += int(stats.get("fallbacks_to_greedy", 0))
             inference = s["inference"]
             rows.append(
                 f"| {window.label} | {name} | {s['objective_usd']:,.1f} | "
@@ -92,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
             f"`agnostic`: {n} of {args.windows}."
             for name, n in worse.items()
         ),
+        f"* `mpc`'s re-plans that found no optimal plan and ran on `greedy` until the next: "
+        f"{fallbacks} of {replans}.",
     ]
     text = "\n".join(lines)
     print(text)
