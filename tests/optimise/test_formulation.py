@@ -162,6 +162,19 @@ def test_battery_arbitrages_a_price_spread_exactly_up_to_its_efficiency(efficien
     assert plan.soc_kwh[0, 0] == pytest.approx(plan.charge_kw[0, 0] * eta, rel=1e-6)
 
 
+@pytest.mark.parametrize("export_limit_kw", [math.inf, 5.0])
+def test_a_feed_in_tariff_above_the_price_pays_only_for_power_the_site_makes(export_limit_kw):
+    # Exports earn 80 USD/MWh, imports cost 20, and neither link is limited in the first case:
+    # importing to export would earn without end (no plan at all); in the simulator a site
+    # exports only its surplus. Solar gives 3 kW in the first hour, nothing in the second.
+    fleet = _fleet(site(accelerators=1, busy_kw=1.0, idle_kw=0.0, export_limit_kw=export_limit_kw))
+    problem = _problem(fleet, [20.0, 20.0], solar=np.array([[3.0], [0.0]]), export_price=80.0)
+    plan = optimise(problem)
+    np.testing.assert_allclose(plan.grid_export_kw[:, 0], [3.0, 0.0], atol=1e-7)
+    np.testing.assert_allclose(plan.grid_import_kw[:, 0], [0.0, 0.0], atol=1e-7)
+    assert plan.solution.objective == pytest.approx(-3.0 * 0.080, abs=1e-6)
+
+
 def test_surplus_solar_is_used_before_the_grid_and_the_rest_curtailed():
     fleet = _fleet(site(accelerators=4, busy_kw=1.0, idle_kw=0.0, export_limit_kw=0.0))
     problem = _problem(

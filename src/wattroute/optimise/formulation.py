@@ -22,7 +22,8 @@ Variables (all continuous and non-negative; per period ``h`` and site ``s`` unle
 ``dropped``        per (service, demand point, period), requests per second not served
 =================  ===========================================================================
 
-Constraint families, one function each: power balance, battery dynamics, accelerator capacity,
+Constraint families, one function each: power balance, export from the site's own sources
+(where exporting earns more than importing costs), battery dynamics, accelerator capacity,
 power cap, job work, job parallelism, job restarts, inference demand. The objective is energy
 cost + carbon price x emissions + penalties (undone work, dropped requests, shed load) +
 switching and restart costs - terminal battery value, plus tiny tie-breaks that prefer earlier
@@ -150,6 +151,7 @@ def build(problem: PlanningProblem) -> LinearProgram:
     _job_bounds_and_costs(problem, layout, upper, cost)
     _service_costs(problem, layout, cost)
     _power_balance(problem, layout, rows)
+    _export_from_sources(problem, layout, rows)
     _battery_dynamics(problem, layout, rows)
     _accelerator_capacity(problem, layout, rows)
     _power_cap(problem, layout, rows)
@@ -331,6 +333,32 @@ def _power_balance(problem: PlanningProblem, layout: Layout, rows: Rows) -> None
     cell, cols, per_unit = _busy_columns(problem, layout)
     delta = busy_accelerator_kw(f, problem.pue).ravel()
     rows.entries(first + cell, cols, -delta[cell] * per_unit)
+
+
+def _export_from_sources(problem: PlanningProblem, layout: Layout, rows: Rows) -> None:
+    """Export <= renewables used + battery discharge + genset, in the periods and at the sites
+    where a kWh exported earns more than a kWh imported costs (an export price above the
+    import price, a feed-in tariff, say).
+
+    The simulator exports only surplus and never imports and exports at once, so every
+    schedule it runs meets this row, and the bound stays a bound. Without it such a period
+    would let the plan import to export, earning the spread on as much as the two limits
+    allow: without end where both are unlimited (the program is unbounded and there is no
+    plan), and otherwise on power the site never has. Where exporting earns no more than
+    importing costs (an export price at the import price, as by default), the row could only
+    bind on a plan that loses money, and is left out."""
+    f = problem.fleet
+    earns = export_value_usd_per_kwh(problem.export_price_usd_per_mwh) > (
+        problem.import_cost_usd_per_kwh + 1e-12
+    )
+    cells = np.flatnonzero((earns & (f.export_limit_kw > 0) & (f.import_limit_kw > 0)).ravel())
+    if cells.size == 0:
+        return
+    first = rows.new("export_from_sources", cells.size, -np.inf, 0.0)
+    row = first + np.arange(cells.size)
+    rows.entries(row, layout.site("grid_export").ravel()[cells], 1.0)
+    for name in ("renewable", "discharge", "genset"):
+        rows.entries(row, layout.site(name).ravel()[cells], -1.0)
 
 
 def _battery_dynamics(problem: PlanningProblem, layout: Layout, rows: Rows) -> None:
