@@ -73,3 +73,17 @@ def test_the_largest_streams_move_first_and_no_more_than_the_excess():
     routed = service.rate_rps[:, None] * fitted
     assert routed[:, 0].sum() == pytest.approx(50.0)
     np.testing.assert_allclose(routed[:, 1], [30.0, 0.0])  # taken from the 60 rps stream
+
+
+def test_moved_requests_go_first_where_they_stop_no_running_work():
+    # 70 rps need 7 accelerators; site 0 has 4. Site 1 is nearer than site 2, but 7 of its 8
+    # accelerators run batch work: it takes the 10 rps one replica beside that work serves,
+    # and site 2, which has room beside its work, the other 20, rather than stop work.
+    service = _service([70.0], [[1.0, 2.0, 3.0]])
+    shares = np.array([[1.0, 0.0, 0.0]])
+    capacity = np.array([4.0, 8.0, 8.0])
+    (fitted,) = fit_routing((service,), (shares,), capacity, beside=np.array([4.0, 1.0, 8.0]))
+    np.testing.assert_allclose(fitted, [[4 / 7, 1 / 7, 2 / 7]])
+    # With no room beside running work anywhere, the nearest site with room takes them.
+    (fitted,) = fit_routing((service,), (shares,), capacity, beside=np.array([4.0, 0.0, 0.0]))
+    np.testing.assert_allclose(fitted, [[4 / 7, 3 / 7, 0.0]])

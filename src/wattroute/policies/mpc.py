@@ -711,7 +711,8 @@ class MPCPolicy:
         """The plan's routing for ``period`` as shares of each demand point's requests, fitted
         to the accelerators each site can hold and power now, batch work aside (inference comes
         first; :func:`fit_routing`): the plan routed the rates it forecast, and the rates now
-        may need more replicas at a site than it has."""
+        may need more replicas at a site than it has. Requests moved go first where there is
+        room beside the batch work running there, which they would otherwise stop."""
         routing = []
         for service, routed, block in zip(
             obs.services, plan.route, plan.problem.services, strict=True
@@ -729,8 +730,14 @@ class MPCPolicy:
         if not routing:
             return ()
         idle = tuple(np.zeros_like(shares) for shares in routing)
+        jobs = obs.jobs
+        running = jobs.site >= 0
+        batch = np.bincount(
+            jobs.site[running], weights=jobs.accelerators[running], minlength=obs.fleet.n_sites
+        )
         capacity = obs.room_beside(np.zeros(obs.fleet.n_sites), idle)
-        return fit_routing(obs.services, tuple(routing), capacity)
+        beside = obs.room_beside(batch, idle)
+        return fit_routing(obs.services, tuple(routing), capacity, beside)
 
     def _run_urgent(
         self,

@@ -20,6 +20,7 @@ def fit_routing(
     services: tuple[ServiceState, ...],
     routing: tuple[np.ndarray, ...],
     capacity: np.ndarray,
+    beside: np.ndarray | None = None,
 ) -> tuple[np.ndarray, ...]:
     """``routing`` (shares ``(P, S)`` per service, as a decision carries them) with the
     requests a site could not serve moved to other sites.
@@ -29,25 +30,38 @@ def fit_routing(
     for all services together (taken by the services in order). Where the rate now routed to a
     site needs more, the requests of its demand points (the largest first) go to the nearest
     other sites within their SLO that still have room for whole replicas, until the site's
-    replicas fit. Requests no feasible site has room for stay where they were (they are
-    dropped there, as they would have been). Shares that fit are returned unchanged; the
-    arrays given are never written.
+    replicas fit: first to sites with room within ``beside`` (``(S,)``, at most ``capacity``:
+    the accelerators left beside the batch work running there, which inference would otherwise
+    stop, as it comes first), then to any. Requests no feasible site has room for stay where
+    they were (they are dropped there, as they would have been). Shares that fit are returned
+    unchanged; the arrays given are never written.
     """
     left = np.asarray(capacity, dtype=float).copy()
+    spare_beside = left.copy() if beside is None else np.minimum(beside, left).astype(float)
     fitted = []
     for service, shares in zip(services, routing, strict=True):
         rate = service.rate_rps
         throughput = service.replica_throughput_rps
         per_replica = service.accelerators_per_replica
         routed = rate @ shares  # (S,) requests per second
-        most = np.floor(left / per_replica + ROUNDING) * throughput  # servable, rps
+        most = _servable_rps(service, left)
         over = np.flatnonzero(routed > most + ROUNDING)
         if over.size:
             shares = shares.copy()
-            _move_excess(service, shares, routed, most, over)
-        left = np.maximum(left - np.ceil(routed / throughput - ROUNDING) * per_replica, 0.0)
+            for receiving in (_servable_rps(service, spare_beside), most):
+                _move_excess(service, shares, routed, most, receiving, over)
+        used = np.ceil(routed / throughput - ROUNDING) * per_replica
+        left = np.maximum(left - used, 0.0)
+        spare_beside = np.maximum(spare_beside - used, 0.0)
         fitted.append(shares)
     return tuple(fitted)
+
+
+def _servable_rps(service: ServiceState, accelerators: np.ndarray) -> np.ndarray:
+    """Requests per second that whole replicas of ``service`` on ``accelerators`` serve,
+    ``(S,)``."""
+    replicas = np.floor(accelerators / service.accelerators_per_replica + ROUNDING)
+    return replicas * service.replica_throughput_rps
 
 
 def _move_excess(
@@ -55,9 +69,11 @@ def _move_excess(
     shares: np.ndarray,
     routed: np.ndarray,
     most: np.ndarray,
+    receiving: np.ndarray,
     over: np.ndarray,
 ) -> None:
-    """Move requests from the sites ``over`` to the nearest feasible sites with room;
+    """Move requests beyond ``most`` (rps servable at each site) from the sites ``over`` to
+    the nearest feasible sites with room below ``receiving`` (rps each could serve);
     ``shares`` and ``routed`` are updated in place."""
     rate = service.rate_rps
     rtt = np.where(service.feasible, service.rtt_ms, np.inf)
@@ -71,7 +87,7 @@ def _move_excess(
             for t in nearest[p]:
                 if not np.isfinite(rtt[p, t]):
                     break  # the rest are infeasible too
-                spare = most[t] - routed[t]
+                spare = receiving[t] - routed[t]
                 if t == s or spare <= ROUNDING:
                     continue
                 move = min(excess, here, spare)
