@@ -67,6 +67,13 @@ HOLD_FOREVER = 2**62
 unless ``Decision.revisit_on_completion`` is false)."""
 
 
+def accelerators_by_site(site_of: np.ndarray, acc_of: np.ndarray, n_sites: int) -> np.ndarray:
+    """Accelerators that jobs at ``site_of`` (-1: none) on ``acc_of`` hold at each site,
+    ``(n_sites,)``."""
+    running = site_of >= 0
+    return np.bincount(site_of[running], weights=acc_of[running], minlength=n_sites)
+
+
 class ActiveJobs:
     """Batch jobs that have arrived and are not finished, arrays of shape ``(n,)`` in arrival
     order, aligned with ``ids`` (indices into the scenario's jobs).
@@ -285,8 +292,7 @@ class Observation:
         self, site_of: np.ndarray, acc_of: np.ndarray, routing: tuple[np.ndarray, ...]
     ) -> np.ndarray:
         """Facility power each site would draw now with these allocations, kW, ``(S,)``."""
-        running = site_of >= 0
-        batch = np.bincount(site_of[running], weights=acc_of[running], minlength=self.fleet.n_sites)
+        batch = accelerators_by_site(site_of, acc_of, self.fleet.n_sites)
         return self._facility_kw(batch + self._inference(routing)[1])
 
     def supply_kw(
@@ -321,8 +327,7 @@ class Observation:
     ) -> np.ndarray:
         """Accelerators each site can still both hold and power now, beyond these allocations
         and the routing's replicas, ``(S,)``. The battery is read only if a site needs it."""
-        running = site_of >= 0
-        batch = np.bincount(site_of[running], weights=acc_of[running], minlength=self.fleet.n_sites)
+        batch = accelerators_by_site(site_of, acc_of, self.fleet.n_sites)
         return self.room_beside(batch, routing, battery_setpoint)
 
     def room_beside(

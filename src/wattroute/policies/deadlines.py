@@ -44,7 +44,7 @@ import numpy as np
 
 from wattroute.model.arrays import any_set
 from wattroute.model.tolerances import ROUNDING
-from wattroute.policies.base import ActiveJobs, Observation
+from wattroute.policies.base import ActiveJobs, Observation, accelerators_by_site
 from wattroute.policies.rollout import Continuation, owed_after
 
 
@@ -332,8 +332,7 @@ def _place_where_deadlines_fit(
     changed = 0
     # Accelerators each site's batch work holds, kept up to date as jobs are taken off and
     # placed (whole numbers: the same sums as counting them all again for every job).
-    running = site_of >= 0
-    batch = np.bincount(site_of[running], weights=acc_of[running], minlength=obs.fleet.n_sites)
+    batch = accelerators_by_site(site_of, acc_of, obs.fleet.n_sites)
     for j in placed[np.argsort(jobs.deadline_h[placed], kind="stable")]:
         proposed, want = int(site_of[j]), int(acc_of[j])
         site_of[j], acc_of[j] = -1, 0

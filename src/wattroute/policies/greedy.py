@@ -37,7 +37,7 @@ from wattroute.model.costs import (
 from wattroute.model.power import busy_accelerator_kw, standing_kw
 from wattroute.model.tolerances import ROUNDING
 from wattroute.policies.agnostic import nearest_feasible_routing
-from wattroute.policies.base import Decision, Observation
+from wattroute.policies.base import Decision, Observation, accelerators_by_site
 from wattroute.policies.deadlines import DEADLINES, ReserveStarts
 
 
@@ -260,11 +260,7 @@ class GreedyPolicy:
         streams of 40-60 accelerators stopped jobs with a day's slack until they missed
         their deadlines.
         """
-        jobs = obs.jobs
-        running = jobs.site >= 0
-        beside = free - np.bincount(
-            jobs.site[running], weights=jobs.accelerators[running], minlength=free.size
-        )
+        beside = free - accelerators_by_site(obs.jobs.site, obs.jobs.accelerators, free.size)
         routing = []
         for service in obs.services:
             near = nearest_feasible_routing(service)
@@ -273,9 +269,10 @@ class GreedyPolicy:
                 acc = np.ceil(rate / service.replica_throughput_rps - ROUNDING) * (
                     service.accelerators_per_replica
                 )
-                options = np.where(service.feasible[p] & (beside >= acc), slots.next_cost, np.inf)
-                if not np.isfinite(options).any():
-                    options = np.where(service.feasible[p] & (free >= acc), slots.next_cost, np.inf)
+                for room in (beside, free):
+                    options = np.where(service.feasible[p] & (room >= acc), slots.next_cost, np.inf)
+                    if np.isfinite(options).any():
+                        break
                 if np.isfinite(options).any():
                     site = int(np.argmin(options))
                     shares[p, site] = 1.0
@@ -284,8 +281,9 @@ class GreedyPolicy:
                     slots.take(site, acc)
                 elif near[p].any():
                     shares[p] = near[p]
-                    free[int(np.argmax(near[p]))] -= acc
-                    beside[int(np.argmax(near[p]))] -= acc
+                    site = int(np.argmax(near[p]))
+                    free[site] -= acc
+                    beside[site] -= acc
             routing.append(shares)
         return routing
 

@@ -71,7 +71,7 @@ from wattroute.optimise.problem import (
     window_shares,
 )
 from wattroute.policies.agnostic import nearest_feasible_routing
-from wattroute.policies.base import Decision, Observation
+from wattroute.policies.base import Decision, Observation, accelerators_by_site
 from wattroute.policies.deadlines import (
     DEADLINES,
     ReserveStarts,
@@ -730,13 +730,8 @@ class MPCPolicy:
         if not routing:
             return ()
         idle = tuple(np.zeros_like(shares) for shares in routing)
-        jobs = obs.jobs
-        running = jobs.site >= 0
-        batch = np.bincount(
-            jobs.site[running], weights=jobs.accelerators[running], minlength=obs.fleet.n_sites
-        )
         capacity = obs.room_beside(np.zeros(obs.fleet.n_sites), idle)
-        beside = obs.room_beside(batch, idle)
+        beside = obs.room(obs.jobs.site, obs.jobs.accelerators, idle)
         return fit_routing(obs.services, tuple(routing), capacity, beside)
 
     def _run_urgent(
@@ -846,12 +841,7 @@ class MPCPolicy:
         surplus -= fleet.export_limit_kw * (obs.history.now("export_price_usd_per_mwh") > 0)
         per_acc = busy_accelerator_kw(fleet, obs.pue_now)
         need = obs.inference_accelerators(routing)
-        running = site_of >= 0
-        free = (
-            fleet.accelerators
-            - need
-            - np.bincount(site_of[running], weights=acc_of[running], minlength=fleet.n_sites)
-        )
+        free = fleet.accelerators - need - accelerators_by_site(site_of, acc_of, fleet.n_sites)
         jobs = obs.jobs
         for s in np.flatnonzero(surplus > per_acc):
             spare = int(min(free[s], surplus[s] // per_acc[s]))

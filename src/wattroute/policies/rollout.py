@@ -31,7 +31,7 @@ from functools import cached_property
 import numpy as np
 
 from wattroute.model.tolerances import ROUNDING
-from wattroute.policies.base import ActiveJobs
+from wattroute.policies.base import ActiveJobs, accelerators_by_site
 
 EPS_WORK = ROUNDING
 """Accelerator-hours treated as zero."""
@@ -177,8 +177,7 @@ class Continuation:
         )
         site_of = np.where(bad, -1, site_of)
         acc_of = np.where(bad, 0, np.minimum(acc_of, jobs.max_accelerators))
-        running = site_of >= 0
-        used = np.bincount(site_of[running], weights=acc_of[running], minlength=n_sites)
+        used = accelerators_by_site(site_of, acc_of, n_sites)
         crowded = np.flatnonzero(used > self.capacity + ROUNDING)
         if crowded.size == 0:
             return site_of, acc_of
